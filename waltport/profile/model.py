@@ -1,0 +1,293 @@
+"""The board profile: one declarative description every stage reads.
+
+A profile is YAML validated into the frozen :class:`Profile` model.  Field
+names follow the YAML keys; ``extra="forbid"`` everywhere so a typo is an
+error with its path, never silently ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from waltport.profile.regex import replacement_problems, subset_problems
+
+MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+UBOOT_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+HEX_ADDR_RE = re.compile(r"^0x[0-9a-fA-F]{1,16}$")
+WALT_PREFIX = "walt.node."
+DHCP_STRING_MAX = 255
+
+
+def check_model_name(value: str) -> str:
+    """WalT builds paths, image names and DHCP strings from a model name."""
+    if not MODEL_NAME_RE.match(value):
+        raise ValueError(f"{value!r} is not a WalT model name: use [a-z0-9-], starting "
+                         "with a letter (WalT builds /boot/<model> and image names from it)")
+    if value.endswith("-") or "--" in value:
+        raise ValueError(f"{value!r}: a model name cannot end with '-' or contain '--'")
+    if len(WALT_PREFIX) + len(value) > DHCP_STRING_MAX:
+        raise ValueError(f"{value!r} is too long: walt.node.<model> must fit in "
+                         f"{DHCP_STRING_MAX} bytes of a DHCP option")
+    return value
+
+
+def _check_uboot_var(value: str) -> str:
+    if not UBOOT_VAR_RE.match(value):
+        raise ValueError(f"{value!r} is not a valid environment variable name")
+    return value
+
+
+def _check_subset(value: str) -> str:
+    problems = subset_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
+
+
+def _check_replacement(value: str) -> str:
+    problems = replacement_problems(value)
+    if problems:
+        raise ValueError("; ".join(problems))
+    return value
+
+
+def _check_hex(value: str) -> str:
+    if not HEX_ADDR_RE.match(value):
+        raise ValueError(f"{value!r} is not a hexadecimal address such as 0x40080000")
+    return value
+
+
+ModelName = Annotated[str, AfterValidator(check_model_name)]
+VarName = Annotated[str, AfterValidator(_check_uboot_var)]
+HexAddr = Annotated[str, AfterValidator(_check_hex)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Arch(StrEnum):
+    ARM = "arm"
+    ARM64 = "arm64"
+    X86 = "x86"
+    X86_64 = "x86_64"
+
+
+class Bootloader(StrEnum):
+    UBOOT = "uboot"
+    IPXE = "ipxe"
+
+
+class DhcpIdentifier(StrEnum):
+    VCI = "vci"
+    UCI = "uci"
+
+
+class Substitution(_Strict):
+    """One ``setexpr <var> sub <regex> <replace> <var>`` step (first match only)."""
+
+    regex: Annotated[str, AfterValidator(_check_subset)]
+    replace: Annotated[str, AfterValidator(_check_replacement)] = ""
+
+
+class TableEntry(_Strict):
+    """What one exact value of the source variable selects."""
+
+    model: ModelName
+    set: dict[VarName, Annotated[str, AfterValidator(_check_replacement)]] = Field(
+        default_factory=dict)
+
+
+class UBootDetect(_Strict):
+    """Sub-model from a U-Boot variable: ordered substitutions, then an optional table.
+
+    Without a table, the value left after the substitutions is the model.
+    With a table, that value is looked up (exact match); ``default`` applies
+    when nothing matches, and without a default the board resets.
+    """
+
+    method: Literal["uboot"] = "uboot"
+    source: VarName
+    substitutions: list[Substitution] = Field(default_factory=list)
+    table: dict[str, TableEntry] = Field(default_factory=dict)
+    default: TableEntry | None = None
+
+    @model_validator(mode="after")
+    def _needs_rules(self) -> UBootDetect:
+        if not self.substitutions and not self.table:
+            raise ValueError("give substitutions, a table, or both")
+        for key in self.table:
+            if problems := replacement_problems(key):
+                raise ValueError(f"table key {key!r}: {'; '.join(problems)}")
+        return self
+
+
+class IpxeCpuidDetect(_Strict):
+    """PC nodes: ``cpuid --ext 29`` tells a 64-bit CPU (long mode) from a 32-bit one."""
+
+    method: Literal["ipxe-cpuid"] = "ipxe-cpuid"
+    if_64bit: ModelName
+    otherwise: ModelName
+
+
+Detect = Annotated[UBootDetect | IpxeCpuidDetect, Field(discriminator="method")]
+
+
+class Addresses(_Strict):
+    """Explicit U-Boot load addresses (when the board's defaults are missing or wrong)."""
+
+    kernel: HexAddr
+    fdt: HexAddr
+    ramdisk: HexAddr
+    script: HexAddr
+
+
+class UBootSettings(_Strict):
+    addresses: Literal["board-defaults"] | Addresses = "board-defaults"
+    boot_command: Literal["booti", "bootz", "bootm"]
+    console_buffer: int = Field(default=1024, ge=256, le=65536,
+                                description="CONFIG_SYS_CBSIZE; the bootcommand must fit")
+    boot_retry_seconds: int = Field(default=15, ge=1)
+    watchdog_seconds: int = Field(default=15, ge=0)
+
+
+class IpxeSettings(_Strict):
+    """iPXE specifics: the sub-model of a PC is ``${manufacturer}/${product}``."""
+
+    submodel_from_smbios: bool = True
+
+
+class KernelSettings(_Strict):
+    console: str | None = None
+    extra_args: list[str] = Field(default_factory=list)
+    nfs_version: Literal[3, 4] = 3
+    init: str = "/bin/walt-init"
+
+    @model_validator(mode="after")
+    def _no_quotes(self) -> KernelSettings:
+        for arg in [*self.extra_args, self.console or "", self.init]:
+            if any(c in arg for c in "\"'`;"):
+                raise ValueError(f"kernel argument {arg!r} contains a quote or ';'")
+            if any(c.isspace() for c in arg):
+                raise ValueError(f"kernel argument {arg!r} contains whitespace: "
+                                 "give one argument per list item")
+        return self
+
+
+class SecondStage(_Strict):
+    """Files the second stage fetches by TFTP, relative to the node's directory."""
+
+    kernel: str = "kernel"
+    dtb: str | None = None
+    initrd: str | None = "initrd"
+
+    @model_validator(mode="after")
+    def _plain_names(self) -> SecondStage:
+        for name in (self.kernel, self.dtb, self.initrd):
+            if name is not None and (not name or name.startswith("/") or ".." in name
+                                     or any(c.isspace() or c in "\"';" for c in name)):
+                raise ValueError(f"file name {name!r} must be a relative TFTP path "
+                                 "without '..', spaces or quotes")
+        return self
+
+
+class Profile(_Strict):
+    """A board profile.  ``model`` for a single kind, ``models`` + ``detect`` for a family."""
+
+    name: ModelName
+    description: str = ""
+    arch: Arch
+    bootloader: Bootloader
+    dhcp_identifier: DhcpIdentifier
+    model: ModelName | None = None
+    models: list[ModelName] = Field(default_factory=list)
+    detect: Detect | None = None
+    samples: dict[str, str] = Field(
+        default_factory=dict,
+        description="example values of the detection source -> expected model (checked)")
+    uboot: UBootSettings | None = None
+    ipxe: IpxeSettings | None = None
+    kernel: KernelSettings = Field(default_factory=KernelSettings)
+    second_stage: SecondStage = Field(default_factory=SecondStage)
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Profile:
+        problems = coherence_problems(self)
+        if problems:
+            # One line per problem, "path: reason"; the loader splits them back
+            # into separate FieldProblems so every one is reported at once.
+            raise ValueError("\n".join(f"{path}: {reason}" for path, reason in problems))
+        return self
+
+    @property
+    def all_models(self) -> tuple[str, ...]:
+        return (self.model,) if self.model is not None else tuple(self.models)
+
+    @property
+    def declared_outputs(self) -> tuple[str, ...]:
+        """Models the detection rules can name explicitly (table entries, defaults)."""
+        d = self.detect
+        if isinstance(d, IpxeCpuidDetect):
+            return (d.if_64bit, d.otherwise)
+        if isinstance(d, UBootDetect):
+            out = [e.model for e in d.table.values()]
+            if d.default is not None:
+                out.append(d.default.model)
+            return tuple(out)
+        return ()
+
+    def identifier(self, model: str) -> str:
+        """The DHCP class string a node of ``model`` must send."""
+        return WALT_PREFIX + model
+
+
+def coherence_problems(p: Profile) -> list[tuple[str, str]]:
+    """Cross-field rules, each as (field path, reason)."""
+    problems: list[tuple[str, str]] = []
+    if (p.model is None) == (not p.models):
+        problems.append(("model", "give either 'model' (one kind of node) or 'models' "
+                                  "(a family), not both or neither"))
+    if p.models and len(set(p.models)) != len(p.models):
+        problems.append(("models", "a model is listed twice"))
+    if len(p.models) > 1 and p.detect is None:
+        problems.append(("detect", "a family of several models needs detection rules"))
+    if p.bootloader is Bootloader.UBOOT:
+        if p.uboot is None:
+            problems.append(("uboot", "bootloader uboot needs a 'uboot' section "
+                                      "(at least boot_command)"))
+        if p.ipxe is not None:
+            problems.append(("ipxe", "an 'ipxe' section makes no sense on a U-Boot board"))
+        if p.dhcp_identifier is DhcpIdentifier.UCI:
+            problems.append(("dhcp_identifier", "U-Boot cannot send a user class (option 77):"
+                                                " use vci (U-Boot's bootp_vci variable)"))
+        if isinstance(p.detect, IpxeCpuidDetect):
+            problems.append(("detect.method", "ipxe-cpuid needs bootloader ipxe"))
+    else:
+        if p.uboot is not None:
+            problems.append(("uboot", "a 'uboot' section makes no sense on an iPXE board"))
+        if p.dhcp_identifier is DhcpIdentifier.VCI:
+            problems.append(("dhcp_identifier", "iPXE's vendor class is fixed when iPXE is "
+                                                "built: use uci (set user-class)"))
+        if isinstance(p.detect, UBootDetect):
+            problems.append(("detect.method", "uboot detection needs bootloader uboot"))
+        if p.arch not in (Arch.X86, Arch.X86_64):
+            problems.append(("arch", f"iPXE boards are PCs: {p.arch} is not x86 or x86_64"))
+    known = set(p.all_models)
+    for produced in p.declared_outputs:
+        if produced not in known:
+            problems.append(("detect", f"the rules can select {produced!r}, "
+                                       "which is not in 'models'"))
+    for value, expected in p.samples.items():
+        if expected not in known:
+            problems.append((f"samples.{value}", f"expects {expected!r}, "
+                                                 "which is not in 'models'"))
+    if p.samples and p.detect is None:
+        problems.append(("samples", "samples given without detection rules"))
+    if p.bootloader is Bootloader.UBOOT and p.second_stage.dtb is None and \
+            p.uboot is not None and p.uboot.boot_command == "bootz" and p.arch is Arch.ARM:
+        problems.append(("second_stage.dtb", "bootz on a 32-bit ARM board needs a dtb file"))
+    return problems
