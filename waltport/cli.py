@@ -1,0 +1,47 @@
+"""The ``waltport`` command: one sub-command module per stage, same functions as the API."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from waltport import __version__
+from waltport.errors import WaltportError
+
+# Each module defines register(subparsers); a sub-command stores its handler in
+# ``func`` (args -> exit code).  Add a stage by adding its module here.
+COMMAND_MODULES = (
+    "waltport.commands.profile",
+    "waltport.commands.bootloader",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="waltport",
+        description="Port a new kind of board to WalT, stage by stage, with evidence.")
+    parser.add_argument("--version", action="version", version=f"waltport {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except WaltportError as err:
+        print(f"waltport {args.command}: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"waltport {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
