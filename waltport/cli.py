@@ -15,6 +15,7 @@ from waltport.errors import WaltportError
 COMMAND_MODULES = (
     "waltport.commands.profile",
     "waltport.commands.bootloader",
+    "waltport.commands.lab",
 )
 
 

@@ -6,7 +6,7 @@ so that the simulator (:mod:`waltport.profile.detect`) and the board compute
 the same model.  Inside the subset both engines are leftmost-first with greedy
 backtracking quantifiers, so the first match and its replacement coincide.
 
-Allowed: literal characters from ``[A-Za-z0-9_,:/=+@%~ -]``, ``.``, bracket
+Allowed: literal characters from ``[A-Za-z0-9_,:/=+@%~-]``, ``.``, bracket
 sets ``[...]``/``[^...]`` listing characters one by one, ``*``, ``+``, ``?``
 after an atom, ``^`` at the start, ``$`` at the end, and groups ``(...)``
 without alternation.
@@ -29,7 +29,7 @@ Refused, with the reason:
 
 from __future__ import annotations
 
-_LITERAL = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,:/=+@%~ -")
+_LITERAL = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,:/=+@%~-")
 _QUANT = set("*+?")
 
 
@@ -120,5 +120,5 @@ def replacement_problems(text: str) -> list[str]:
     bad = sorted({c for c in text if c not in _LITERAL and c != "."})
     if bad:
         return [f"characters {''.join(bad)!r} are not allowed in a replacement "
-                "(plain [A-Za-z0-9_,:/=+@%~ .-] only; back-references are not emulated)"]
+                "(plain [A-Za-z0-9_,:/=+@%~.-] only; back-references are not emulated)"]
     return []

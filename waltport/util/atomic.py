@@ -42,6 +42,7 @@ def staged_dir(final: str | Path) -> Iterator[Path]:
     dest = Path(final)
     dest.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    stage.chmod(0o755)
     try:
         yield stage
     except BaseException:
