@@ -1,0 +1,1 @@
+"""The virtual board lab: network namespace, bench server peers, QEMU boards."""

@@ -1,0 +1,220 @@
+"""Debian kernels and static busybox for the virtual boards, fetched, never installed.
+
+The packages are fetched with the ordinary apt client but through a *private*
+apt state (lists, cache, architectures) under ``cache_dir()/apt``: the host's
+dpkg architecture list and package lists are never touched, so fetching the
+arm64 kernel on an amd64 host needs no ``dpkg --add-architecture``.  apt
+verifies every ``.deb`` against the signed release files; ``dpkg-deb -x``
+unpacks it into a staging directory that is renamed into place only when
+complete (one directory per package version).  A file lock serialises
+concurrent runs (tests, benchmarks, other engineers).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from waltport.errors import ToolMissing, WaltportError
+from waltport.util.atomic import staged_dir
+from waltport.util.paths import cache_dir
+
+# Profile arch -> Debian arch.
+DEBIAN_ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "amd64", "amd64": "amd64"}
+HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+APT_TIMEOUT = 900
+
+
+class FetchError(WaltportError):
+    """A Debian package could not be resolved, downloaded or unpacked."""
+
+
+@dataclass(frozen=True)
+class KernelFiles:
+    """An unpacked Debian kernel: the bootable image and its modules."""
+
+    image: Path                 # arm64: raw Image (booti-able); amd64: bzImage
+    version: str                # kernel release, e.g. 6.1.0-56-arm64
+    modules_dir: Path           # .../lib/modules/<version>
+    config: Path | None         # .../boot/config-<version>
+
+
+def debian_arch(arch: str) -> str:
+    """Map a profile arch (``arm64``, ``x86_64``) to Debian's name; error otherwise."""
+    try:
+        return DEBIAN_ARCH[str(arch)]
+    except KeyError as err:
+        raise FetchError(f"no Debian kernel for arch {arch!r}: the lab boots "
+                         f"{sorted(set(DEBIAN_ARCH))}") from err
+
+
+def apt_options(root: Path, arches: tuple[str, ...] = ("amd64", "arm64")) -> list[str]:
+    """apt ``-o`` options that confine apt to a private state under ``root``."""
+    opts = {
+        "Dir::Etc": root / "etc",
+        "Dir::Etc::sourcelist": "/dev/null",
+        "Dir::Etc::sourceparts": root / "etc" / "sources.list.d",
+        "Dir::Etc::preferencesparts": root / "etc" / "preferences.d",
+        "Dir::Etc::parts": root / "etc" / "apt.conf.d",
+        "Dir::State::Lists": root / "lists",
+        "Dir::Cache": root / "cache",
+        "Dir::State::status": root / "status",
+        "APT::Architecture": "amd64",
+        "Acquire::Languages": "none",
+    }
+    out: list[str] = []
+    for key, value in opts.items():
+        out += ["-o", f"{key}={value}"]
+    for a in arches:
+        out += ["-o", f"APT::Architectures::={a}"]
+    return out
+
+
+def _run(argv: list[str], *, cwd: Path | None = None) -> str:
+    if shutil.which(argv[0]) is None:
+        raise ToolMissing(argv[0], "apt" if argv[0].startswith("apt") else "dpkg")
+    try:
+        res = subprocess.run(argv, cwd=cwd, capture_output=True, text=True,
+                             timeout=APT_TIMEOUT, check=False)
+    except subprocess.TimeoutExpired as err:
+        raise FetchError(f"{argv[0]} timed out after {APT_TIMEOUT} s") from err
+    if res.returncode != 0:
+        tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
+        raise FetchError(f"{' '.join(argv[:2])} failed: {' | '.join(tail)}")
+    return res.stdout
+
+
+@contextmanager
+def _locked(name: str) -> Iterator[Path]:
+    root = cache_dir()
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield root
+
+
+class PrivateApt:
+    """apt with its own lists and cache: update once, then resolve and download."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._updated = False
+
+    def _prepare(self) -> None:
+        for d in ("lists/partial", "cache/archives/partial", "etc/sources.list.d",
+                  "etc/apt.conf.d", "etc/preferences.d"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        (self.root / "status").touch()
+        if not HOST_SOURCES.exists():
+            raise FetchError(f"{HOST_SOURCES} is missing: the lab fetches Debian kernels "
+                             "from the host's Debian sources")
+        shutil.copyfile(HOST_SOURCES, self.root / "etc" / "sources.list.d" / "debian.sources")
+
+    def update(self) -> None:
+        if not self._updated:
+            self._prepare()
+            _run(["apt-get", *apt_options(self.root), "-qq", "update"])
+            self._updated = True
+
+    def depends(self, package: str, prefix: str) -> str:
+        """The dependency of ``package`` whose name starts with ``prefix``."""
+        self.update()
+        out = _run(["apt-cache", *apt_options(self.root), "depends", package])
+        for line in out.splitlines():
+            m = re.match(r"\s*Depends:\s*(\S+)", line)
+            if m and m.group(1).startswith(prefix):
+                return m.group(1)
+        raise FetchError(f"{package}: no dependency named {prefix}* in the Debian lists")
+
+    def version(self, package: str) -> str:
+        self.update()
+        out = _run(["apt-cache", *apt_options(self.root), "policy", package])
+        m = re.search(r"Candidate:\s*(\S+)", out)
+        if m is None or m.group(1) == "(none)":
+            raise FetchError(f"{package}: not available from the Debian sources")
+        return m.group(1)
+
+    def download(self, package: str, dest: Path) -> Path:
+        """``apt-get download`` (hash-checked by apt) into ``dest``; the .deb path."""
+        self.update()
+        dest.mkdir(parents=True, exist_ok=True)
+        for old in dest.glob("*.deb"):
+            old.unlink()
+        _run(["apt-get", *apt_options(self.root), "-qq", "download", package], cwd=dest)
+        debs = sorted(dest.glob("*.deb"))
+        if len(debs) != 1:
+            raise FetchError(f"{package}: apt-get download left {len(debs)} .deb files")
+        return debs[0]
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.+_-]", "_", name)
+
+
+def _unpack(apt: PrivateApt, package: str, version: str) -> Path:
+    """Unpack ``package`` at ``version`` into the cache once; the tree's path."""
+    final = cache_dir() / "debs" / f"{_safe(package)}_{_safe(version)}"
+    if (final / ".complete").exists():
+        return final
+    with staged_dir(final) as stage:
+        deb = apt.download(f"{package}={version}", stage / ".download")
+        _run(["dpkg-deb", "-x", str(deb), str(stage / "root")])
+        shutil.rmtree(stage / ".download")
+        (stage / ".complete").write_text(f"{package} {version}\n")
+    return final
+
+
+def _cached(pattern: str) -> Path | None:
+    trees = sorted(p for p in (cache_dir() / "debs").glob(pattern) if (p / ".complete").exists())
+    return trees[-1] if trees else None
+
+
+def _kernel_files(tree: Path) -> KernelFiles:
+    root = tree / "root"
+    images = sorted((root / "boot").glob("vmlinuz-*"))
+    if not images:
+        raise FetchError(f"{tree}: no boot/vmlinuz-* in the kernel package")
+    version = images[0].name.removeprefix("vmlinuz-")
+    modules = root / "lib" / "modules" / version
+    if not modules.is_dir():
+        raise FetchError(f"{tree}: no lib/modules/{version} in the kernel package")
+    config = root / "boot" / f"config-{version}"
+    return KernelFiles(images[0], version, modules, config if config.exists() else None)
+
+
+def fetch_kernel(arch: str, *, refresh: bool = False) -> KernelFiles:
+    """Debian's current ``linux-image-<ver>-<arch>`` unpacked in the cache.
+
+    Without ``refresh`` a kernel already in the cache is used (offline runs);
+    with it, apt resolves the newest version and fetches it if new.
+    """
+    darch = debian_arch(arch)
+    with _locked("debian-fetch") as root:
+        if not refresh and (tree := _cached(f"linux-image-*-{darch}_*")):
+            return _kernel_files(tree)
+        apt = PrivateApt(root / "apt")
+        meta = f"linux-image-{darch}:{darch}"
+        package = apt.depends(meta, "linux-image-").split(":")[0]
+        version = apt.version(f"{package}:{darch}")
+        return _kernel_files(_unpack(apt, f"{package}:{darch}", version))
+
+
+def fetch_busybox(arch: str, *, refresh: bool = False) -> Path:
+    """Debian's ``busybox-static`` binary for ``arch`` (a static ELF), from the cache."""
+    darch = debian_arch(arch)
+    with _locked("debian-fetch") as root:
+        tree = None if refresh else _cached(f"busybox-static_{darch}_*")
+        if tree is None:
+            apt = PrivateApt(root / "apt")
+            version = apt.version(f"busybox-static:{darch}")
+            # The tree is named busybox-static_<arch>_<version>: _cached() finds it.
+            tree = _unpack(apt, f"busybox-static:{darch}", version)
+        binary = tree / "root" / "bin" / "busybox"
+        if not binary.is_file():
+            raise FetchError(f"{tree}: no bin/busybox in busybox-static")
+        return binary
