@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from waltport.bootloader.render import render_texts
 from waltport.profile.model import (
     DHCP_STRING_MAX,
     MODEL_NAME_RE,
@@ -40,6 +41,7 @@ UBOOT_FALLIBLE = frozenset({"dhcp", "tftp", "tftpboot", "source", "bootp", "pxe"
                             "bootz", "bootm", "load", "fatload", "ext4load", "nfs"})
 IPXE_FALLIBLE = frozenset({"dhcp", "ifconf", "chain", "kernel", "initrd", "imgfetch",
                            "module", "boot", "imgexec", "sanboot"})
+_RECOVERY = {Bootloader.UBOOT: "reset", Bootloader.IPXE: "reboot"}
 _VAR_RE = re.compile(r"\$\{([^}]+)\}")
 _SET_RE = re.compile(r"^(?:setenv|setexpr|set|env set)\s+([A-Za-z0-9_:/.-]+)")
 
@@ -118,7 +120,7 @@ def lint_script(text: str, artifact: str, *, bootloader: Bootloader,
         if cmd in fallible and "||" not in stmt and not is_condition and "&&" not in stmt:
             findings.append(Finding(artifact, n, "W003", "error",
                                     f"'{cmd}' can fail and has no failure path: add "
-                                    f"'|| {'reset' if bootloader is Bootloader.UBOOT else 'reboot'}'"))
+                                    f"'|| {_RECOVERY[bootloader]}'"))
         for name in _VAR_RE.findall(stmt):
             if name not in known and name not in defined:
                 findings.append(Finding(artifact, n, "W004", "error",
@@ -238,6 +240,4 @@ def lint_texts(profile: Profile, texts: dict[str, str]) -> list[Finding]:
 
 def lint_profile(profile: Profile) -> list[Finding]:
     """Render the profile's scripts and lint them."""
-    from waltport.bootloader.render import render_texts
-
     return lint_texts(profile, render_texts(profile))

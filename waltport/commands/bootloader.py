@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_lint)
 
-    p = sub.add_parser("mkimage", help="write a legacy U-Boot script image (like mkimage -T script)")
+    p = sub.add_parser("mkimage", help="write a U-Boot script image (as mkimage -T script)")
     p.add_argument("--arch", required=True, choices=sorted(ARCHES))
     p.add_argument("--name", required=True)
     p.add_argument("input")

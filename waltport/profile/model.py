@@ -110,7 +110,7 @@ class UBootDetect(_Strict):
     when nothing matches, and without a default the board resets.
     """
 
-    method: Literal["uboot"] = "uboot"
+    method: Literal["uboot"]
     source: VarName
     substitutions: list[Substitution] = Field(default_factory=list)
     table: dict[str, TableEntry] = Field(default_factory=dict)
@@ -129,7 +129,7 @@ class UBootDetect(_Strict):
 class IpxeCpuidDetect(_Strict):
     """PC nodes: ``cpuid --ext 29`` tells a 64-bit CPU (long mode) from a 32-bit one."""
 
-    method: Literal["ipxe-cpuid"] = "ipxe-cpuid"
+    method: Literal["ipxe-cpuid"]
     if_64bit: ModelName
     otherwise: ModelName
 

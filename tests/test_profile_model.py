@@ -1,0 +1,164 @@
+"""Board profiles: every built-in one loads; bad ones list every problem with its path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from waltport.errors import ProfileError
+from waltport.profile.load import dump_profile, load_profile, parse_profile, profile_digest
+from waltport.profile.regex import subset_problems
+
+BOARDS = sorted((Path(__file__).resolve().parent.parent / "boards").glob("*.yaml"))
+
+MINIMAL = """
+name: myboard
+arch: arm64
+bootloader: uboot
+dhcp_identifier: vci
+model: myboard
+uboot: {boot_command: booti}
+"""
+
+
+@pytest.mark.parametrize("path", BOARDS, ids=lambda p: p.stem)
+def test_builtin_profiles_load(path: Path) -> None:
+    profile = load_profile(path)
+    assert profile.name == path.stem.replace("qemu-x86-64", "qemu-x86-64")
+    assert profile.all_models
+
+
+def test_required_builtin_boards_exist() -> None:
+    names = {p.stem for p in BOARDS}
+    assert {"qemu-arm64", "qemu-x86-64", "rpi", "nanopi-r5c", "coral-dev-board"} <= names
+
+
+def test_minimal_profile_and_defaults() -> None:
+    p = parse_profile(MINIMAL)
+    assert p.second_stage.kernel == "kernel"
+    assert p.kernel.nfs_version == 3
+    assert p.identifier("myboard") == "walt.node.myboard"
+
+
+def test_every_problem_is_listed_at_once() -> None:
+    text = """
+name: Bad_Name
+arch: mips
+bootloader: uboot
+dhcp_identifier: vci
+models: [ok-model, 9bad]
+colour: blue
+uboot: {boot_command: bootx}
+"""
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(text, "bad.yaml")
+    paths = {p.path for p in exc.value.problems}
+    assert {"name", "arch", "models[1]", "colour", "uboot.boot_command"} <= paths
+    assert exc.value.exit_code == 2
+    assert "bad.yaml" in str(exc.value)
+    assert "unknown key" in str(exc.value)
+
+
+def test_cross_field_problems_have_paths() -> None:
+    text = MINIMAL.replace("dhcp_identifier: vci", "dhcp_identifier: uci") + "models: [a, b]\n"
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(text)
+    by_path = {p.path: p.reason for p in exc.value.problems}
+    assert "user class" in by_path["dhcp_identifier"]
+    assert "model" in by_path
+    assert "detect" in by_path  # a family of two needs rules
+
+
+def test_ipxe_rejects_vci_and_arm() -> None:
+    text = """
+name: pc
+arch: arm64
+bootloader: ipxe
+dhcp_identifier: vci
+model: pc
+"""
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(text)
+    paths = {p.path for p in exc.value.problems}
+    assert {"dhcp_identifier", "arch"} <= paths
+
+
+@pytest.mark.parametrize("name", ["Rpi", "rpi_4", "4rpi", "rpi-", "rpi--4", "rpi 4", "a" * 250])
+def test_bad_model_names(name: str) -> None:
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(MINIMAL.replace("model: myboard", f"model: '{name}'"))
+    assert exc.value.problems[0].path == "model"
+
+
+def test_yaml_syntax_error_names_line() -> None:
+    with pytest.raises(ProfileError) as exc:
+        parse_profile("name: [unclosed\narch: arm64\n", "x.yaml")
+    assert "line" in exc.value.problems[0].path
+
+
+def test_not_a_mapping() -> None:
+    with pytest.raises(ProfileError, match="mapping"):
+        parse_profile("- a\n- b\n")
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(ProfileError, match="cannot read"):
+        load_profile(tmp_path / "missing.yaml")
+    binary = tmp_path / "bin.yaml"
+    binary.write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ProfileError, match="cannot read"):
+        load_profile(binary)
+
+
+def test_detection_outputs_must_be_listed() -> None:
+    text = MINIMAL + """detect:
+  method: uboot
+  source: board_name
+  table:
+    x: {model: other}
+"""
+    with pytest.raises(ProfileError, match="other"):
+        parse_profile(text)
+
+
+@pytest.mark.parametrize("regex,fragment", [
+    ("[0-9]+", "ranges"),
+    ("a|b", "alternation"),
+    ("\\d+", "backslash"),
+    ("a{2}", "counted"),
+    ("a*?", "lazy"),
+    ("it's", "quote"),
+    ("a^b", "first character"),
+    ("(ab", "never closed"),
+    ("", "empty"),
+])
+def test_regex_outside_common_subset(regex: str, fragment: str) -> None:
+    problems = subset_problems(regex)
+    assert any(fragment in p for p in problems), problems
+
+
+@pytest.mark.parametrize("regex", ["^.*/", "[.]dtb$", "^bcm[0123456789]*-", "(rpi)-b", "[-a]+",
+                                   "[^/]*$"])
+def test_regex_inside_common_subset(regex: str) -> None:
+    assert subset_problems(regex) == []
+
+
+def test_regex_error_reported_with_rule_path() -> None:
+    text = MINIMAL.replace("model: myboard", "models: [a, b]") + """detect:
+  method: uboot
+  source: fdtfile
+  substitutions:
+    - {regex: '^x', replace: ''}
+    - {regex: '[0-9]', replace: ''}
+"""
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(text)
+    assert exc.value.problems[0].path == "detect.substitutions[1].regex"
+
+
+def test_dump_roundtrip_and_digest() -> None:
+    profile = load_profile(BOARDS[0])
+    again = parse_profile(dump_profile(profile))
+    assert again == profile
+    assert profile_digest(again) == profile_digest(profile)
