@@ -1,0 +1,189 @@
+"""A serial console: run QEMU, log each console line with its time, wait for and type text.
+
+The edge class :class:`Console` owns the QEMU process: a reader thread
+timestamps every line (seconds since QEMU started, monotonic clock) into the
+log file and into memory; :meth:`Console.expect` waits for a pattern in the
+lines *and* in the unfinished last line (U-Boot's ``=> `` prompt has no
+newline).  ``stop()`` always leaves no process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+from waltport.errors import WaltportError
+
+ANSI_RE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b[=>]|\r")
+
+
+class ConsoleTimeout(WaltportError):
+    """The awaited console text did not come in time; ``tail`` has the last lines."""
+
+    def __init__(self, what: str, elapsed: float, tail: Sequence[str]) -> None:
+        self.what = what
+        self.elapsed = elapsed
+        self.tail = tuple(tail)
+        lines = [f"no {what} on the console after {elapsed:.1f} s; last lines:"]
+        lines += [f"  | {ln}" for ln in self.tail] or ["  | (nothing)"]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Line:
+    time: float      # seconds since the process started
+    text: str
+
+
+def clean(raw: str) -> str:
+    """A console line without escape sequences and carriage returns."""
+    return ANSI_RE.sub("", raw)
+
+
+def format_log_line(line: Line) -> str:
+    return f"[{line.time:10.6f}] {line.text}\n"
+
+
+class Console:
+    """One process whose stdio is a serial console (QEMU ``-serial stdio``)."""
+
+    def __init__(self, argv: Sequence[str], log_path: Path) -> None:
+        self.argv = list(argv)
+        self.log_path = log_path
+        self.lines: list[Line] = []
+        self._partial = ""
+        self._cursor = 0
+        self._cond = threading.Condition()
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._thread: threading.Thread | None = None
+        self.started_at = 0.0
+        self.started_wall = 0.0
+
+    def start(self) -> Console:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.started_wall = time.time()
+        self.started_at = time.monotonic()
+        # Own session: a Ctrl-C in the terminal reaches us, not QEMU directly.
+        self._proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, start_new_session=True)
+        self._thread = threading.Thread(target=self._read, name="console-reader", daemon=True)
+        self._thread.start()
+        return self
+
+    def __enter__(self) -> Console:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def now(self) -> float:
+        return time.monotonic() - self.started_at
+
+    def _read(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        with open(self.log_path, "w", encoding="utf-8") as log:
+            while True:
+                chunk = os.read(fd, 4096)
+                if not chunk:
+                    break
+                with self._cond:
+                    self._partial += chunk.decode("utf-8", "replace")
+                    *done, self._partial = self._partial.split("\n")
+                    for raw in done:
+                        line = Line(self.now(), clean(raw))
+                        self.lines.append(line)
+                        log.write(format_log_line(line))
+                    log.flush()
+                    self._cond.notify_all()
+            with self._cond:
+                if self._partial:
+                    line = Line(self.now(), clean(self._partial))
+                    self.lines.append(line)
+                    log.write(format_log_line(line))
+                    self._partial = ""
+                self._cond.notify_all()
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def expect(self, pattern: str, timeout: float, what: str | None = None) -> tuple[float, str]:
+        """Wait for ``pattern`` (regex) after the last match; (time, line or partial line)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                while self._cursor < len(self.lines):
+                    line = self.lines[self._cursor]
+                    self._cursor += 1
+                    if rx.search(line.text):
+                        return line.time, line.text
+                partial = clean(self._partial)
+                if partial and rx.search(partial):
+                    # Consume the partial text so the same prompt is not matched twice.
+                    self.lines.append(Line(self.now(), partial))
+                    self._cursor = len(self.lines)
+                    self._partial = ""
+                    return self.now(), partial
+                left = deadline - time.monotonic()
+                if left <= 0 or (not self.running() and self._thread is not None
+                                 and not self._thread.is_alive()):
+                    raise ConsoleTimeout(what or repr(pattern), self.now(), self.tail())
+                self._cond.wait(min(left, 0.2))
+
+    def send(self, text: str) -> None:
+        """Type ``text`` on the console."""
+        if self._proc is None or self._proc.stdin is None or not self.running():
+            raise WaltportError("the console's process is not running")
+        self._proc.stdin.write(text.encode())
+        self._proc.stdin.flush()
+
+    def tail(self, n: int = 15) -> list[str]:
+        with self._cond:
+            out = [ln.text for ln in self.lines[-n:]]
+            if self._partial:
+                out.append(clean(self._partial))
+        return out[-n:]
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code once the process ends within ``timeout``, else None."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, grace: float = 3.0) -> int | None:
+        """End the process (TERM, then KILL) and the reader; the exit code."""
+        if self._proc is None:
+            return None
+        if self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGTERM)
+            try:
+                self._proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
+                self._proc.wait()
+        if self._proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._proc.stdin.close()
+        if self._thread is not None:
+            self._thread.join(5)
+        return self._proc.returncode

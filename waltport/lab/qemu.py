@@ -1,0 +1,104 @@
+"""QEMU command lines for the virtual boards (pure: values in, argv out).
+
+The serial console is QEMU's stdio (no monitor multiplexed on it), so a
+:class:`waltport.lab.console.Console` can read it line by line and type on it.
+``-no-reboot`` turns every reset/panic reboot into a QEMU exit: a board that
+gives up (``|| reset``) ends the run instead of looping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from waltport.errors import WaltportError
+
+UBOOT_QEMU_ARM64 = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+IPXE_ROM_DIR = Path("/usr/lib/ipxe/qemu")
+
+
+class QemuError(WaltportError):
+    """A virtual board cannot be described (bad MAC, missing firmware)."""
+
+
+@dataclass(frozen=True)
+class Board:
+    """One virtual board run: machine kind, NIC, optional disk and firmware."""
+
+    arch: str                         # arm64 | x86_64
+    tap: str | None                   # tap device in the lab netns; None: no NIC
+    mac: str = "52:54:00:12:34:56"
+    memory_mb: int = 512
+    disk: Path | None = None          # raw FAT image (the SD-card analog)
+    firmware: Path | None = None      # arm64: U-Boot binary; x86_64: NIC option ROM
+    extra: tuple[str, ...] = field(default_factory=tuple)
+
+
+def _check_mac(mac: str) -> str:
+    parts = mac.split(":")
+    if len(parts) != 6 or not all(len(p) == 2 and all(c in "0123456789abcdef" for c in p)
+                                  for p in parts):
+        raise QemuError(f"MAC {mac!r}: give six lower-case hex pairs (52:54:00:..)")
+    if int(parts[0], 16) & 1:
+        raise QemuError(f"MAC {mac!r} is a multicast address")
+    return mac
+
+
+def _common(board: Board) -> list[str]:
+    argv = ["-m", str(board.memory_mb), "-accel", "tcg", "-no-reboot", "-nodefaults",
+            "-display", "none", "-monitor", "none", "-serial", "stdio"]
+    if board.tap is not None:
+        argv += ["-netdev", f"tap,id=n0,ifname={board.tap},script=no,downscript=no"]
+    return argv
+
+
+def aarch64_argv(board: Board) -> list[str]:
+    """``qemu-system-aarch64 -M virt`` running U-Boot, virtio-net (modern only).
+
+    Legacy virtio-net makes U-Boot report MAC 52:52:52:52:52:52, hence
+    ``disable-legacy=on``.
+    """
+    bios = board.firmware or UBOOT_QEMU_ARM64
+    argv = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-bios", str(bios),
+            *_common(board)]
+    if board.tap is not None:
+        argv += ["-device",
+                 f"virtio-net-pci,disable-legacy=on,netdev=n0,mac={_check_mac(board.mac)}"]
+    if board.disk is not None:
+        argv += ["-drive", f"if=none,id=sd0,format=raw,readonly=on,file={board.disk}",
+                 "-device", "virtio-blk-pci,disable-legacy=on,drive=sd0"]
+    return argv + list(board.extra)
+
+
+def x86_64_argv(board: Board) -> list[str]:
+    """``qemu-system-x86_64 -M pc`` network-booting with the iPXE ROM of its virtio NIC."""
+    if board.tap is None:
+        raise QemuError("the x86_64 board netboots: give it a tap device")
+    nic = f"virtio-net-pci,netdev=n0,mac={_check_mac(board.mac)}"
+    if board.firmware is not None:
+        nic += f",romfile={board.firmware}"
+    argv = ["qemu-system-x86_64", "-M", "pc", *_common(board), "-boot", "n", "-device", nic]
+    if board.disk is not None:
+        raise QemuError("the x86_64 board netboots from its NIC ROM: no disk")
+    return argv + list(board.extra)
+
+
+BUILDERS = {"arm64": aarch64_argv, "x86_64": x86_64_argv}
+
+
+def qemu_argv(board: Board) -> list[str]:
+    """The QEMU command line for ``board`` (by arch)."""
+    try:
+        return BUILDERS[board.arch](board)
+    except KeyError as err:
+        raise QemuError(f"no virtual board for arch {board.arch!r}: "
+                        f"the lab has {sorted(BUILDERS)}") from err
+
+
+def firmware_problems(board: Board) -> list[str]:
+    """Firmware files the command line names that are missing (checked before a run)."""
+    path = board.firmware or (UBOOT_QEMU_ARM64 if board.arch == "arm64" else None)
+    if path is not None and not path.is_file():
+        pkg = "u-boot-qemu" if board.arch == "arm64" else "ipxe-qemu"
+        return [f"{path} is missing (Debian package {pkg})"]
+    return []
