@@ -1,0 +1,115 @@
+"""``waltport run`` (papermill batch of the stage notebooks) and ``waltport jupyter``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from waltport.errors import UsageError
+from waltport.pipeline.jupyter import jupyter_environment
+from waltport.pipeline.runner import RunOutcome, run_batch, run_profile
+from waltport.pipeline.stages import STAGES, notebooks_dir, parse_params, select
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("run", help="run the stage notebooks (papermill) and write the reports",
+                       description="Run the stage notebooks for each PROFILE into DIR: executed "
+                                   "notebooks, <stage>.json, summary.json, report.html, "
+                                   "report.md, junit.xml.  Exit 1 when a mandatory check fails.")
+    p.add_argument("profiles", nargs="+", metavar="PROFILE", help="board profile YAML")
+    p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--stages", metavar="LIST",
+                   help=f"comma-separated subset of: {', '.join(s.name for s in STAGES)}")
+    p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="notebook parameter (mode, interface, pcap, image_source, boots, ...)")
+    p.add_argument("-j", dest="jobs", type=int, default=1, metavar="N",
+                   help="boards run in parallel processes (several profiles)")
+    p.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
+                   help="override every stage's per-cell timeout")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_run)
+
+    j = sub.add_parser("jupyter", help="JupyterLab on 127.0.0.1 with the stage notebooks",
+                       description="Start JupyterLab on 127.0.0.1 in the notebooks dir, with a "
+                                   "token and Jupyter's state under the waltport state dir.")
+    j.add_argument("--port", type=int, default=8888)
+    j.add_argument("--print-command", action="store_true",
+                   help="print the command line instead of starting JupyterLab")
+    j.set_defaults(func=cmd_jupyter)
+
+
+def _progress_bar(total: int, disable: bool) -> tuple[tqdm, object]:
+    bar = tqdm(total=total, unit="stage", disable=disable, file=sys.stderr,
+               bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}")
+
+    def progress(board: str, stage: str, status: str) -> None:
+        if status == "start":
+            bar.set_description(f"{board}: {stage}")
+        else:
+            bar.update(1)
+            bar.set_postfix_str(f"{board}:{stage} {status}")
+    return bar, progress
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    for prof in args.profiles:
+        if not Path(prof).is_file():
+            raise UsageError(f"profile {prof}: no such file")
+    if args.jobs < 1:
+        raise UsageError("-j N: N must be at least 1")
+    stages = select(args.stages.split(",") if args.stages else None)
+    params = parse_params(args.params)
+    bar, progress = _progress_bar(len(stages) * len(args.profiles), args.no_progress)
+    try:
+        if len(args.profiles) == 1:
+            outcome: RunOutcome = run_profile(args.profiles[0], args.out, stages=stages,
+                                              params=params, cell_timeout=args.cell_timeout,
+                                              progress=progress)  # type: ignore[arg-type]
+        else:
+            outcome = run_batch(args.profiles, args.out, jobs=args.jobs, stages=stages,
+                                params=params, cell_timeout=args.cell_timeout,
+                                progress=progress)  # type: ignore[arg-type]
+    finally:
+        bar.close()
+    print_outcome(outcome)
+    return outcome.exit_code
+
+
+def print_outcome(outcome: RunOutcome) -> None:
+    s = outcome.summary
+    runs = s.get("runs") or [{"board": s.get("board", {}).get("name"), "ok": s.get("ok"),
+                              "stages": {e["name"]: e["status"] for e in s.get("stages", [])}}]
+    for r in runs:
+        stages = " ".join(f"{k}:{v}" for k, v in r["stages"].items())
+        print(f"{'✔' if r['ok'] else '✘'} {r['board']}: {stages}")
+    print(f"reports ({outcome.seconds:.1f} s): {outcome.run_dir / 'report.html'}\n"
+          f"                 {outcome.run_dir / 'report.md'}\n"
+          f"                 {outcome.run_dir / 'summary.json'}")
+
+
+def jupyter_command(port: int, token: str) -> list[str]:
+    """Pure: the JupyterLab command line (loopback only, token required)."""
+    return [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
+            "--no-browser", f"--IdentityProvider.token={token}",
+            f"--ServerApp.root_dir={notebooks_dir().parent}",
+            "--LabApp.default_url=/lab/tree/notebooks/00-board.ipynb"]
+
+
+def cmd_jupyter(args: argparse.Namespace) -> int:
+    token = os.environ.get("WALTPORT_JUPYTER_TOKEN") or secrets.token_hex(16)
+    argv = jupyter_command(args.port, token)
+    with jupyter_environment() as env:
+        if args.print_command:
+            print(" ".join(f"{k}={v}" for k, v in env.items()), " ".join(argv))
+            return 0
+        print(f"waltport jupyter: http://127.0.0.1:{args.port}/lab?token={token}", flush=True)
+        try:
+            return subprocess.run(argv, check=False, env=dict(os.environ)).returncode
+        except KeyboardInterrupt:
+            return 130

@@ -1,0 +1,78 @@
+"""Edge: gather a run directory's stage results into summary.json, reports and junit.xml."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from waltport.pipeline.junit import write_junit
+from waltport.pipeline.report import write_reports
+from waltport.pipeline.results import read_results
+from waltport.pipeline.stages import STAGES, Stage, by_name
+from waltport.pipeline.summary import batch_summary, build_summary, write_summary
+from waltport.pipeline.versions import collect_versions
+from waltport.stages._common import sha256_file
+from waltport.util.atomic import write_text
+
+RUN_FILE = "run.json"
+EVIDENCE_DIRS = ("bootloader", "network", "image", "first_boot")
+HASH_LIMIT = 64 << 20   # bigger files (image archives) are listed by size only
+
+
+def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
+                   stages: Sequence[Stage]) -> None:
+    """What was asked for: the report stage reads it back."""
+    write_text(run_dir / RUN_FILE, json.dumps(
+        {"profile": profile, "parameters": dict(parameters),
+         "stages": [s.name for s in stages]}, indent=2) + "\n")
+
+
+def read_run_file(run_dir: Path) -> dict[str, Any]:
+    p = run_dir / RUN_FILE
+    return json.loads(p.read_text()) if p.exists() else {}
+
+
+def evidence_files(run_dir: Path) -> list[dict[str, Any]]:
+    """Every file the stages left under their folders, with size and sha256."""
+    out = []
+    for sub in EVIDENCE_DIRS:
+        for p in sorted((run_dir / sub).rglob("*")) if (run_dir / sub).is_dir() else []:
+            if p.is_file() and not p.name.startswith("."):
+                size = p.stat().st_size
+                out.append({"file": str(p.relative_to(run_dir)), "bytes": size,
+                            "sha256": sha256_file(p) if size <= HASH_LIMIT else None})
+    return out
+
+
+def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str, Any]:
+    """Write summary.json, report.html, report.md and junit.xml for one run dir."""
+    rd = Path(run_dir).resolve()
+    run = read_run_file(rd)
+    known = by_name()
+    names = run.get("stages") or [s.name for s in STAGES]
+    stages = [known[n] for n in names if n in known and n != "report"]
+    results = read_results(rd, [s.name for s in STAGES])
+    summary = build_summary(results, stages=stages, parameters=run.get("parameters", {}),
+                            versions=collect_versions() if with_versions else {},
+                            artifacts=evidence_files(rd), profile_path=run.get("profile", ""))
+    write_summary(rd, summary)
+    write_reports(rd, [(rd, summary)])
+    write_junit(rd / "junit.xml", [summary])
+    return summary
+
+
+def assemble_batch(out_dir: str | Path, run_dirs: Sequence[Path]) -> dict[str, Any]:
+    """Top-level summary.json, reports (all boards in one page) and junit.xml of a batch."""
+    od = Path(out_dir).resolve()
+    runs = []
+    for d in run_dirs:
+        p = Path(d) / "summary.json"
+        if p.exists():
+            runs.append((Path(d).resolve(), json.loads(p.read_text())))
+    top = batch_summary([(str(d.relative_to(od)), s) for d, s in runs])
+    write_summary(od, top)
+    write_reports(od, runs)
+    write_junit(od / "junit.xml", [s for _, s in runs])
+    return top

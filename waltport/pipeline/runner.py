@@ -1,0 +1,250 @@
+"""Run the stage notebooks of one board with papermill; several boards in parallel processes.
+
+Each stage notebook is executed into the run directory (kept there), writes
+``<stage>.json`` through its stage function, and can never hang the run: every
+cell has a timeout and a dead kernel ends the stage.  A stage whose
+dependency did not pass is recorded as ``skip`` without running.  Whatever
+happened, the reports are written at the end.
+"""
+
+from __future__ import annotations
+
+import ast
+import concurrent.futures as cf
+import json
+import multiprocessing
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from waltport.errors import UsageError
+from waltport.pipeline.assemble import assemble_batch, assemble_run, write_run_file
+from waltport.pipeline.jupyter import KERNEL_NAME, jupyter_environment
+from waltport.pipeline.results import (
+    Check,
+    ResultError,
+    StageResult,
+    read_result,
+    result_path,
+    write_result,
+)
+from waltport.pipeline.stages import PARAMETERS, STAGES, Stage, notebooks_dir
+
+Progress = Callable[[str, str, str], None]   # (board, stage, status)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_dir: Path
+    summary: Mapping[str, Any]
+    exit_code: int
+    seconds: float
+
+
+def notebook_parameters(path: Path) -> dict[str, Any]:
+    """Pure-ish: the names and literal defaults of a notebook's ``parameters`` cell."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            out: dict[str, Any] = {}
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    out[node.targets[0].id] = ast.literal_eval(node.value)
+            return out
+    raise UsageError(f"{path}: no cell tagged 'parameters'")
+
+
+def describe_failure(err: BaseException, timeout: float) -> str:
+    """One line saying why a notebook stopped (timeout, dead kernel, cell error)."""
+    name = type(err).__name__
+    if name == "CellTimeoutError" or isinstance(err, TimeoutError):
+        return f"a cell ran longer than {timeout:.0f} s: the kernel was stopped"
+    if name == "DeadKernelError":
+        return "the kernel died while running the stage"
+    if name == "PapermillExecutionError":
+        return (f"cell {getattr(err, 'exec_count', '?')} raised "
+                f"{getattr(err, 'ename', '')}: {getattr(err, 'evalue', '')}")
+    return f"{name}: {err}"
+
+
+def execute_notebook(src: Path, dest: Path, parameters: Mapping[str, Any], cwd: Path,
+                     timeout: float) -> str | None:
+    """Execute ``src`` into ``dest``; None on success, else why it stopped."""
+    import papermill  # noqa: PLC0415 (heavy: only the runner process needs it)
+
+    try:
+        papermill.execute_notebook(str(src), str(dest), parameters=dict(parameters),
+                                   kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(cwd),
+                                   execution_timeout=timeout, start_timeout=60)
+    except Exception as err:  # every way a kernel can fail ends the stage, never the run
+        return describe_failure(err, timeout)
+    return None
+
+
+def _skip(run_dir: Path, stage: Stage, why: str) -> StageResult:
+    res = StageResult(stage.name, "skip", (Check(f"{stage.name} ran", "skip", stage.mandatory,
+                                                 why),), message=why)
+    write_result(run_dir, res)
+    return res
+
+
+def _after_failure(run_dir: Path, stage: Stage, why: str) -> StageResult:
+    """The notebook stopped: keep what the stage recorded, but mark it as an error."""
+    p = result_path(run_dir, stage.name)
+    checks: tuple[Check, ...] = ()
+    timings: dict[str, float] = {}
+    data: dict[str, Any] = {}
+    artifacts: dict[str, str] = {}
+    if p.exists():
+        try:
+            old = read_result(p)
+            checks, timings = old.checks, dict(old.timings)
+            data, artifacts = dict(old.data), dict(old.artifacts)
+        except ResultError:
+            pass
+    res = StageResult(stage.name, "error",
+                      (*checks, Check("notebook ran to the end", "error", True, why)),
+                      timings, artifacts, data, f"{stage.notebook}: {why}")
+    write_result(run_dir, res)
+    return res
+
+
+def _status(run_dir: Path, name: str) -> str | None:
+    p = result_path(run_dir, name)
+    try:
+        return read_result(p).status if p.exists() else None
+    except ResultError:
+        return "error"
+
+
+def run_stage(stage: Stage, run_dir: Path, params: Mapping[str, Any], *, notebooks: Path,
+              selected: set[str], timeout: float | None = None) -> StageResult:
+    """Run one stage (or skip it when a dependency did not pass)."""
+    for dep in stage.depends_on:
+        status = _status(run_dir, dep)
+        if status is not None and status != "pass":
+            return _skip(run_dir, stage, f"skipped: needs stage {dep}, which is {status}")
+        if status is None and dep in selected:
+            return _skip(run_dir, stage, f"skipped: stage {dep} wrote no result")
+    src = notebooks / stage.notebook
+    declared = notebook_parameters(src)
+    t0 = time.monotonic()
+    why = execute_notebook(src, run_dir / stage.notebook,
+                           {k: v for k, v in params.items() if k in declared}, run_dir,
+                           timeout or stage.cell_timeout)
+    if why is None and not result_path(run_dir, stage.name).exists():
+        why = "the notebook finished without writing a stage result"
+    if why is not None:
+        return _after_failure(run_dir, stage, why)
+    res = read_result(result_path(run_dir, stage.name))
+    if "notebook" not in res.timings:
+        res = StageResult(res.stage, res.status, res.checks,
+                          {**res.timings, "notebook": time.monotonic() - t0},
+                          res.artifacts, res.data, res.message)
+        write_result(run_dir, res)
+    return res
+
+
+def run_profile(profile: str | Path, out_dir: str | Path, *,
+                stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
+                notebooks: Path | None = None, cell_timeout: float | None = None,
+                progress: Progress | None = None) -> RunOutcome:
+    """Run ``stages`` for one profile into ``out_dir``; always writes the reports."""
+    t0 = time.monotonic()
+    run_dir = Path(out_dir).resolve()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    profile_path = Path(profile).resolve()
+    full = {**PARAMETERS, **(params or {}), "profile": str(profile_path),
+            "out_dir": str(run_dir)}
+    board = profile_path.stem
+    write_run_file(run_dir, str(profile_path), full, stages)
+    for s in stages:   # stale results from an earlier run must not be mistaken for new ones
+        result_path(run_dir, s.name).unlink(missing_ok=True)
+    selected = {s.name for s in stages}
+    nb_dir = notebooks or notebooks_dir()
+    with jupyter_environment():
+        for s in stages:
+            if progress:
+                progress(board, s.name, "start")
+            res = run_stage(s, run_dir, full, notebooks=nb_dir, selected=selected,
+                            timeout=cell_timeout)
+            if progress:
+                progress(board, s.name, res.status)
+    if _status(run_dir, "report") != "pass" or not (run_dir / "summary.json").exists():
+        # The report notebook was not selected or failed: write the reports here.
+        summary = assemble_run(run_dir)
+    else:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    return RunOutcome(run_dir, summary, int(summary["exit_code"]), time.monotonic() - t0)
+
+
+@dataclass(frozen=True)
+class _Job:
+    """One board of a batch, as sent to a worker process (picklable)."""
+
+    profile: str
+    out_dir: str
+    stages: tuple[str, ...]
+    params: Mapping[str, Any]
+    notebooks: str | None
+    cell_timeout: float | None
+
+
+def _worker(job: _Job, queue: Any) -> tuple[str, int]:
+    by = {s.name: s for s in STAGES}
+    outcome = run_profile(job.profile, job.out_dir, stages=[by[n] for n in job.stages],
+                          params=job.params,
+                          notebooks=Path(job.notebooks) if job.notebooks else None,
+                          cell_timeout=job.cell_timeout,
+                          progress=lambda b, s, st: queue.put((b, s, st)))
+    return str(outcome.run_dir), outcome.exit_code
+
+
+def run_dirs_for(profiles: Sequence[str | Path], out_dir: Path) -> list[Path]:
+    """One sub-directory per profile, named after it (made unique if repeated)."""
+    dirs: list[Path] = []
+    for p in profiles:
+        name, i = Path(p).stem, 2
+        candidate = out_dir / name
+        while candidate in dirs:
+            candidate, i = out_dir / f"{name}-{i}", i + 1
+        dirs.append(candidate)
+    return dirs
+
+
+def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int = 1,
+              stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
+              notebooks: Path | None = None, cell_timeout: float | None = None,
+              progress: Progress | None = None) -> RunOutcome:
+    """Several profiles, ``jobs`` at a time in separate processes; one combined report."""
+    t0 = time.monotonic()
+    od = Path(out_dir).resolve()
+    od.mkdir(parents=True, exist_ok=True)
+    dirs = run_dirs_for(profiles, od)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Manager() as manager:
+        queue = manager.Queue()
+        relay = threading.Thread(target=_relay, args=(queue, progress), daemon=True)
+        relay.start()
+        with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
+            jobs_ = [_Job(str(Path(p).resolve()), str(d), tuple(s.name for s in stages),
+                          dict(params or {}), str(notebooks) if notebooks else None,
+                          cell_timeout) for p, d in zip(profiles, dirs, strict=True)]
+            futures = [pool.submit(_worker, j, queue) for j in jobs_]
+            for f in cf.as_completed(futures):
+                f.result()
+        queue.put(None)
+        relay.join()
+    top = assemble_batch(od, dirs)
+    return RunOutcome(od, top, int(top["exit_code"]), time.monotonic() - t0)
+
+
+def _relay(queue: Any, progress: Progress | None) -> None:
+    while (item := queue.get()) is not None:
+        if progress:
+            progress(*item)

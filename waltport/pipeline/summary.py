@@ -1,0 +1,133 @@
+"""``summary.json``: one run's board, stage statuses, evidence and tool versions.
+
+The schema (``waltport.summary/1``) is documented in docs/summary-schema.md.
+:func:`build_summary` is pure (results in, dict out); versions are passed in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from waltport import __version__
+from waltport.pipeline.results import StageResult
+from waltport.pipeline.stages import STAGES, Stage
+from waltport.util.atomic import write_text
+
+SCHEMA = "waltport.summary/1"
+BATCH_SCHEMA = "waltport.batch/1"
+
+
+def generated_at() -> str:
+    """ISO time of the run, honouring SOURCE_DATE_EPOCH for reproducible reports."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    t = (dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit()
+         else dt.datetime.now(dt.UTC))
+    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _get(d: Mapping[str, Any] | None, *keys: str, default: Any = None) -> Any:
+    cur: Any = d
+    for k in keys:
+        if not isinstance(cur, Mapping) or k not in cur:
+            return default
+        cur = cur[k]
+    return cur
+
+
+def network_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
+    """VCI/UCI seen and files served, from the network stage (or the first boot)."""
+    out: dict[str, Any] = {"vci_seen": [], "uci_seen": [], "files_served": []}
+    for stage, key in (("network", "analysis"), ("first_boot", "boot")):
+        r = results.get(stage)
+        src = _get(r.data if r else None, key) or {}
+        for field in ("vci_seen", "uci_seen", "files_served"):
+            for item in src.get(field, []) or []:
+                if item not in out[field]:
+                    out[field].append(item)
+    return out
+
+
+def image_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
+    r = results.get("image")
+    data = r.data if r else {}
+    imp = _get(data, "import") or {}
+    built = _get(data, "built") or {}
+    chk = _get(data, "check") or {}
+    return {"labels": imp.get("labels") or chk.get("labels") or built.get("labels") or {},
+            "digest": imp.get("digest") or built.get("digest") or chk.get("digest"),
+            "reference": imp.get("reference") or built.get("reference"),
+            "archive": imp.get("archive") or built.get("archive"),
+            "import_commands": imp.get("commands") or []}
+
+
+def stage_entry(stage: Stage, result: StageResult | None) -> dict[str, Any]:
+    if result is None:
+        return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
+                "mandatory": stage.mandatory, "status": "error",
+                "message": "the stage wrote no result", "timings": {}, "checks": [],
+                "artifacts": {}}
+    j = result.to_json()
+    return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
+            "mandatory": stage.mandatory, "status": result.status, "message": result.message,
+            "timings": j["timings"], "checks": j["checks"], "artifacts": j["artifacts"]}
+
+
+def is_ok(stages: Sequence[Mapping[str, Any]]) -> bool:
+    """No mandatory stage failed, errored or was skipped, and no mandatory check failed."""
+    for s in stages:
+        if s["mandatory"] and s["status"] != "pass":
+            return False
+        if any(c["mandatory"] and c["status"] in ("fail", "error") for c in s["checks"]):
+            return False
+    return True
+
+
+def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage] = STAGES,
+                  parameters: Mapping[str, Any] | None = None,
+                  versions: Mapping[str, Any] | None = None,
+                  artifacts: Sequence[Mapping[str, Any]] = (),
+                  profile_path: str = "") -> dict[str, Any]:
+    """Pure: the stage results of one run -> the summary dict."""
+    entries = [stage_entry(s, results.get(s.name)) for s in stages if s.name != "report"]
+    board = dict(results["board"].data) if "board" in results else {}
+    board.pop("detect_rows", None)
+    board.pop("problems", None)
+    if not board.get("name"):
+        board["name"] = Path(profile_path).stem if profile_path else "unknown"
+    boot = results["first_boot"].data.get("boot", {}) if "first_boot" in results else {}
+    ok = is_ok(entries)
+    return {
+        "schema": SCHEMA, "generated_at": generated_at(), "waltport_version": __version__,
+        "ok": ok, "exit_code": 0 if ok else 1,
+        "board": board, "models": board.get("models", []),
+        "parameters": dict(parameters or {}),
+        "stages": entries,
+        "requirements": [{"stage": e["name"], **c} for e in entries for c in e["checks"]],
+        "network": network_facts(results),
+        "image": image_facts(results),
+        "first_boot": {k: boot.get(k) for k in ("boots", "stage_timings", "reached_userspace",
+                                               "reliability") if k in boot},
+        "artifacts": list(artifacts),
+        "versions": dict(versions or {}),
+    }
+
+
+def write_summary(run_dir: str | Path, summary: Mapping[str, Any]) -> Path:
+    path = Path(run_dir) / "summary.json"
+    write_text(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    return path
+
+
+def batch_summary(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+    """Several runs (``(subdir, summary)``) -> the top-level summary of a batch."""
+    ok = all(s.get("ok") for _, s in runs)
+    return {"schema": BATCH_SCHEMA, "generated_at": generated_at(),
+            "waltport_version": __version__, "ok": ok, "exit_code": 0 if ok else 1,
+            "runs": [{"dir": d, "board": s.get("board", {}).get("name"), "ok": s.get("ok"),
+                      "stages": {e["name"]: e["status"] for e in s.get("stages", [])}}
+                     for d, s in runs]}

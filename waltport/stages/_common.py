@@ -1,0 +1,115 @@
+"""Glue shared by the stage functions: record checks, time steps, write ``<stage>.json``.
+
+A stage function never raises for a stage-level problem: what went wrong is
+recorded (``error`` with the reason) so the report can name it.  An engine
+that is not installed yet is reported as ``not available: <what>``, never
+as a pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from waltport.errors import WaltportError
+from waltport.pipeline.results import Check, StageResult, status_from_checks, write_result
+
+
+class EngineMissing(WaltportError):
+    """The engine a stage drives is not available (not written or not installed)."""
+
+
+def engine(module: str, attr: str, what: str) -> Any:
+    """Import ``module.attr`` lazily, or raise EngineMissing naming ``what``."""
+    try:
+        return getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as err:
+        raise EngineMissing(f"not available: {what} ({module}.{attr}: {err})") from err
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class Recorder:
+    """Collects one stage's checks, timings, artifacts and data."""
+
+    def __init__(self, stage: str, out_dir: str | Path) -> None:
+        self.stage = stage
+        self.out_dir = Path(out_dir).resolve()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.checks: list[Check] = []
+        self.timings: dict[str, float] = {}
+        self.artifacts: dict[str, str] = {}
+        self.data: dict[str, Any] = {}
+        self._t0 = time.monotonic()
+
+    def subdir(self, name: str) -> Path:
+        d = self.out_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @contextlib.contextmanager
+    def step(self, name: str) -> Iterator[None]:
+        t = time.monotonic()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.monotonic() - t
+
+    def check(self, name: str, ok: bool | None, evidence: str = "", *,
+              mandatory: bool = True) -> bool:
+        """Record a check: True pass, False fail, None skip (not applicable)."""
+        status = "skip" if ok is None else ("pass" if ok else "fail")
+        self.checks.append(Check(name, status, mandatory, evidence))
+        return bool(ok)
+
+    def artifact(self, label: str, path: str | Path) -> None:
+        p = Path(path).resolve()
+        try:
+            self.artifacts[label] = str(p.relative_to(self.out_dir))
+        except ValueError:
+            self.artifacts[label] = str(p)
+
+    def finish(self, message: str = "", status: str | None = None) -> StageResult:
+        self.timings["total"] = time.monotonic() - self._t0
+        result = StageResult(self.stage, status or status_from_checks(self.checks),  # type: ignore[arg-type]
+                             tuple(self.checks), dict(self.timings), dict(self.artifacts),
+                             dict(self.data), message)
+        write_result(self.out_dir, result)
+        return result
+
+
+def run_stage(stage: str, out_dir: str | Path, body: Callable[[Recorder], str | None]) \
+        -> StageResult:
+    """Run ``body(recorder)``; whatever happens, write and return the stage result.
+
+    ``body`` returns an optional message.  EngineMissing and other
+    WaltportErrors become an ``error`` stage with their message; an
+    unexpected exception too, with its traceback kept in ``data``.
+    """
+    rec = Recorder(stage, out_dir)
+    try:
+        message = body(rec) or ""
+    except EngineMissing as err:
+        rec.checks.append(Check(f"{stage} engine", "error", True, str(err)))
+        return rec.finish(str(err), "error")
+    except WaltportError as err:
+        rec.checks.append(Check(f"{stage} ran", "error", True, str(err)))
+        return rec.finish(str(err), "error")
+    except Exception as err:  # a bug in an engine: keep it in the report, not a hang
+        rec.data["traceback"] = traceback.format_exc(limit=8)
+        msg = f"internal error: {type(err).__name__}: {err}"
+        rec.checks.append(Check(f"{stage} ran", "error", True, msg))
+        return rec.finish(msg, "error")
+    return rec.finish(message)

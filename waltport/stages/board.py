@@ -1,0 +1,83 @@
+"""Stage 00: load and validate the board profile; check the detection rules on samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from waltport.errors import ProfileError
+from waltport.pipeline.results import StageResult
+from waltport.profile.detect import DetectError, Detection, check_samples, detect
+from waltport.profile.load import load_profile, profile_digest
+from waltport.profile.model import IpxeCpuidDetect, Profile, UBootDetect
+from waltport.stages._common import Recorder, run_stage
+
+STAGE = "board"
+
+
+def detect_rows(profile: Profile) -> list[dict[str, object]]:
+    """One row per sample (or the single model): value, expected, detected, identifier."""
+    d = profile.detect
+    rows: list[dict[str, object]] = []
+    if d is None:
+        m = profile.all_models[0]
+        return [{"value": "(no rules)", "expected": m, "detected": m,
+                 "identifier": profile.identifier(m), "ok": True}]
+    for value, expected in profile.samples.items():
+        try:
+            if isinstance(d, UBootDetect):
+                got: Detection = detect(profile, {d.source: value})
+            elif isinstance(d, IpxeCpuidDetect):
+                got = detect(profile, cpu_64bit=value in ("64", "64bit", "64-bit", "true"))
+            else:
+                continue
+        except DetectError as err:
+            rows.append({"value": value, "expected": expected, "detected": None,
+                         "identifier": None, "ok": False, "error": str(err)})
+            continue
+        rows.append({"value": value, "expected": expected, "detected": got.model,
+                     "identifier": got.identifier, "ok": got.model == expected})
+    return rows
+
+
+def board_data(profile: Profile, path: Path) -> dict[str, object]:
+    return {"name": profile.name, "description": profile.description,
+            "arch": str(profile.arch), "bootloader": str(profile.bootloader),
+            "dhcp_identifier": str(profile.dhcp_identifier),
+            "models": list(profile.all_models),
+            "identifiers": [profile.identifier(m) for m in profile.all_models],
+            "profile_path": str(path), "profile_digest": profile_digest(profile)}
+
+
+def run(profile: str, out_dir: str) -> StageResult:
+    """Validate ``profile`` and its detection rules; writes ``<out_dir>/board.json``."""
+
+    def body(rec: Recorder) -> str:
+        path = Path(profile)
+        with rec.step("load"):
+            try:
+                prof = load_profile(path)
+            except ProfileError as err:
+                rec.data["problems"] = [str(p) for p in err.problems]
+                rec.check("profile is valid", False, str(err))
+                return f"invalid profile {path}"
+        rec.check("profile is valid", True,
+                  f"{path.name}: {len(prof.all_models)} model(s) "
+                  f"{', '.join(prof.all_models)}; {prof.bootloader}, "
+                  f"{prof.dhcp_identifier.value.upper()}")
+        rec.data.update(board_data(prof, path.resolve()))
+        rec.check("model names fit WalT (walt.node.<model>)", True,
+                  ", ".join(prof.identifier(m) for m in prof.all_models))
+        with rec.step("detect"):
+            rows = detect_rows(prof)
+            bad = check_samples(prof)
+        rec.data["detect_rows"] = rows
+        if prof.detect is None:
+            rec.check("sub-model detection", None, "one model: no detection rules needed",
+                      mandatory=False)
+        else:
+            rec.check("sub-model detection matches the samples", not bad and bool(rows),
+                      f"{len(rows) - len(bad)}/{len(rows)} samples detected as expected"
+                      + (f"; wrong: {bad}" if bad else ""))
+        return ""
+
+    return run_stage(STAGE, out_dir, body)
