@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "waltport.commands.profile",
     "waltport.commands.bootloader",
     "waltport.commands.lab",
+    "waltport.commands.run",
 )
 
 
