@@ -1,0 +1,1 @@
+"""The bench server: WalT-compatible DHCP + TFTP (+ RA), its registry, captures and analysis."""

@@ -1,0 +1,88 @@
+"""Boot notifications: a booted node's initramfs sends one UDP datagram to port 7557.
+
+``WALTPORT-BOOTED model=<model> mac=<aa:bb:cc:dd:ee:ff> ip=<a.b.c.d>\\n`` (busybox
+``nc -u``); the listener records a ``booted`` event, malformed datagrams are
+logged and ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+import socket
+import threading
+from dataclasses import dataclass
+
+from waltport.errors import WaltportError
+from waltport.net.registry import Registry
+
+log = logging.getLogger("waltport.net.notify")
+PORT = 7557
+LINE_RE = re.compile(r"^WALTPORT-BOOTED model=([a-z][a-z0-9-]*) "
+                     r"mac=((?:[0-9a-f]{2}:){5}[0-9a-f]{2}) ip=(\S+)\r?\n?$")
+
+
+class NotificationError(WaltportError):
+    """A boot notification datagram is malformed."""
+
+
+@dataclass(frozen=True)
+class BootNotification:
+    model: str
+    mac: str
+    ip: str
+
+
+def parse_notification(data: bytes) -> BootNotification:
+    """Decode one datagram; NotificationError says what is wrong."""
+    try:
+        text = data.decode("ascii")
+    except UnicodeDecodeError as err:
+        raise NotificationError(f"boot notification is not ASCII: {data[:40]!r}") from err
+    m = LINE_RE.match(text)
+    if not m:
+        raise NotificationError(f"boot notification not of the form "
+                                f"'WALTPORT-BOOTED model=M mac=MAC ip=IP': {text[:80]!r}")
+    try:
+        ip = str(ipaddress.IPv4Address(m.group(3)))
+    except ValueError as err:
+        raise NotificationError(f"boot notification: bad ip {m.group(3)!r}") from err
+    return BootNotification(m.group(1), m.group(2), ip)
+
+
+class NotificationListener:
+    """UDP listener on ``server_ip:7557`` writing ``booted`` events."""
+
+    def __init__(self, server_ip: str, registry: Registry, port: int = PORT) -> None:
+        self.registry = registry
+        self._stop = threading.Event()
+        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sock.bind((server_ip, port))
+        self._sock.settimeout(0.3)
+        self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, peer = self._sock.recvfrom(2048)
+            except TimeoutError:
+                continue
+            except OSError as err:
+                log.warning("notify receive failed: %s", err)
+                continue
+            try:
+                n = parse_notification(data)
+            except NotificationError as err:
+                log.warning("notify: ignored datagram from %s: %s", peer, err)
+                continue
+            self.registry.record_booted(n.model, n.mac, n.ip)
+            log.info("notify: %s %s %s booted", n.model, n.mac, n.ip)

@@ -1,0 +1,198 @@
+"""The device registry of a bench server: SQLite (WAL) in the lab's state dir.
+
+Writers are the DHCP server (leases, commits) and the boot-notification
+listener; readers are ``waltport devices``, the TFTP layout and other stages.
+Every write is one ``BEGIN IMMEDIATE`` transaction, so a reader sees a commit
+whole or not at all, from any thread or process.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from waltport.errors import WaltportError
+
+WALT_PREFIX = "walt.node."
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS leases (mac TEXT PRIMARY KEY, ip TEXT UNIQUE NOT NULL, time REAL);
+CREATE TABLE IF NOT EXISTS devices (
+  mac TEXT PRIMARY KEY, ip TEXT, type TEXT NOT NULL, model TEXT, name TEXT NOT NULL,
+  vci TEXT, uci TEXT, hostname TEXT, first_seen REAL, last_seen REAL);
+CREATE TABLE IF NOT EXISTS events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, time REAL NOT NULL, kind TEXT NOT NULL, mac TEXT,
+  ip TEXT, type TEXT, model TEXT, vci TEXT, uci TEXT, hostname TEXT);
+"""
+
+
+class RegistryError(WaltportError):
+    """The registry database cannot be used (or the lease pool is exhausted)."""
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device the server has seen commit a lease: ``type`` is ``node`` or ``unknown``."""
+
+    mac: str
+    ip: str | None
+    type: str
+    model: str | None
+    name: str
+    vci: str | None
+    uci: str | None
+    hostname: str | None
+    first_seen: float
+    last_seen: float
+
+
+@dataclass(frozen=True)
+class Event:
+    """One registry event: ``dhcp-commit``, ``registered``, ``became-node`` or ``booted``."""
+
+    time: float
+    kind: str
+    mac: str | None
+    ip: str | None
+    type: str | None
+    model: str | None
+    vci: str | None
+    uci: str | None
+    hostname: str | None
+
+
+def classify(vci: str | None, uci: str | None) -> tuple[str, str | None]:
+    """WalT's rule: the user class first, then the VCI, else ``unknown``."""
+    for ident in (uci, vci):
+        if ident and ident.startswith(WALT_PREFIX) and len(ident) > len(WALT_PREFIX):
+            return "node", ident[len(WALT_PREFIX):]
+    return "unknown", None
+
+
+def default_name(dev_type: str, model: str | None, mac: str) -> str:
+    """A WalT-like default name: ``<model or unknown>-<last 3 MAC bytes>``."""
+    return f"{model or dev_type}-{mac.replace(':', '')[-6:]}"
+
+
+class Registry:
+    """Read API (``devices``, ``events``, ``node_for``) and the server's write API."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self._connect() as db:
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as err:
+            raise RegistryError(f"cannot open registry {self.path}: {err}") from err
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=15, isolation_level=None)
+        db.execute("PRAGMA busy_timeout=15000")
+        return db
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        db = self._connect()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        finally:
+            db.close()
+
+    def _read(self, sql: str, args: Sequence[object] = ()) -> list[tuple]:  # type: ignore[type-arg]
+        db = self._connect()
+        try:
+            return db.execute(sql, args).fetchall()
+        except sqlite3.Error as err:
+            raise RegistryError(f"registry {self.path}: {err}") from err
+        finally:
+            db.close()
+
+    # -- read API ---------------------------------------------------------
+    def devices(self) -> list[Device]:
+        """Every registered device, by IP address order."""
+        rows = self._read("SELECT mac, ip, type, model, name, vci, uci, hostname, first_seen, "
+                          "last_seen FROM devices ORDER BY first_seen, mac")
+        return [Device(*r) for r in rows]
+
+    def events(self, mac: str | None = None) -> list[Event]:
+        """Events in the order they happened, optionally of one MAC."""
+        sql = "SELECT time, kind, mac, ip, type, model, vci, uci, hostname FROM events"
+        rows = self._read(sql + (" WHERE mac = ? ORDER BY id" if mac else " ORDER BY id"),
+                          (mac.lower(),) if mac else ())
+        return [Event(*r) for r in rows]
+
+    def lease_of(self, mac: str) -> str | None:
+        rows = self._read("SELECT ip FROM leases WHERE mac = ?", (mac,))
+        return rows[0][0] if rows else None
+
+    def node_for(self, key: str) -> Device | None:
+        """The node reachable as ``nodes/<key>``: key is an IP, a MAC (``:`` or ``-``) or a name."""
+        mac = key.replace("-", ":").lower()
+        rows = self._read("SELECT mac, ip, type, model, name, vci, uci, hostname, first_seen, "
+                          "last_seen FROM devices WHERE type = 'node' AND "
+                          "(ip = ? OR mac = ? OR name = ?)", (key, mac, key))
+        return Device(*rows[0]) if rows else None
+
+    # -- write API (the server) ------------------------------------------
+    def lease(self, mac: str, pool: Sequence[str], now: float | None = None) -> str:
+        """The stable address of ``mac``: its existing lease, else the first free one."""
+        with self._write() as db:
+            row = db.execute("SELECT ip FROM leases WHERE mac = ?", (mac,)).fetchone()
+            if row:
+                return str(row[0])
+            used = {r[0] for r in db.execute("SELECT ip FROM leases")}
+            for ip in pool:
+                if ip not in used:
+                    db.execute("INSERT INTO leases VALUES (?, ?, ?)", (mac, ip, now or time.time()))
+                    return ip
+        raise RegistryError(f"lease pool exhausted ({len(pool)} addresses) for {mac}")
+
+    def commit(self, mac: str, ip: str, vci: str | None, uci: str | None, *,
+               hostname: str | None = None, now: float | None = None) -> list[Event]:
+        """Record a lease commit and apply WalT's registration rule; returns the new events."""
+        t = now or time.time()
+        dev_type, model = classify(vci, uci)
+        new: list[Event] = [Event(t, "dhcp-commit", mac, ip, dev_type, model, vci, uci, hostname)]
+        with self._write() as db:
+            row = db.execute("SELECT type FROM devices WHERE mac = ?", (mac,)).fetchone()
+            if row is None:
+                db.execute("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           (mac, ip, dev_type, model, default_name(dev_type, model, mac),
+                            vci, uci, hostname, t, t))
+                new.append(Event(t, "registered", mac, ip, dev_type, model, vci, uci, hostname))
+            elif row[0] == "unknown" and dev_type == "node":
+                db.execute("UPDATE devices SET type=?, model=?, name=?, ip=?, vci=?, uci=?, "
+                           "hostname=?, last_seen=? WHERE mac=?",
+                           (dev_type, model, default_name(dev_type, model, mac), ip, vci, uci,
+                            hostname, t, mac))
+                new.append(Event(t, "became-node", mac, ip, dev_type, model, vci, uci, hostname))
+            else:
+                db.execute("UPDATE devices SET ip=?, last_seen=? WHERE mac=?", (ip, t, mac))
+            for e in new:
+                self._insert_event(db, e)
+        return new
+
+    def record_booted(self, model: str, mac: str, ip: str, now: float | None = None) -> Event:
+        """Record a boot notification from a node's initramfs."""
+        e = Event(now or time.time(), "booted", mac, ip, "node", model, None, None, None)
+        with self._write() as db:
+            self._insert_event(db, e)
+        return e
+
+    @staticmethod
+    def _insert_event(db: sqlite3.Connection, e: Event) -> None:
+        db.execute("INSERT INTO events (time, kind, mac, ip, type, model, vci, uci, hostname) "
+                   "VALUES (?,?,?,?,?,?,?,?,?)",
+                   (e.time, e.kind, e.mac, e.ip, e.type, e.model, e.vci, e.uci, e.hostname))

@@ -1,0 +1,114 @@
+"""The bench server process: DHCP + TFTP + RA + boot notifications on one interface.
+
+Run inside the lab namespace (``python -m waltport.net.serve ...``, which
+:class:`waltport.net.server.BenchServer` does).  Prints one ``READY {...}``
+line when every socket is open, runs until SIGTERM/SIGINT, then closes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import ipaddress
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from waltport.errors import WaltportError
+from waltport.net import guard
+from waltport.net.dhcp import DhcpServer
+from waltport.net.dhcp_policy import PXE_FIRST_STAGE, DhcpConfig
+from waltport.net.notify import NotificationListener
+from waltport.net.ra import RaResponder
+from waltport.net.registry import Registry
+from waltport.net.tftp import Resolver, TftpServer
+from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
+
+
+def image_id(image_root: Path) -> str:
+    """A stable id for an image root (``images/<id>/fs`` in the TFTP layout)."""
+    return hashlib.sha256(str(image_root.resolve()).encode()).hexdigest()[:12]
+
+
+def make_resolver(registry: Registry, image_root: Path, pxe_first_stage: Path | None) -> Resolver:
+    """requested path + client IP -> (remapped path, file), per WalT's rules and layout."""
+    iid = image_id(image_root)
+
+    def resolve(requested: str, client_ip: str) -> tuple[str, Path]:
+        remapped = remap(requested, client_ip)
+        try:
+            return remapped, locate(remapped)
+        except TftpRefused as err:
+            raise TftpRefused(err.code, str(err), remapped) from err
+
+    def locate(remapped: str) -> Path:
+        target = split_target(remapped)
+        if target.kind == "pxe":
+            if pxe_first_stage is None or remapped != PXE_FIRST_STAGE:
+                raise TftpRefused(ERR_NOT_FOUND, f"no PXE file {remapped!r}")
+            return pxe_first_stage
+        if target.kind == "image":
+            if target.key != iid:
+                raise TftpRefused(ERR_NOT_FOUND, f"no image {target.key!r}")
+            return contained(image_root, target.rest)
+        node = registry.node_for(target.key)
+        if node is None or node.model is None:
+            raise TftpRefused(ERR_NOT_FOUND, f"no node registered as {target.key}")
+        return contained(image_root, ("boot", node.model, *target.rest))
+
+    return resolve
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m waltport.net.serve")
+    p.add_argument("--interface", required=True)
+    p.add_argument("--lab")
+    p.add_argument("--i-know-this-network-is-isolated", action="store_true", dest="isolated")
+    p.add_argument("--image-root", type=Path, required=True)
+    p.add_argument("--pxe-first-stage", type=Path)
+    p.add_argument("--state", type=Path, required=True)
+    return p.parse_args(argv)
+
+
+def run(args: argparse.Namespace, stop: threading.Event) -> None:
+    """Open everything, announce READY, serve until ``stop`` is set, close everything."""
+    facts = guard.check_interface(args.interface, args.lab, isolated_ack=args.isolated)
+    iface = ipaddress.IPv4Interface(facts.addresses[0])
+    args.state.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(filename=args.state / "server.log", level=logging.INFO,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    registry = Registry(args.state / "registry.sqlite")
+    cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
+    resolver = make_resolver(registry, args.image_root, args.pxe_first_stage)
+    parts = [DhcpServer(cfg, registry, args.interface),
+             TftpServer(str(iface.ip), resolver, args.state / "tftp-transfers.jsonl"),
+             RaResponder(args.interface), NotificationListener(str(iface.ip), registry)]
+    for part in parts:
+        part.start()
+    print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": args.interface,
+                                 "pid": os.getpid(), "image_id": image_id(args.image_root)}),
+          flush=True)
+    stop.wait()
+    for part in reversed(parts):
+        part.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    try:
+        run(args, stop)
+    except (WaltportError, OSError) as err:
+        print(f"bench server: {err}", file=sys.stderr, flush=True)
+        return getattr(err, "exit_code", 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

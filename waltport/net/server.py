@@ -1,0 +1,128 @@
+"""BenchServer: the bench server as a child process inside a lab namespace.
+
+    with BenchServer(Lab("walt-lab").up(), Path("image-root")) as srv:
+        ...  # boards boot; srv.registry.devices(), read_transfer_log(srv.transfer_log)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+from waltport.errors import WaltportError
+from waltport.lab.netns import BRIDGE, Lab, is_owned
+from waltport.net.registry import Registry
+from waltport.util.paths import state_dir
+
+READY_TIMEOUT = 30.0
+
+
+class ServerError(WaltportError):
+    """The bench server could not start or stopped unexpectedly."""
+
+    exit_code = 5
+
+
+def lab_state_dir(lab_name: str) -> Path:
+    """Default per-lab state dir: ``<state>/labs/<name>``."""
+    return state_dir() / "labs" / lab_name
+
+
+def serve_argv(lab: Lab, image_root: Path, pxe_first_stage: Path | None, state: Path) -> list[str]:
+    """The command line of the server process (inside the lab namespace)."""
+    argv = [sys.executable, "-m", "waltport.net.serve", "--lab", lab.name, "--interface", BRIDGE,
+            "--image-root", str(image_root), "--state", str(state)]
+    if pxe_first_stage is not None:
+        argv += ["--pxe-first-stage", str(pxe_first_stage)]
+    return lab.exec_argv(argv)
+
+
+class BenchServer:
+    """DHCP + TFTP (+ RA, boot notifications) for one lab; ``start`` returns once it serves."""
+
+    def __init__(self, lab: Lab, image_root: Path, *, pxe_first_stage: Path | None = None,
+                 state: Path | None = None) -> None:
+        self.lab = lab
+        self.image_root = Path(image_root).resolve()
+        self.pxe_first_stage = Path(pxe_first_stage).resolve() if pxe_first_stage else None
+        self.state = Path(state) if state else lab_state_dir(lab.name)
+        self.info: dict[str, object] = {}
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def registry(self) -> Registry:
+        return Registry(self.state / "registry.sqlite")
+
+    @property
+    def transfer_log(self) -> Path:
+        return self.state / "tftp-transfers.jsonl"
+
+    @property
+    def log_path(self) -> Path:
+        return self.state / "server.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def start(self) -> BenchServer:
+        """Start the server process and wait for its READY line (ServerError otherwise)."""
+        if not self.image_root.is_dir():
+            raise ServerError(f"image root {self.image_root} is not a directory")
+        if self.pxe_first_stage is not None and not self.pxe_first_stage.is_file():
+            raise ServerError(f"PXE first stage {self.pxe_first_stage} is not a file")
+        if not is_owned(self.lab.name):
+            raise ServerError(f"lab {self.lab.name} is not up (waltport lab up --name "
+                              f"{self.lab.name})")
+        self.state.mkdir(parents=True, exist_ok=True)
+        err_path = self.state / "serve.stderr"
+        with open(err_path, "w") as err:
+            self._proc = subprocess.Popen(
+                serve_argv(self.lab, self.image_root, self.pxe_first_stage, self.state),
+                stdout=subprocess.PIPE, stderr=err, text=True)
+        assert self._proc.stdout is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self._proc.stdout], [], [], 0.2)
+            if ready:
+                line = self._proc.stdout.readline()
+                if line.startswith("READY "):
+                    self.info = json.loads(line[6:])
+                    return self
+            if self._proc.poll() is not None:
+                break
+        self.stop()
+        tail = err_path.read_text().strip().splitlines()[-3:]
+        raise ServerError("bench server did not start: " + (" | ".join(tail) or "timeout"))
+
+    def stop(self) -> int | None:
+        """SIGTERM, then SIGKILL after 10 s; returns the exit code."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+        return proc.returncode
+
+    def __enter__(self) -> BenchServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
