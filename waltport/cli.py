@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from waltport import __version__
+from waltport._version import __version__
 from waltport.errors import WaltportError
 
 # Each module defines register(subparsers); a sub-command stores its handler in

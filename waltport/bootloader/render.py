@@ -10,7 +10,7 @@ import hashlib
 import json
 import os
 
-from waltport import __version__
+from waltport._version import __version__
 from waltport.bootloader.scriptimage import build_script_image
 from waltport.errors import GenerationError
 from waltport.profile.load import profile_digest
