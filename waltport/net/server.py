@@ -70,6 +70,10 @@ class BenchServer:
         return self.state / "server.log"
 
     @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 

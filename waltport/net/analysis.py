@@ -1,0 +1,283 @@
+"""Captures -> evidence: DHCP transactions, TFTP transfers, verdicts, phase times.
+
+``analyze`` is pure over :class:`~waltport.net.pcap.UdpRecord` values;
+``analyze_pcap`` reads the file at the edge.  Verdicts name the packets they
+rest on, so a maintainer can check them in Wireshark.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from waltport.net import dhcp_wire as w
+from waltport.net.notify import PORT as NOTIFY_PORT
+from waltport.net.notify import NotificationError, parse_notification
+from waltport.net.pcap import UdpRecord, read_udp_records
+
+WALT_PREFIX = "walt.node."
+FIRST_STAGE_SCRIPTS = ("start.uboot", "start.ipxe")
+
+
+@dataclass(frozen=True)
+class DhcpRecord:
+    index: int
+    time: float
+    xid: int
+    mac: str
+    type: str
+    src: str
+    dst: str
+    vci: str | None
+    uci: str | None
+    params: tuple[int, ...]
+    arch: int | None
+    yiaddr: str
+    siaddr: str
+    file: str
+
+
+@dataclass(frozen=True)
+class DhcpTransaction:
+    """Messages sharing one xid (and client MAC), in capture order."""
+
+    xid: int
+    mac: str
+    messages: tuple[DhcpRecord, ...]
+
+    @property
+    def client_ids(self) -> tuple[str, ...]:
+        return tuple(sorted({i for m in self.messages if m.src != "server"
+                             for i in (m.vci, m.uci) if i}))
+
+    @property
+    def acked_ip(self) -> str | None:
+        return next((m.yiaddr for m in self.messages if m.type == "ACK"), None)
+
+
+@dataclass(frozen=True)
+class TftpTransfer:
+    client: str
+    port: int
+    file: str
+    start: float
+    end: float
+    bytes: int
+    blocks: int
+    blksize: int
+    windowsize: int
+    tsize: int | None
+    retransmissions: int
+    complete: bool
+    errors: tuple[str, ...]
+    rrq_index: int
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    ok: bool
+    evidence: str
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Analysis:
+    packets: int
+    t0: float
+    model: str | None
+    dhcp: tuple[DhcpTransaction, ...]
+    tftp: tuple[TftpTransfer, ...]
+    verdicts: tuple[Verdict, ...]
+    phases: tuple[Phase, ...]
+    notifications: tuple[tuple[float, str], ...] = field(default=())
+
+    def to_json(self) -> dict[str, object]:
+        """Plain JSON values; times relative to ``t0`` (the first packet), in seconds."""
+        def rel(t: float) -> float:
+            return round(t - self.t0, 6)
+        return {
+            "packets": self.packets, "model": self.model,
+            "dhcp": [{"xid": f"0x{t.xid:08x}", "mac": t.mac, "client_ids": list(t.client_ids),
+                      "messages": [{**asdict(m), "time": rel(m.time), "params": list(m.params)}
+                                   for m in t.messages]} for t in self.dhcp],
+            "tftp": [{**asdict(x), "start": rel(x.start), "end": rel(x.end),
+                      "duration": round(x.duration, 6), "errors": list(x.errors)}
+                     for x in self.tftp],
+            "verdicts": [asdict(v) for v in self.verdicts],
+            "phases": [{"name": p.name, "start": rel(p.start), "end": rel(p.end),
+                        "duration": round(p.end - p.start, 6)} for p in self.phases],
+            "notifications": [{"time": rel(t), "text": s} for t, s in self.notifications],
+        }
+
+
+def dhcp_records(records: list[UdpRecord]) -> list[DhcpRecord]:
+    """Every decodable DHCP message on ports 67/68 (malformed ones are skipped)."""
+    out = []
+    for r in records:
+        if (r.sport, r.dport) not in ((68, 67), (67, 68)):
+            continue
+        try:
+            m = w.parse_dhcp(r.payload)
+        except w.DhcpParseError:
+            continue
+        out.append(DhcpRecord(r.index, r.time, m.xid, m.chaddr, m.msg_name,
+                              "client" if m.op == 1 else "server", r.dst, m.vci, m.uci, m.params,
+                              m.arch, m.yiaddr, m.siaddr, m.file))
+    return out
+
+
+def dhcp_transactions(msgs: list[DhcpRecord]) -> tuple[DhcpTransaction, ...]:
+    groups: dict[tuple[int, str], list[DhcpRecord]] = {}
+    for m in msgs:
+        groups.setdefault((m.xid, m.mac), []).append(m)
+    return tuple(DhcpTransaction(x, mac, tuple(ms)) for (x, mac), ms in groups.items())
+
+
+def _options(data: bytes) -> dict[str, str]:
+    parts = data.split(b"\0")
+    return {parts[i].decode("latin-1").lower(): parts[i + 1].decode("latin-1")
+            for i in range(0, len(parts) - 1, 2) if parts[i]}
+
+
+def tftp_transfers(records: list[UdpRecord]) -> tuple[TftpTransfer, ...]:
+    """Follow each RRQ (client ip, port) through OACK/DATA/ACK/ERROR to its end."""
+    flows: dict[tuple[str, int], dict] = {}  # type: ignore[type-arg]
+    order: list[tuple[str, int]] = []
+    for r in records:
+        p = r.payload
+        if len(p) < 2:
+            continue
+        op = struct.unpack_from("!H", p)[0]
+        if r.dport == 69 and op == 1:
+            key = (r.src, r.sport)
+            if key in flows:
+                flows[key]["retrans"] += 1
+                continue
+            fields = p[2:].split(b"\0")
+            opts = _options(b"\0".join(fields[2:])) if len(fields) > 2 else {}
+            flows[key] = {"file": fields[0].decode("latin-1"), "start": r.time, "end": r.time,
+                          "req": opts, "oack": {}, "seen": set(), "abs": 0, "bytes": 0,
+                          "retrans": 0, "last": None, "acked_last": False, "errors": [],
+                          "rrq": r.index}
+            order.append(key)
+            continue
+        key = (r.dst, r.dport) if (r.dst, r.dport) in flows else (r.src, r.sport)
+        f = flows.get(key)
+        if f is None or r.sport == 69 or r.dport == 69:
+            continue
+        f["end"] = r.time
+        from_server = key == (r.dst, r.dport)
+        if op == 6 and from_server:
+            f["oack"] = _options(p[2:])
+        elif op == 3 and from_server and len(p) >= 4:
+            num = struct.unpack_from("!H", p, 2)[0]
+            # The absolute block number nearest the highest seen (numbers wrap at 65536).
+            n = f["abs"] + (((num - f["abs"] + 0x8000) & 0xFFFF) - 0x8000)
+            if n in f["seen"]:
+                f["retrans"] += 1
+            else:
+                f["seen"].add(n)
+                f["bytes"] += len(p) - 4
+            f["abs"] = max(f["abs"], n)
+            if len(p) - 4 < int(f["oack"].get("blksize", 512)):
+                f["last"] = n
+        elif op == 4 and not from_server and len(p) >= 4:
+            num = struct.unpack_from("!H", p, 2)[0]
+            if f["last"] is not None and num == f["last"] & 0xFFFF:
+                f["acked_last"] = True
+        elif op == 5 and len(p) >= 4:
+            code = struct.unpack_from("!H", p, 2)[0]
+            text = p[4:].split(b"\0")[0].decode("latin-1")
+            f["errors"].append(f"{'server' if from_server else 'client'} error {code}: {text}")
+    out = []
+    for key in order:
+        f = flows[key]
+        tsize = f["oack"].get("tsize")
+        out.append(TftpTransfer(
+            key[0], key[1], f["file"], f["start"], f["end"], f["bytes"], len(f["seen"]),
+            int(f["oack"].get("blksize", 512)), int(f["oack"].get("windowsize", 1)),
+            int(tsize) if tsize and tsize.isdigit() else None, f["retrans"],
+            f["last"] is not None and f["acked_last"] and len(f["seen"]) == f["last"],
+            tuple(f["errors"]), f["rrq"]))
+    return tuple(out)
+
+
+def _basename(path: str) -> str:
+    return path.strip("/").rsplit("/", 1)[-1]
+
+
+def analyze(records: list[UdpRecord], packets: int, model: str | None = None) -> Analysis:
+    """Decode DHCP/TFTP, then judge: identifier, first-stage script, phase times."""
+    t0 = min((r.time for r in records), default=0.0)
+    dhcp = dhcp_transactions(dhcp_records(records))
+    tftp = tftp_transfers(records)
+    want = f"{WALT_PREFIX}{model}" if model else None
+    node_tx = [t for t in dhcp if any(
+        (i == want) if want else i.startswith(WALT_PREFIX) for i in t.client_ids)]
+    macs = {t.mac for t in node_tx}
+    ips = {t.acked_ip for t in dhcp if t.mac in macs and t.acked_ip}
+    verdicts = []
+    if node_tx:
+        t = node_tx[0]
+        first = next(m for m in t.messages if m.src == "client")
+        verdicts.append(Verdict("dhcp-identifier", True,
+                                f"packet {first.index}: xid 0x{t.xid:08x} from {t.mac} "
+                                f"carries {', '.join(t.client_ids)}"))
+    else:
+        seen = sorted({i for t in dhcp for i in t.client_ids})
+        verdicts.append(Verdict("dhcp-identifier", False,
+                                f"no DHCP request carries {want or 'walt.node.<model>'}; "
+                                f"identifiers seen: {', '.join(seen) or 'none'}"))
+    scripts = [x for x in tftp if _basename(x.file) in FIRST_STAGE_SCRIPTS
+               and (not ips or x.client in ips)]
+    done = [x for x in scripts if x.complete]
+    if done:
+        x = done[0]
+        verdicts.append(Verdict("first-stage-script", True,
+                                f"packet {x.rrq_index}: {x.client} read {x.file}, {x.bytes} "
+                                f"bytes in {x.blocks} blocks, last block acknowledged"))
+    else:
+        verdicts.append(Verdict("first-stage-script", False, (
+            f"{scripts[0].file} requested by {scripts[0].client} but not fully transferred"
+            f" ({'; '.join(scripts[0].errors) or 'no final ACK'})") if scripts
+            else "no start.uboot / start.ipxe requested"))
+    notes = []
+    for r in records:
+        if r.dport == NOTIFY_PORT:
+            try:
+                n = parse_notification(r.payload)
+            except NotificationError:
+                continue
+            notes.append((r.time, r.payload.decode("ascii").strip()))
+            if model is None or n.model == model:
+                verdicts.append(Verdict("boot-notification", True,
+                                        f"packet {r.index}: {n.model} {n.mac} {n.ip} booted"))
+    phases = []
+    for t in sorted(node_tx or dhcp, key=lambda t: t.messages[0].time):
+        ack = next((m for m in t.messages if m.type == "ACK"), None)
+        if ack:
+            phases.append(Phase(f"dhcp 0x{t.xid:08x}", t.messages[0].time, ack.time))
+    for x in tftp:
+        if not ips or x.client in ips:
+            phases.append(Phase(f"tftp {x.file}", x.start, x.end))
+    if notes and phases:
+        phases.append(Phase("until boot notification", phases[0].start, notes[0][0]))
+    return Analysis(packets, t0, model, dhcp, tftp, tuple(verdicts), tuple(phases), tuple(notes))
+
+
+def analyze_pcap(path: Path, model: str | None = None) -> Analysis:
+    """Read ``path`` (pcap/pcapng) and analyse it."""
+    records, count = read_udp_records(Path(path))
+    return analyze(records, count, model)
