@@ -1,0 +1,174 @@
+"""The small, real default rootfs of a virtual board (busybox-static + dropbear + kernel).
+
+Layout, WalT-style::
+
+    /bin/busybox (Debian busybox-static of the arch) + one link per applet
+    /sbin/init -> ../bin/busybox (busybox init, /etc/inittab starts dropbear)
+    /usr/sbin/dropbear + the libraries it needs (Debian packages of the arch)
+    /boot/vmlinuz-<ver>, initrd.img-<ver>, config-<ver>   (Debian kernel, lab initramfs)
+    /boot/<model>/start.uboot | start.ipxe                 (bootloader stage)
+    /boot/<model>/kernel -> ../vmlinuz-<ver>, initrd -> ../initrd.img-<ver>
+
+Binaries are copied, never run; the applet links come from the applet table
+read out of the busybox binary.  Why dropbear: see docs/image.md.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from waltport.bootloader.render import render_artifacts
+from waltport.errors import WaltportError
+from waltport.image.busybox import applets
+from waltport.image.debs import fetch_packages
+from waltport.image.elf import parse_elf
+from waltport.lab.cpio import write_newc
+from waltport.lab.initramfs import NET_MODULES, initramfs_entries, resolve_modules
+from waltport.lab.kernels import fetch_busybox, fetch_kernel
+from waltport.profile.model import Bootloader, Profile
+from waltport.util.atomic import staged_dir
+
+# The initrd carries NFS and overlay modules: Debian builds them as =m.
+INITRD_MODULES = (*NET_MODULES, "nfsv3", "overlay")
+LIB_DIRS = ("lib", "usr/lib", "lib64", "lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu",
+            "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")
+INITTAB = """\
+# busybox init (waltport default image)
+::sysinit:/etc/init.d/rcS
+::respawn:/usr/sbin/dropbear -F -R -E -p 22
+::ctrlaltdel:/sbin/reboot
+::shutdown:/bin/umount -a -r
+"""
+RCS = """\
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+mkdir -p /dev/pts /run /tmp
+mount -t devpts devpts /dev/pts
+hostname -F /etc/hostname
+"""
+ETC = {
+    "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",
+    "etc/group": "root:x:0:\n",
+    "etc/shadow": "root:*:19000:0:99999:7:::\n",
+    "etc/shells": "/bin/sh\n",
+    "etc/inittab": INITTAB,
+    "etc/hostname": "walt-node\n",
+}
+
+
+class RootfsError(WaltportError):
+    """The default rootfs could not be assembled (a file missing from a package)."""
+
+
+def image_models(profile: Profile) -> tuple[str, ...]:
+    """Models one image of the profile's arch can serve (not the 32-bit cpuid fallback)."""
+    detect = profile.detect
+    skip = getattr(detect, "otherwise", None) if str(profile.arch) == "x86_64" else None
+    return tuple(m for m in profile.all_models if m != skip)
+
+
+def _find(trees: list[Path], rel: str) -> Path | None:
+    for t in trees:
+        p = t / rel.lstrip("/")
+        if p.exists():
+            return p
+    return None
+
+
+def _copy_in(trees: list[Path], rel: str, dest: Path) -> Path:
+    """Copy ``rel`` from the package trees into ``dest``, keeping symlinks as symlinks."""
+    src = _find(trees, rel)
+    if src is None:
+        raise RootfsError(f"{rel} is in none of the unpacked packages")
+    out = dest / rel.lstrip("/")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_symlink():
+        target = os.readlink(src)
+        if not out.is_symlink():
+            out.symlink_to(target)
+        full = target if target.startswith("/") else os.path.normpath(
+            os.path.join(os.path.dirname("/" + rel.lstrip("/")), target))
+        return _copy_in(trees, full, dest)
+    shutil.copy2(src, out)
+    return out
+
+
+def _copy_with_libs(trees: list[Path], rel: str, dest: Path) -> None:
+    """A binary plus its interpreter and DT_NEEDED libraries (transitively)."""
+    todo, done = [rel], set()
+    while todo:
+        cur = todo.pop()
+        if cur in done:
+            continue
+        done.add(cur)
+        path = _copy_in(trees, cur, dest)
+        info = parse_elf(path.read_bytes())
+        if info is None:
+            continue
+        if info.interpreter:
+            todo.append(info.interpreter)
+        for lib in info.needed:
+            where = next((f"/{d}/{lib}" for d in LIB_DIRS if _find(trees, f"{d}/{lib}")), None)
+            if where is None:
+                raise RootfsError(f"{cur} needs {lib}: not in the fetched packages")
+            todo.append(where)
+
+
+def _write(root: Path, rel: str, data: bytes | str, mode: int = 0o644) -> None:
+    p = root / rel
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_bytes(data.encode() if isinstance(data, str) else data)
+    p.chmod(mode)
+
+
+def assemble_default_rootfs(profile: Profile, out_dir: str | Path) -> Path:
+    """Write the virtual board's default rootfs into ``out_dir`` (replaced as a whole)."""
+    arch = str(profile.arch)
+    kernel = fetch_kernel(arch)
+    busybox = fetch_busybox(arch)
+    bb = busybox.read_bytes()
+    mods = [(m.name, m.path.read_bytes())
+            for m in resolve_modules(kernel.modules_dir, INITRD_MODULES)]
+    ver = kernel.version
+    trees = fetch_packages(arch)
+    artifacts = render_artifacts(profile)
+    with staged_dir(out_dir) as root:
+        for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "root/.ssh",
+                  "etc/dropbear", "var/log", "usr/bin", "usr/sbin", "mnt"):
+            (root / d).mkdir(parents=True, exist_ok=True)
+        (root / "root").chmod(0o700)
+        (root / "root/.ssh").chmod(0o700)
+        (root / "tmp").chmod(0o1777)
+        _write(root, "bin/busybox", bb, 0o755)
+        for name in applets(bb):
+            if name != "busybox" and "/" not in name and not (root / "bin" / name).exists():
+                (root / "bin" / name).symlink_to("busybox")
+        (root / "sbin/init").symlink_to("../bin/busybox")
+        for rel, text in ETC.items():
+            _write(root, rel, text, 0o600 if rel == "etc/shadow" else 0o644)
+        _write(root, "etc/init.d/rcS", RCS, 0o755)
+        _copy_with_libs(trees, "/usr/sbin/dropbear", root)
+        boot = root / "boot"
+        boot.mkdir()
+        shutil.copyfile(kernel.image, boot / f"vmlinuz-{ver}")
+        initrd = write_newc(initramfs_entries(busybox=bb, modules=mods,
+                                              model=image_models(profile)[0]))
+        _write(root, f"boot/initrd.img-{ver}", initrd)
+        if kernel.config is not None:
+            shutil.copyfile(kernel.config, boot / f"config-{ver}")
+        script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
+        s = profile.second_stage
+        for model in image_models(profile):
+            d = boot / model
+            d.mkdir()
+            _write(root, f"boot/{model}/{script}", artifacts[script])
+            if script == "start.uboot":
+                _write(root, f"boot/{model}/start.uboot.txt", artifacts["start.uboot.txt"])
+            (d / s.kernel).symlink_to(f"../vmlinuz-{ver}")
+            if s.initrd:
+                (d / s.initrd).symlink_to(f"../initrd.img-{ver}")
+    return Path(out_dir)
