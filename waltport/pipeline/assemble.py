@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from waltport.pipeline.junit import write_junit
 from waltport.pipeline.report import write_reports
 from waltport.pipeline.results import read_results
-from waltport.pipeline.stages import STAGES, Stage, by_name
+from waltport.pipeline.stages import STAGES, Stage, stage_from_json
 from waltport.pipeline.summary import batch_summary, build_summary, write_summary
 from waltport.pipeline.versions import collect_versions
 from waltport.stages._common import sha256_file
@@ -26,7 +27,7 @@ def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
     """What was asked for: the report stage reads it back."""
     write_text(run_dir / RUN_FILE, json.dumps(
         {"profile": profile, "parameters": dict(parameters),
-         "stages": [s.name for s in stages]}, indent=2) + "\n")
+         "stages": [asdict(s) for s in stages]}, indent=2) + "\n")
 
 
 def read_run_file(run_dir: Path) -> dict[str, Any]:
@@ -50,10 +51,9 @@ def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str
     """Write summary.json, report.html, report.md and junit.xml for one run dir."""
     rd = Path(run_dir).resolve()
     run = read_run_file(rd)
-    known = by_name()
-    names = run.get("stages") or [s.name for s in STAGES]
-    stages = [known[n] for n in names if n in known and n != "report"]
-    results = read_results(rd, [s.name for s in STAGES])
+    stages = [stage_from_json(s) for s in run.get("stages", [])] or list(STAGES)
+    stages = [s for s in stages if s.name != "report"]
+    results = read_results(rd, [s.name for s in stages])
     summary = build_summary(results, stages=stages, parameters=run.get("parameters", {}),
                             versions=collect_versions() if with_versions else {},
                             artifacts=evidence_files(rd), profile_path=run.get("profile", ""))

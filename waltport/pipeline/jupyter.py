@@ -16,8 +16,9 @@ KERNEL_NAME = "waltport"
 
 
 def jupyter_env(root: Path | None = None) -> dict[str, str]:
-    """JUPYTER_* and IPYTHONDIR under ``root`` (default ``<state>/jupyter``)."""
-    base = (root or state_dir() / "jupyter").resolve()
+    """JUPYTER_* and IPYTHONDIR under ``root`` ($WALTPORT_JUPYTER_DIR or ``<state>/jupyter``)."""
+    env_root = os.environ.get("WALTPORT_JUPYTER_DIR")
+    base = (root or (Path(env_root) if env_root else state_dir() / "jupyter")).resolve()
     return {"JUPYTER_CONFIG_DIR": str(base / "config"),
             "JUPYTER_DATA_DIR": str(base / "data"),
             "JUPYTER_RUNTIME_DIR": str(base / "runtime"),

@@ -55,6 +55,11 @@ PARAMETERS: dict[str, Any] = {
 MODES = ("lab", "interface", "pcap")
 
 
+def stage_from_json(obj: Mapping[str, Any]) -> Stage:
+    """A Stage back from ``dataclasses.asdict`` (as stored in run.json)."""
+    return Stage(**{**obj, "depends_on": tuple(obj.get("depends_on", ()))})
+
+
 def notebooks_dir() -> Path:
     return PROJECT_DIR / "notebooks"
 

@@ -13,12 +13,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from waltport import __version__
+from waltport._version import __version__
 from waltport.pipeline.results import StageResult
 from waltport.pipeline.stages import STAGES, Stage
 from waltport.util.atomic import write_text
 
 SCHEMA = "waltport.summary/1"
+# The board block always has these keys (None/[] when the board stage did not run).
+BOARD_KEYS: dict[str, Any] = {"name": None, "description": "", "arch": None, "bootloader": None,
+                              "dhcp_identifier": None, "models": [], "identifiers": [],
+                              "profile_path": None, "profile_digest": None}
 BATCH_SCHEMA = "waltport.batch/1"
 
 
@@ -69,18 +73,27 @@ def stage_entry(stage: Stage, result: StageResult | None) -> dict[str, Any]:
     if result is None:
         return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
                 "mandatory": stage.mandatory, "status": "error",
-                "message": "the stage wrote no result", "timings": {}, "checks": [],
+                "message": "the stage wrote no result", "seconds": 0.0, "timings": {},
+                "checks": [],
                 "artifacts": {}}
     j = result.to_json()
+    # Wall time of the stage as run: the notebook (kernel start included) when it ran in one.
+    seconds = j["timings"].get("notebook", j["timings"].get("total", 0.0))
     return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
             "mandatory": stage.mandatory, "status": result.status, "message": result.message,
-            "timings": j["timings"], "checks": j["checks"], "artifacts": j["artifacts"]}
+            "seconds": seconds, "timings": j["timings"], "checks": j["checks"],
+            "artifacts": j["artifacts"]}
 
 
 def is_ok(stages: Sequence[Mapping[str, Any]]) -> bool:
-    """No mandatory stage failed, errored or was skipped, and no mandatory check failed."""
+    """No mandatory stage failed, errored or was skipped, nor had a mandatory check fail.
+
+    An optional stage never fails the run, whatever its checks say.
+    """
     for s in stages:
-        if s["mandatory"] and s["status"] != "pass":
+        if not s["mandatory"]:
+            continue
+        if s["status"] != "pass":
             return False
         if any(c["mandatory"] and c["status"] in ("fail", "error") for c in s["checks"]):
             return False
@@ -94,11 +107,11 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
                   profile_path: str = "") -> dict[str, Any]:
     """Pure: the stage results of one run -> the summary dict."""
     entries = [stage_entry(s, results.get(s.name)) for s in stages if s.name != "report"]
-    board = dict(results["board"].data) if "board" in results else {}
-    board.pop("detect_rows", None)
-    board.pop("problems", None)
-    if not board.get("name"):
+    data = results["board"].data if "board" in results else {}
+    board: dict[str, Any] = {k: data.get(k, default) for k, default in BOARD_KEYS.items()}
+    if not board["name"]:
         board["name"] = Path(profile_path).stem if profile_path else "unknown"
+    board["profile_path"] = board["profile_path"] or profile_path
     boot = results["first_boot"].data.get("boot", {}) if "first_boot" in results else {}
     ok = is_ok(entries)
     return {

@@ -100,7 +100,8 @@ def run_stage(stage: str, out_dir: str | Path, body: Callable[[Recorder], str | 
     """
     rec = Recorder(stage, out_dir)
     try:
-        message = body(rec) or ""
+        returned = body(rec)
+        message = returned if isinstance(returned, str) else ""
     except EngineMissing as err:
         rec.checks.append(Check(f"{stage} engine", "error", True, str(err)))
         return rec.finish(str(err), "error")

@@ -1,0 +1,54 @@
+"""The stage notebooks: stored without outputs, thin, and in step with the stage registry."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from waltport.pipeline.runner import notebook_parameters
+from waltport.pipeline.stages import PARAMETERS, STAGES, notebooks_dir
+
+NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
+MAX_CELL_LINES = 3   # one call and its display; more means logic that belongs in the package
+
+
+def test_every_stage_has_its_notebook_and_no_stray_ones() -> None:
+    assert {s.notebook for s in STAGES} == {p.name for p in NOTEBOOKS}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_stored_without_outputs(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [], f"{path.name}: outputs stored (clear them before commit)"
+            assert cell.execution_count is None, f"{path.name}: execution count stored"
+    assert "widgets" not in nb.metadata, f"{path.name}: widget state stored"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_parameters_cell_declares_known_parameters(path: Path) -> None:
+    declared = notebook_parameters(path)
+    assert {"profile", "out_dir"} <= set(declared)
+    assert set(declared) <= set(PARAMETERS), "declare new parameters in stages.PARAMETERS"
+    for name, value in declared.items():
+        if name not in ("profile", "out_dir"):
+            assert value == PARAMETERS[name], f"{path.name}: default of {name} differs"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_cells_are_thin(path: Path) -> None:
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata["kernelspec"]["name"] == "waltport"
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "parameters" in cell.metadata.get("tags", []):
+            continue
+        tree = ast.parse(cell.source)
+        assert len(tree.body) <= 2, f"{path.name}: cell does more than one call + display"
+        assert len(cell.source.splitlines()) <= MAX_CELL_LINES
+        assert not any(isinstance(n, ast.For | ast.While | ast.If | ast.FunctionDef
+                                  | ast.ClassDef | ast.With | ast.Try) for n in ast.walk(tree))
