@@ -6,7 +6,7 @@ import argparse
 import importlib
 
 # Modules that add sub-commands to ``waltport lab`` (each defines register(lab_subparsers)).
-LAB_MODULES: tuple[str, ...] = ()
+LAB_MODULES: tuple[str, ...] = ("waltport.commands.lab_boot", "waltport.commands.lab_net")
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

@@ -1,0 +1,53 @@
+"""``waltport lab boot`` and ``waltport lab crosscheck``: the virtual boards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from waltport.errors import UsageError
+
+
+def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    boot = lab_sub.add_parser(
+        "boot", help="netboot a virtual board (QEMU) against the bench server, to userspace")
+    boot.add_argument("profile", type=Path, help="board profile (boards/qemu-arm64.yaml, ...)")
+    boot.add_argument("--lab", default="walt-lab", help="lab name (brought up if needed)")
+    boot.add_argument("--image-root", type=Path,
+                      help="image root with boot/<model>/ (default: build one)")
+    boot.add_argument("--boots", type=int, default=1, help="boot N times (reliability run)")
+    boot.add_argument("--timeout", type=float, default=180.0,
+                      help="seconds per boot to reach userspace")
+    boot.add_argument("--out", type=Path, help="output dir (default build/lab/<profile>)")
+    boot.add_argument("--json", action="store_true", help="print the report as JSON")
+    boot.set_defaults(func=_boot)
+
+    cross = lab_sub.add_parser(
+        "crosscheck", help="run the sub-model detection in real U-Boot for every sample")
+    cross.add_argument("profile", type=Path, help="U-Boot board profile with samples")
+    cross.add_argument("--out", type=Path, help="where the console log and result go")
+    cross.add_argument("--json", action="store_true", help="print the result as JSON")
+    cross.set_defaults(func=_crosscheck)
+
+
+def _boot(args: argparse.Namespace) -> int:
+    from waltport.lab.boot import boot_board
+
+    if args.boots < 1:
+        raise UsageError(f"--boots must be at least 1, not {args.boots}")
+    if args.timeout <= 0:
+        raise UsageError(f"--timeout must be positive, not {args.timeout}")
+    report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
+                        boots=args.boots, timeout=args.timeout, out_dir=args.out)
+    print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
+    return 0 if report.ok else 4
+
+
+def _crosscheck(args: argparse.Namespace) -> int:
+    from waltport.lab.crosscheck import run_crosscheck
+    from waltport.profile.load import load_profile
+
+    check = run_crosscheck(load_profile(args.profile), out_dir=args.out)
+    print(json.dumps(check.to_json(), indent=2) if args.json else check.summary())
+    return 0 if check.ok else 1

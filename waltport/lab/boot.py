@@ -1,0 +1,251 @@
+"""``waltport lab boot``: netboot a virtual board against the bench server, to userspace.
+
+One :func:`boot_board` call brings the lab up (if it is not), starts the
+bench server on the image root, then boots the board ``boots`` times, each
+with its own MAC (a new node for the server), capture and console log.  The
+stage times come from the evidence (pcap, console lines, the registry's
+``booted`` event) through :mod:`waltport.lab.stages`.  Everything started
+here is stopped on success, failure and Ctrl-C; a lab brought up here is
+taken down again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from waltport.bootloader.render import render_artifacts
+from waltport.errors import WaltportError
+from waltport.lab.capture import PacketCapture
+from waltport.lab.console import Console, ConsoleTimeout
+from waltport.lab.disk import build_fat_image
+from waltport.lab.imageroot import build_image_root, check_image_root, lab_model, second_stage_name
+from waltport.lab.netns import Lab, is_owned
+from waltport.lab.qemu import Board, firmware_problems, qemu_argv
+from waltport.lab.stages import (
+    STAGES,
+    Stage,
+    compute_stages,
+    failed_stage,
+    parse_pcap,
+    stage_statistics,
+)
+from waltport.net.server import BenchServer
+from waltport.profile.load import load_profile
+from waltport.profile.model import Bootloader, Profile
+from waltport.util.atomic import write_text
+
+DEFAULT_TIMEOUT = 180.0
+DONE_RE = r"WALTPORT-POWEROFF|Kernel panic|reboot: Power down"
+PROMPT_RE = r"^=> $"          # U-Boot gave up and waits at its prompt (it never would on a node)
+NOTIFY_WAIT = 5.0
+
+
+class BootFailed(WaltportError):
+    """A boot did not reach userspace: names the stage and shows the last console lines."""
+
+    exit_code = 4
+
+
+@dataclass(frozen=True)
+class BootRun:
+    """One boot: ok, each stage with time and evidence, where the logs are."""
+
+    index: int
+    mac: str
+    ok: bool
+    failed_stage: str | None
+    stages: tuple[Stage, ...]
+    console_log: str
+    pcap: str
+    console_tail: tuple[str, ...] = ()
+    error: str | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"index": self.index, "ok": self.ok, "mac": self.mac,
+                "failed_stage": self.failed_stage,
+                "stages": [{"name": s.name, "time": s.time, "evidence": s.evidence}
+                           for s in self.stages],
+                "console_log": self.console_log, "pcap": self.pcap,
+                "console_tail": list(self.console_tail), "error": self.error}
+
+
+@dataclass(frozen=True)
+class BootReport:
+    board: str
+    model: str
+    image_root: str
+    out_dir: str
+    runs: tuple[BootRun, ...] = field(default_factory=tuple)
+
+    @property
+    def success_rate(self) -> float:
+        return sum(r.ok for r in self.runs) / len(self.runs) if self.runs else 0.0
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.runs) and all(r.ok for r in self.runs)
+
+    def to_json(self) -> dict[str, object]:
+        return {"board": self.board, "model": self.model, "image_root": self.image_root,
+                "out_dir": self.out_dir, "success_rate": self.success_rate, "ok": self.ok,
+                "stages": stage_statistics([r.stages for r in self.runs if r.ok]),
+                "boots": [r.to_json() for r in self.runs]}
+
+    def summary(self) -> str:
+        lines = [f"{self.board} ({self.model}): {sum(r.ok for r in self.runs)}/{len(self.runs)} "
+                 f"boots reached userspace"]
+        for r in self.runs:
+            times = ", ".join(f"{s.name} {s.time:.2f}s" for s in r.stages
+                              if s.time is not None and s.name != "power_on")
+            lines.append(f"  boot {r.index}: {'ok' if r.ok else 'FAILED'} ({times})")
+            if not r.ok:
+                lines.append(f"    failed at stage {r.failed_stage}: {r.error or ''}")
+                lines += [f"    | {ln}" for ln in r.console_tail]
+        stats = stage_statistics([r.stages for r in self.runs if r.ok])
+        if len(self.runs) > 1 and stats:
+            lines.append("  stage            median    p95   (s since power-on)")
+            lines += [f"  {name:16s} {v['median']:6.2f} {v['p95']:6.2f}"
+                      for name, v in stats.items() if name != "power_on"]
+        return "\n".join(lines)
+
+
+def board_mac(index: int, arch: str) -> str:
+    """A distinct locally administered MAC per boot (a new node each time)."""
+    kind = 0x56 if arch == "arm64" else 0x57
+    return f"52:54:00:{kind:02x}:{(index >> 8) & 0xff:02x}:{index & 0xff:02x}"
+
+
+@contextlib.contextmanager
+def _lab(name: str) -> Iterator[Lab]:
+    lab = Lab(name)
+    created = not is_owned(name)
+    lab.up()
+    try:
+        yield lab
+    finally:
+        if created:
+            lab.down()
+
+
+@contextlib.contextmanager
+def _tap(lab: Lab, name: str) -> Iterator[str]:
+    lab.add_tap(name)
+    try:
+        yield name
+    finally:
+        lab.remove_tap(name)
+
+
+def _first_stage(profile: Profile, work: Path) -> tuple[Path | None, Path | None]:
+    """(FAT disk with boot.scr for U-Boot, PXE first stage boot.ipxe for iPXE)."""
+    artifacts = render_artifacts(profile)
+    if profile.bootloader is Bootloader.UBOOT:
+        return build_fat_image({"boot.scr": artifacts["boot.scr"]}, work / "sdcard.img"), None
+    pxe = work / "boot.ipxe"
+    write_text(pxe, artifacts["boot.ipxe"].decode())
+    return None, pxe
+
+
+def _booted_time(server: BenchServer, mac: str, model: str) -> float | None:
+    events = [e for e in server.registry.events(mac) if e.kind == "booted" and e.model == model]
+    return events[0].time if events else None
+
+
+def boot_once(profile: Profile, model: str, lab: Lab, server: BenchServer, *, index: int,
+              disk: Path | None, out_dir: Path, timeout: float) -> BootRun:
+    """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure)."""
+    run_dir = out_dir / f"boot-{index}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    mac = board_mac(index, str(profile.arch))
+    board = Board(arch=str(profile.arch), tap=f"wpt{index % 1000}",
+                  mac=mac, memory_mb=512, disk=disk)
+    console_log, pcap = run_dir / "console.log", run_dir / "capture.pcap"
+    error: str | None = None
+    booted: float | None = None
+    with _tap(lab, board.tap or ""), \
+            PacketCapture(lab.netns, board.tap or "", pcap):
+        console = Console(lab.exec_argv(qemu_argv(board)), console_log)
+        try:
+            console.start()
+            try:
+                _, line = console.expect(f"WALTPORT-USERSPACE-OK|{PROMPT_RE}", timeout,
+                                         "userspace marker")
+                if re.search(PROMPT_RE, line):
+                    raise ConsoleTimeout("userspace marker (U-Boot fell to its prompt)",
+                                         console.now(), console.tail())
+                deadline = time.monotonic() + NOTIFY_WAIT
+                while booted is None and time.monotonic() < deadline:
+                    booted = _booted_time(server, mac, model)
+                    time.sleep(0.1)
+                with contextlib.suppress(ConsoleTimeout):
+                    console.expect(DONE_RE, 20, "power-off")
+            except ConsoleTimeout as err:
+                if "prompt" in err.what:
+                    error = "U-Boot fell to its prompt"
+                elif console.running():
+                    error = f"{err.what} not seen within {timeout:.0f} s"
+                else:
+                    error = "the board stopped (QEMU exited)"
+        finally:
+            console.stop()
+        # iPXE cannot power off and U-Boot resets on error: the harness ends QEMU.
+        time.sleep(1.0)  # tcpdump loses the last packets without a pause
+    booted = booted or _booted_time(server, mac, model)
+    dhcp, tftp = parse_pcap(pcap.read_bytes() if pcap.exists() else b"", mac)
+    s = profile.second_stage
+    stages = compute_stages(
+        t0_wall=console.started_wall, model=model, identifier=str(profile.dhcp_identifier),
+        second_stage=second_stage_name(profile), kernel=s.kernel, initrd=s.initrd,
+        dhcp=dhcp, tftp=tftp, console=[(ln.time, ln.text) for ln in console.lines],
+        booted_wall=booted)
+    failed = failed_stage(stages)
+    if failed and error is None:
+        error = "userspace marker seen but no boot notification recorded" \
+            if failed == "userspace" else "stage not reached"
+    return BootRun(index, mac, failed is None, failed, tuple(stages), str(console_log),
+                   str(pcap), tuple(console.tail(15)) if failed else (), error)
+
+
+def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
+               image_root: str | Path | None = None, boots: int = 1,
+               timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None) -> BootReport:
+    """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
+
+    Without ``image_root`` one is built (Debian kernel + lab initramfs + the
+    generated second stage).  Failures are recorded in the report, not raised.
+    """
+    profile = load_profile(profile_path)
+    model = lab_model(profile)
+    out = Path(out_dir) if out_dir else Path("build") / "lab" / profile.name
+    out = out.resolve()
+    if boots < 1:
+        raise BootFailed(f"--boots must be at least 1, not {boots}")
+    out.mkdir(parents=True, exist_ok=True)
+    # A fresh registry: every boot is a new node to the server.
+    for old in [*out.glob("boot-*"), out / "server-state"]:
+        shutil.rmtree(old, ignore_errors=True)
+    problems = firmware_problems(Board(arch=str(profile.arch), tap="t"))
+    if problems:
+        raise BootFailed("; ".join(problems))
+    root = Path(image_root) if image_root else build_image_root(profile, model, out / "image-root")
+    check_image_root(root, profile, model)
+    disk, pxe = _first_stage(profile, out)
+    runs: list[BootRun] = []
+    with _lab(lab_name) as lab, \
+            BenchServer(lab, root, pxe_first_stage=pxe, state=out / "server-state") as server:
+        for i in range(boots):
+            runs.append(boot_once(profile, model, lab, server, index=i, disk=disk, out_dir=out,
+                                  timeout=timeout))
+    report = BootReport(profile.name, model, str(root), str(out), tuple(runs))
+    write_text(out / "boot-report.json", json.dumps(report.to_json(), indent=2) + "\n")
+    return report
+
+
+__all__ = ["STAGES", "BootFailed", "BootReport", "BootRun", "boot_board", "boot_once"]
