@@ -128,6 +128,9 @@ def test_detection_outputs_must_be_listed() -> None:
     ("\\d+", "backslash"),
     ("a{2}", "counted"),
     ("a*?", "lazy"),
+    ("b*$", "empty string"),
+    (".?[^a]", "backtrack"),
+    ("a+b*", "more than one"),
     ("it's", "quote"),
     ("a^b", "first character"),
     ("(ab", "never closed"),
@@ -139,7 +142,7 @@ def test_regex_outside_common_subset(regex: str, fragment: str) -> None:
 
 
 @pytest.mark.parametrize("regex", ["^.*/", "[.]dtb$", "^bcm[0123456789]*-", "(rpi)-b", "[-a]+",
-                                   "[^/]*$"])
+                                   "[^/]+$", "-rev[0123456789]*$"])
 def test_regex_inside_common_subset(regex: str) -> None:
     assert subset_problems(regex) == []
 

@@ -2,9 +2,10 @@
 
 Pure functions with the semantics of the generated scripts:
 
-* U-Boot ``setexpr <var> sub <regex> <replace> <var>`` replaces the first
-  match; when nothing matches U-Boot prints "No match", returns 1 and leaves
-  the variable unchanged, which the script tolerates (same here).  Profiles
+* U-Boot ``setexpr <var> sub <regex> <replace> <var>`` finds the first
+  match and replaces the first occurrence of the matched text; when nothing
+  matches U-Boot prints "No match", returns 1 and leaves the variable
+  unchanged, which the script tolerates (same here).  Profiles
   are restricted to the regex subset of :mod:`waltport.profile.regex`, where
   Python's ``re`` and U-Boot's engine agree; the lab cross-check proves it on
   the real U-Boot.
@@ -49,11 +50,16 @@ class Detection:
 
 
 def uboot_sub(value: str, regex: str, replace: str) -> tuple[str, bool]:
-    """``setexpr x sub regex replace value``: first match replaced, or unchanged."""
+    """``setexpr x sub regex replace value``, as U-Boot 2023.01 does it.
+
+    U-Boot finds the first match, then replaces the first *occurrence of the
+    matched text* in the value (``b$`` on ``bab`` gives ``Nab``, not ``baN``).
+    No match: the value is unchanged.
+    """
     m = re.search(regex, value)
     if m is None:
         return value, False
-    return value[:m.start()] + replace + value[m.end():], True
+    return value.replace(m.group(0), replace, 1), True
 
 
 def detect(profile: Profile, env: dict[str, str] | None = None, *,

@@ -16,7 +16,15 @@ the real-U-Boot cross-check:
   * ``[0-9]`` is *not* a range in U-Boot: it matches '0', '-' or '9'.  Python
     reads a range.  So a ``-`` inside a set is allowed only first or last
     (literal in both engines); spell digits out: ``[0123456789]``;
-  * ``\\d`` and ``\\s`` do not match in U-Boot's build: no backslashes at all.
+  * ``\\d`` and ``\\s`` do not match in U-Boot's build: no backslashes at all;
+  * a pattern that can match the empty string, that has more than one
+    quantifier, or that uses ``?`` (which does not backtrack in U-Boot)
+    matches differently in U-Boot: all three are refused;
+  * U-Boot replaces the first *occurrence of the matched text*, not the text
+    at the match position (``b$`` on ``bab`` gives ``Nab``): the simulator
+    (:func:`waltport.profile.detect.uboot_sub`) does the same.
+These were found by tests/test_profile_regex_uboot.py, which runs random
+patterns of the subset through the real U-Boot and compares.
 
 Refused, with the reason:
   * ``|`` alternation, ``{m,n}`` counts, lazy ``*?``/``+?``: slre parses them
@@ -28,6 +36,8 @@ Refused, with the reason:
 """
 
 from __future__ import annotations
+
+import re
 
 _LITERAL = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_,:/=+@%~-")
 _QUANT = set("*+?")
@@ -112,7 +122,25 @@ def subset_problems(pattern: str) -> list[str]:
         i += 1
     if depth:
         problems.append("unbalanced '(': a group is never closed")
+    if not problems:
+        problems += _engine_limits(pattern)
     return problems
+
+
+def _engine_limits(pattern: str) -> list[str]:
+    """Rules found by running random patterns through the real U-Boot."""
+    out: list[str] = []
+    if re.search(pattern, "") is not None:
+        out.append("the pattern can match an empty string: U-Boot then differs "
+                   "(no empty match at the end); make at least one item required")
+    bare = re.sub(r"\[[^\]]*\]", "x", pattern)  # quantifier characters inside sets are literal
+    if "?" in bare:
+        out.append("'?' does not backtrack in U-Boot's engine ('.?[^a]' matches elsewhere "
+                   "than in Python): write two rules instead")
+    if sum(bare.count(q) for q in "*+?") > 1:
+        out.append("more than one '*', '+' or '?': U-Boot's engine backtracks less than "
+                   "Python's across several quantifiers; split it into several rules")
+    return out
 
 
 def replacement_problems(text: str) -> list[str]:
