@@ -25,7 +25,9 @@ STAGES = ("power_on", "first_dhcp", "walt_dhcp", "second_stage_fetched", "kernel
           "kernel_started", "userspace")
 KERNEL_START_RE = re.compile(r"Starting kernel \.\.\.|Booting Linux on physical CPU|"
                              r"Linux version \d")
-USERSPACE_RE = re.compile(r"WALTPORT-USERSPACE-OK model=(\S*) mac=(\S*) ip=(\S*)")
+# The init's own marker can be split by kernel output on a busy console; the
+# notification line is printed by the kernel (netconsole path) in one piece.
+USERSPACE_RE = re.compile(r"WALTPORT-BOOTED model=\S* mac=\S* ip=\S*|WALTPORT-USERSPACE-OK")
 WALT_PREFIX = "walt.node."
 
 
@@ -155,7 +157,9 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
     start = next(((t, ln) for t, ln in lines if KERNEL_START_RE.search(ln)), None)
     stages.append(Stage("kernel_started", round(start[0], 3) if start else None,
                         {"line": start[1]} if start else {}))
-    marker = next(((t, ln) for t, ln in lines if USERSPACE_RE.search(ln)), None)
+    found = [(t, ln) for t, ln in lines if USERSPACE_RE.search(ln)]
+    marker = next(((t, ln) for t, ln in found if "WALTPORT-BOOTED" in ln),
+                  found[0] if found else None)
     ev = {"marker": marker[1] if marker else None, "notification": booted_wall is not None}
     when = _rel(booted_wall, t0_wall) if booted_wall is not None else None
     stages.append(Stage("userspace", when if marker else None, ev))
