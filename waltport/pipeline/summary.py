@@ -44,15 +44,14 @@ def _get(d: Mapping[str, Any] | None, *keys: str, default: Any = None) -> Any:
 
 
 def network_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
-    """VCI/UCI seen and files served, from the network stage (or the first boot)."""
+    """VCI/UCI seen and files served, from the network stage and the first boot."""
     out: dict[str, Any] = {"vci_seen": [], "uci_seen": [], "files_served": []}
-    for stage, key in (("network", "analysis"), ("first_boot", "boot")):
+    for stage in ("network", "first_boot"):
         r = results.get(stage)
-        src = _get(r.data if r else None, key) or {}
-        for field in ("vci_seen", "uci_seen", "files_served"):
-            for item in src.get(field, []) or []:
-                if item not in out[field]:
-                    out[field].append(item)
+        for key, seen in out.items():
+            for item in (r.data.get(key) or []) if r else []:
+                if item not in seen:
+                    seen.append(item)
     return out
 
 

@@ -1,0 +1,68 @@
+"""The network stage on a real capture: bench server, busybox udhcpc and tftp-hpa in a lab."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from net_fixtures import needs_root, udhcpc
+from pipeline_fixtures import BOARDS
+
+from waltport.bootloader.render import render_artifacts
+from waltport.lab.netns import Lab
+from waltport.net.capture import Capture
+from waltport.net.server import BenchServer
+from waltport.profile.load import load_profile
+from waltport.stages import network
+
+pytestmark = [pytest.mark.root, needs_root]
+PROFILE = BOARDS / "qemu-arm64.yaml"
+
+
+@pytest.fixture(scope="module")
+def pcap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A node of model qemu-arm64 asking for its address and its second stage."""
+    tmp = tmp_path_factory.mktemp("wire")
+    start = render_artifacts(load_profile(PROFILE))["start.uboot"]
+    boot = tmp / "image" / "boot" / "qemu-arm64"
+    boot.mkdir(parents=True)
+    (boot / "start.uboot").write_bytes(start)
+    lab = Lab(f"wpt-pipe-{os.getpid() % 100000}").up()
+    try:
+        with BenchServer(lab, tmp / "image", state=tmp / "state"):
+            cap = Capture(lab.netns, lab.bridge, tmp / "node.pcap").start()
+            try:
+                lease = udhcpc(lab, tmp, "-V", "walt.node.qemu-arm64")
+                got = subprocess.run(
+                    lab.client_exec_argv(["tftp", lease.get("siaddr", lab.server_ip), "-c",
+                                          "get", "start.uboot", str(tmp / "fetched.uboot")]),
+                    capture_output=True, text=True, timeout=30, check=False)
+                assert (tmp / "fetched.uboot").read_bytes() == start, got.stderr
+            finally:
+                cap.stop()
+        yield tmp / "node.pcap"
+    finally:
+        lab.down()
+
+
+def test_verdicts_and_wire_facts_from_a_real_exchange(pcap: Path, tmp_path: Path) -> None:
+    res = network.run(str(PROFILE), str(tmp_path), mode="pcap", pcap=str(pcap))
+    assert res.status == "pass", res.checks
+    assert "walt.node.qemu-arm64" in res.data["vci_seen"]
+    served = {f["path"]: f for f in res.data["files_served"]}
+    size = len(render_artifacts(load_profile(PROFILE))["start.uboot"])
+    assert served["start.uboot"]["bytes"] == size and served["start.uboot"]["complete"]
+    assert (tmp_path / res.artifacts["plot:ladder"]).stat().st_size > 1000
+    assert {r["type"] for r in res.data["dhcp_rows"]} >= {"DISCOVER", "OFFER", "REQUEST", "ACK"}
+
+
+def test_the_wrong_model_fails_with_evidence(pcap: Path, tmp_path: Path) -> None:
+    prof = tmp_path / "other.yaml"
+    prof.write_text(PROFILE.read_text().replace("model: qemu-arm64", "model: other-board"))
+    res = network.run(str(prof), str(tmp_path / "out"), mode="pcap", pcap=str(pcap))
+    assert res.status == "fail"
+    ident = next(c for c in res.checks if c.name.startswith("DHCP request"))
+    assert ident.status == "fail" and "walt.node.qemu-arm64" in ident.evidence
