@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "waltport.commands.lab",
     "waltport.commands.run",
     "waltport.commands.net",
+    "waltport.commands.image",
 )
 
 

@@ -9,7 +9,6 @@ source goes through one reader.
 
 from __future__ import annotations
 
-import gzip
 import json
 import lzma
 import os
@@ -17,10 +16,11 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from waltport.image.view import (
     DIR,
@@ -54,31 +54,43 @@ def _tar_kind(m: tarfile.TarInfo) -> str:
     return OTHER
 
 
-def _gunzip(raw: IO[bytes]) -> IO[bytes]:
-    return gzip.GzipFile(fileobj=raw)
+def _decompressor(head: bytes, label: str) -> Any:
+    if head.startswith(GZIP_MAGIC):
+        return zlib.decompressobj(16 + zlib.MAX_WBITS)
+    if head.startswith(XZ_MAGIC):
+        return lzma.LZMADecompressor()
+    if head.startswith(ZSTD_MAGIC):
+        raise ImageSourceError(f"{label}: zstd-compressed layer: save the image with "
+                               "gzip or no compression")
+    return None
 
 
-def _plain_tar(path: Path, offset: int, tmp: Path, label: str) -> tuple[Path, int]:
-    """A (file, offset) where an uncompressed tar starts; decompress into ``tmp`` if needed."""
+def _plain_tar(path: Path, offset: int, size: int, tmp: Path, label: str) -> tuple[Path, int]:
+    """A (file, offset) where an uncompressed tar starts; decompress into ``tmp`` if needed.
+
+    Only ``size`` bytes from ``offset`` belong to this tar (a layer inside an
+    archive is followed by other members).
+    """
     with open(path, "rb") as f:
         f.seek(offset)
         head = f.read(6)
-    opener: Callable[[IO[bytes]], IO[bytes]] | None = None
-    if head.startswith(GZIP_MAGIC):
-        opener = _gunzip
-    elif head.startswith(XZ_MAGIC):
-        opener = lzma.LZMAFile
-    elif head.startswith(ZSTD_MAGIC):
-        raise ImageSourceError(f"{label}: zstd-compressed layer: save the image with "
-                               "gzip or no compression")
-    if opener is None:
+    dec = _decompressor(head, label)
+    if dec is None:
         return path, offset
     out = Path(tempfile.mkstemp(dir=tmp, suffix=".tar")[1])
     try:
         with open(path, "rb") as raw, open(out, "wb") as dst:
             raw.seek(offset)
-            shutil.copyfileobj(opener(raw), dst, 1 << 20)
-    except (OSError, EOFError, lzma.LZMAError) as err:
+            left = size
+            while left > 0 and not dec.eof:
+                chunk = raw.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                dst.write(dec.decompress(chunk))
+        if not dec.eof:
+            raise ImageSourceError(f"{label}: compressed data is truncated")
+    except (OSError, zlib.error, lzma.LZMAError) as err:
         raise ImageSourceError(f"{label}: cannot decompress: {err}") from err
     return out, 0
 
@@ -177,7 +189,7 @@ def _image_from_layers(path: Path, kind: str, config: dict[str, Any], layers: li
             m = members.get(layer.lstrip("/"))
             if m is None:
                 raise ImageSourceError(f"{path}: layer {layer} listed but missing")
-            src, off = _plain_tar(path, m.offset, tmp, f"{path}: layer {layer}")
+            src, off = _plain_tar(path, m.offset, m.size, tmp, f"{path}: layer {layer}")
             apply_tar(entries, src, off, f"{path}: layer {layer}", layered=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -221,7 +233,7 @@ def open_rootfs_tarball(path: Path) -> RootView:
     tmp = Path(tempfile.mkdtemp(prefix="waltport-rootfs-"))
     entries: dict[str, Entry] = {}
     try:
-        src, off = _plain_tar(path, 0, tmp, str(path))
+        src, off = _plain_tar(path, 0, path.stat().st_size, tmp, str(path))
         apply_tar(entries, src, off, str(path), layered=False)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,163 @@
+"""Assemble a default image from a board profile, with podman (through podman-py).
+
+Three ways, same labels and ``/boot/<model>/`` layout:
+
+- no base, no rootfs (the built-in virtual boards): the small real rootfs of
+  :mod:`waltport.image.rootfs`, built ``FROM scratch`` from the rendered
+  Containerfile (``templates/image/Containerfile.j2``) for the profile's arch;
+- ``base``: ``FROM <base>`` plus the second stage and the kernel/initrd links
+  (the kernel files are found in the base image by reading it);
+- ``rootfs``: a rootfs directory imported (``POST /images/import``) with
+  ``LABEL`` changes and the profile's arch.
+
+Nothing is executed inside the image: the Containerfile has no ``RUN``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from waltport._version import __version__
+from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.image.podman import PodmanError, PodmanService, open_source
+from waltport.image.rootfs import assemble_default_rootfs, image_models
+from waltport.image.sources import open_path
+from waltport.image.tarball import write_rootfs_tar
+from waltport.image.view import RootView
+from waltport.profile.load import load_profile
+from waltport.profile.model import Bootloader, Profile
+from waltport.util.atomic import write_text
+from waltport.util.paths import state_dir
+from waltport.util.templating import render
+
+MINVERSION = "4"
+# Profile arch -> OCI platform arch.
+OCI_ARCH = {"arm64": "arm64", "arm": "arm", "x86_64": "amd64", "x86": "386"}
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """An image assembled in waltport's podman storage."""
+
+    tag: str
+    image_id: str
+    arch: str
+    labels: dict[str, str]
+    method: str                     # containerfile | import
+    models: tuple[str, ...]
+    containerfile: str | None = None
+    context_dir: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+def default_tag(profile: Profile) -> str:
+    return f"localhost/waltport/{profile.name}:latest"
+
+
+def image_labels(profile: Profile) -> dict[str, str]:
+    """The labels a WalT server reads (plus where the image came from)."""
+    return {"walt.node.models": ",".join(image_models(profile)),
+            "walt.server.minversion": MINVERSION, "waltport.profile": profile.name,
+            "waltport.version": __version__}
+
+
+def render_containerfile(profile: Profile, *, base: str, rootfs: bool, boot: bool) -> str:
+    """The Containerfile text (pure)."""
+    return render("image/Containerfile.j2", version=__version__, profile=profile,
+                  arch=str(profile.arch), base=base, rootfs=rootfs, boot=boot,
+                  models=image_models(profile), minversion=MINVERSION)
+
+
+def _newest(view: RootView, prefix: str) -> str | None:
+    names = sorted(n for n in view.children("/boot") if n.startswith(prefix))
+    return names[-1] if names else None
+
+
+def write_boot_overlay(profile: Profile, dest: Path, view: RootView | None) -> list[str]:
+    """``boot/<model>/`` with the second stage and links to the kernel files of ``view``."""
+    artifacts = render_artifacts(profile)
+    script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
+    notes = []
+    s = profile.second_stage
+    links = {s.kernel: _newest(view, "vmlinuz-") if view else None,
+             s.initrd: _newest(view, "initrd.img-") if view else None}
+    for model in image_models(profile):
+        d = dest / "boot" / model
+        d.mkdir(parents=True, exist_ok=True)
+        (d / script).write_bytes(artifacts[script])
+        for name, target in links.items():
+            if not name:
+                continue
+            if view is not None and view.get(f"/boot/{model}/{name}") is not None:
+                continue
+            if target is None:
+                notes.append(f"no /boot/{'vmlinuz' if name == s.kernel else 'initrd.img'}-* "
+                             f"in the base: /boot/{model}/{name} not created")
+                continue
+            (d / name).symlink_to(f"../{target}")
+    return notes
+
+
+def _build(svc: PodmanService, ctx: Path, tag: str, arch: str) -> str:
+    try:
+        image, _logs = svc.client.images.build(path=str(ctx), dockerfile="Containerfile",
+                                               tag=tag, platform=f"linux/{OCI_ARCH[arch]}",
+                                               rm=True, pull=False)
+    except Exception as err:
+        raise PodmanError(f"podman build of {tag} failed: {err}") from err
+    return str(image.id)
+
+
+def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str, str]) -> str:
+    changes = [f'LABEL {k}="{v}"' for k, v in labels.items()]
+    try:
+        resp = svc.client.api.post("/images/import", data=tar.read_bytes(),
+                                   params={"reference": tag, "changes": changes,
+                                           "arch": OCI_ARCH[arch]},
+                                   headers={"Content-Type": "application/x-tar"})
+        resp.raise_for_status()
+    except Exception as err:
+        raise PodmanError(f"podman import of {tag} failed: {err}") from err
+    return str(svc.get_image(tag).id)
+
+
+def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
+                rootfs: str | Path | None = None, tag: str | None = None) -> BuiltImage:
+    """Build the default image of a profile into waltport's podman storage."""
+    profile = profile_path if isinstance(profile_path, Profile) else load_profile(profile_path)
+    tag = tag or default_tag(profile)
+    arch = str(profile.arch)
+    labels = image_labels(profile)
+    work = Path(tempfile.mkdtemp(prefix="build-", dir=state_dir()))
+    try:
+        if rootfs is not None:
+            with open_path(rootfs) as view:
+                notes = write_boot_overlay(profile, work / "overlay", view)
+                write_rootfs_tar(view, work / "rootfs.tar", overlay=work / "overlay",
+                                 mtime=source_date_epoch())
+            with PodmanService() as svc:
+                image_id = _import(svc, work / "rootfs.tar", tag, arch, labels)
+                return BuiltImage(tag, image_id, arch, _labels(svc, tag), "import",
+                                  image_models(profile), notes=tuple(notes))
+        notes = []
+        if base is None:
+            assemble_default_rootfs(profile, work / "rootfs")
+            text = render_containerfile(profile, base="scratch", rootfs=True, boot=False)
+        else:
+            with open_source(base) as view:
+                notes = write_boot_overlay(profile, work, view)
+            text = render_containerfile(profile, base=base, rootfs=False, boot=True)
+        write_text(work / "Containerfile", text)
+        with PodmanService() as svc:
+            image_id = _build(svc, work, tag, arch)
+            return BuiltImage(tag, image_id, arch, _labels(svc, tag), "containerfile",
+                              image_models(profile), text, None, tuple(notes))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _labels(svc: PodmanService, tag: str) -> dict[str, str]:
+    return dict(svc.get_image(tag).labels or {})
