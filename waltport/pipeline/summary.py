@@ -52,7 +52,19 @@ def network_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
             for item in (r.data.get(key) or []) if r else []:
                 if item not in seen:
                     seen.append(item)
+    out["files_served"] = _largest_per_path(out["files_served"])
     return out
+
+
+def _largest_per_path(files: list[Any]) -> list[Any]:
+    # The capture and the boot report may both list a file: keep the largest transfer seen.
+    best: dict[str, Any] = {}
+    for f in files:
+        key = f.get("path") if isinstance(f, Mapping) else str(f)
+        if key not in best or (isinstance(f, Mapping) and
+                               (f.get("bytes") or 0) > (best[key].get("bytes") or 0)):
+            best[key] = f
+    return list(best.values())
 
 
 def image_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
@@ -111,7 +123,7 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
     if not board["name"]:
         board["name"] = Path(profile_path).stem if profile_path else "unknown"
     board["profile_path"] = board["profile_path"] or profile_path
-    boot = results["first_boot"].data.get("boot", {}) if "first_boot" in results else {}
+    boot = results["first_boot"].data if "first_boot" in results else {}
     ok = is_ok(entries)
     return {
         "schema": SCHEMA, "generated_at": generated_at(), "waltport_version": __version__,

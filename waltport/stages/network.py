@@ -23,7 +23,7 @@ OPTIONAL_VERDICTS = {"boot-notification"}   # judged by the first-boot stage
 
 def lab_name_for(profile: Profile, lab_name: str = "") -> str:
     """A network namespace per board, so parallel batch runs never share a lab."""
-    return lab_name or f"wp-{profile.name}"[:15]
+    return lab_name or f"wp-{profile.name}"[:21].rstrip("-")
 
 
 def _lab_capture(rec: Recorder, profile: str, prof: Profile, lab_name: str,
