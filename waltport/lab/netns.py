@@ -146,6 +146,9 @@ class Lab:
         if not self._has_link(ns, BRIDGE):
             _run(["ip", "-n", ns, "link", "add", BRIDGE, "type", "bridge",
                   "forward_delay", "0", "stp_state", "0"])
+        # No multicast snooping: once MLD reports are seen the bridge would stop
+        # delivering router solicitations (ff02::2) to the server's RA responder.
+        _run(["ip", "-n", ns, "link", "set", BRIDGE, "type", "bridge", "mcast_snooping", "0"])
         addr = f"{self.server_ip}/{self.network.prefixlen}"
         if addr not in self._addresses(ns, BRIDGE):
             _run(["ip", "-n", ns, "addr", "add", addr, "dev", BRIDGE])

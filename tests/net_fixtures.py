@@ -1,0 +1,91 @@
+"""Shared fixtures of the bench-server tests: a lab per module, an image root, real clients."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from waltport.lab.netns import Lab
+from waltport.net.server import BenchServer
+
+MODEL = "testm"
+needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
+                                reason="needs root and iproute2")
+
+UDHCPC_SCRIPT = """#!/bin/sh
+# Record what udhcpc was given; configure the address on bound.
+env | grep -E '^(ip|mask|siaddr|boot_file|serverid|lease|opt[0-9]+|tftp|subnet)=' \
+  | sort > "$UDHCPC_OUT.$1"
+[ "$1" = bound ] && ip addr flush dev "$interface" && ip addr add "$ip/$mask" dev "$interface"
+exit 0
+"""
+
+
+def make_image_root(root: Path) -> Path:
+    """``boot/testm`` with a script, a 1 MiB kernel, an inside symlink and escaping ones."""
+    boot = root / "boot" / MODEL
+    boot.mkdir(parents=True)
+    (boot / "start.uboot").write_bytes(b"echo waltport test script\n" * 20)
+    (root / "vmlinuz").write_bytes(os.urandom(1 << 20))
+    (boot / "kernel").symlink_to("../../vmlinuz")
+    (boot / "escape").symlink_to("/etc/passwd")
+    (boot / "escape-rel").symlink_to("../../../../../../etc/hostname")
+    return root
+
+
+@pytest.fixture(scope="module")
+def lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
+    tag = request.module.__name__.rsplit("_", 1)[-1][:6]
+    lab = Lab(f"wpt-{tag}-{os.getpid() % 100000}").up()
+    try:
+        yield lab
+    finally:
+        lab.down()
+
+
+@pytest.fixture(scope="module")
+def image_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_image_root(tmp_path_factory.mktemp("image"))
+
+
+@pytest.fixture(scope="module")
+def server(lab: Lab, image_root: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[BenchServer]:
+    pxe = tmp_path_factory.mktemp("pxe") / "first.ipxe"
+    pxe.write_text("#!ipxe\necho waltport first stage\n")
+    with BenchServer(lab, image_root, pxe_first_stage=pxe,
+                     state=tmp_path_factory.mktemp("state")) as srv:
+        yield srv
+
+
+def udhcpc(lab: Lab, tmp: Path, *extra: str, iface: str = "eth0") -> dict[str, str]:
+    """Run busybox udhcpc once in the client namespace; the env of its ``bound`` call."""
+    script = tmp / "udhcpc.sh"
+    script.write_text(UDHCPC_SCRIPT)
+    script.chmod(0o755)
+    out = tmp / f"udhcpc-{iface}"
+    for f in tmp.glob(f"{out.name}.*"):
+        f.unlink()
+    done = subprocess.run(
+        lab.client_exec_argv(["env", f"UDHCPC_OUT={out}", "udhcpc", "-f", "-q", "-n", "-i",
+                              iface, "-s", str(script), "-t", "4", "-T", "1", *extra]),
+        capture_output=True, text=True, timeout=30, check=False)
+    bound = Path(f"{out}.bound")
+    assert done.returncode == 0 and bound.exists(), done.stderr
+    return dict(line.split("=", 1) for line in bound.read_text().splitlines())
+
+
+def mac_of(lab: Lab, iface: str = "eth0") -> str:
+    return subprocess.run(lab.client_exec_argv(["cat", f"/sys/class/net/{iface}/address"]),
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def set_mac(lab: Lab, mac: str, iface: str = "eth0") -> None:
+    """Give the client interface another MAC: a new device for the server."""
+    for args in (["down"], ["address", mac], ["up"]):
+        subprocess.run(lab.client_exec_argv(["ip", "link", "set", iface, *args]), check=True)

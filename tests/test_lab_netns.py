@@ -1,0 +1,73 @@
+"""The lab network: real namespaces, created, inspected and removed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pytest
+from net_fixtures import needs_root
+
+from waltport.lab.netns import Lab, LabError, is_owned, netns_exists
+
+pytestmark = [pytest.mark.root, needs_root]
+
+
+def test_names_and_argv() -> None:
+    lab = Lab("walt-lab")
+    assert (lab.netns, lab.client_netns, lab.bridge) == ("walt-lab", "walt-lab-client", "br0")
+    assert lab.server_ip == "192.168.152.1"
+    assert lab.exec_argv(["true"]) == ["ip", "netns", "exec", "walt-lab", "true"]
+
+
+@pytest.mark.parametrize(("name", "subnet"), [("Bad_Name", "192.168.152.0/24"),
+                                              ("ok", "8.8.8.0/24"), ("ok", "10.0.0.0/30"),
+                                              ("ok", "nonsense")])
+def test_bad_arguments_are_refused(name: str, subnet: str) -> None:
+    with pytest.raises(LabError):
+        Lab(name, subnet)
+
+
+def test_up_status_tap_down() -> None:
+    lab = Lab(f"wpt-netns-{os.getpid() % 100000}", "10.77.5.0/24")
+    try:
+        lab.up()
+        lab.up()  # idempotent
+        st = lab.status()
+        assert st["up"] and st["server_ip"] == "10.77.5.1"
+        links = st["links"][lab.netns]
+        assert {"ifname": "br0", "state": "UP", "master": None,
+                "addresses": ["10.77.5.1/24"]} in links
+        # No way out: neither namespace has a default route.
+        for ns in (lab.netns, lab.client_netns):
+            routes = subprocess.run(["ip", "-n", ns, "route", "show", "default"],
+                                    capture_output=True, text=True, check=True).stdout
+            assert routes.strip() == ""
+        assert lab.add_tap("tap7") == "tap7"
+        assert lab.add_tap("tap7") == "tap7"
+        shown = subprocess.run(["ip", "-n", lab.netns, "-o", "link", "show", "tap7"],
+                               capture_output=True, text=True, check=True).stdout
+        assert "master br0" in shown
+        lab.remove_tap("tap7")
+        lab.remove_tap("tap7")
+        # a process started inside is stopped by down()
+        proc = subprocess.Popen(lab.exec_argv(["sleep", "60"]))
+    finally:
+        lab.down()
+    assert proc.wait(5) != 0
+    assert not netns_exists(lab.netns) and not netns_exists(lab.client_netns)
+    assert not is_owned(lab.name)
+    lab.down()  # idempotent
+
+
+def test_foreign_namespace_is_never_touched() -> None:
+    name = f"wpt-foreign-{os.getpid() % 100000}"
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    try:
+        with pytest.raises(LabError, match="not created by waltport"):
+            Lab(name).up()
+        with pytest.raises(LabError, match="not created by waltport"):
+            Lab(name).down()
+        assert netns_exists(name)
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=True)
