@@ -1,0 +1,28 @@
+"""Kernel fetch: the private apt state never names the host's dpkg/apt state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from waltport.lab.kernels import FetchError, apt_options, debian_arch
+
+
+def test_debian_arch() -> None:
+    assert debian_arch("arm64") == "arm64"
+    assert debian_arch("x86_64") == "amd64"
+    with pytest.raises(FetchError, match="no Debian kernel for arch 'mips'"):
+        debian_arch("mips")
+
+
+def test_apt_options_stay_private(tmp_path: Path) -> None:
+    opts = apt_options(tmp_path)
+    pairs = dict(o.split("=", 1) for o in opts[1::2] if not o.startswith("APT::Architectures"))
+    for key in ("Dir::State::Lists", "Dir::Cache", "Dir::State::status", "Dir::Etc",
+                "Dir::Etc::sourceparts"):
+        assert pairs[key].startswith(str(tmp_path)), key
+    assert pairs["Dir::Etc::sourcelist"] == "/dev/null"
+    arches = [o.split("=", 1)[1] for o in opts[1::2] if o.startswith("APT::Architectures")]
+    assert arches == ["amd64", "arm64"]
+    assert all(flag == "-o" for flag in opts[::2])

@@ -1,0 +1,143 @@
+"""Stage timing from evidence: a pcap written here packet by packet, console lines, registry."""
+
+from __future__ import annotations
+
+import io
+
+import dpkt
+
+from waltport.lab.stages import (
+    STAGES,
+    Stage,
+    compute_stages,
+    failed_stage,
+    parse_pcap,
+    percentile,
+    stage_statistics,
+)
+
+BOARD = bytes.fromhex("525400560000")
+SERVER = bytes.fromhex("9e0cbab3c96c")
+T0 = 1000.0
+
+
+Endpoint = tuple[bytes, str, int]   # MAC, IP, UDP port
+
+
+def _udp(frm: Endpoint, to: Endpoint, payload: bytes) -> bytes:
+    (src_mac, src, sport), (dst_mac, dst, dport) = frm, to
+    udp = dpkt.udp.UDP(sport=sport, dport=dport, data=payload)
+    udp.ulen = len(udp)
+    ip = dpkt.ip.IP(src=bytes(map(int, src.split("."))), dst=bytes(map(int, dst.split("."))),
+                    p=dpkt.ip.IP_PROTO_UDP, data=udp)
+    ip.len = len(ip)
+    return bytes(dpkt.ethernet.Ethernet(src=src_mac, dst=dst_mac, data=ip))
+
+
+def _dhcp(mtype: int, opts: list[tuple[int, bytes]]) -> bytes:
+    msg = dpkt.dhcp.DHCP(chaddr=BOARD, opts=[(53, bytes([mtype])), *opts])
+    return bytes(msg)
+
+
+def _pcap() -> bytes:
+    """A U-Boot boot: DISCOVER with the WalT VCI, then start.uboot (1 block), kernel (2 blocks)."""
+    vci = (60, b"walt.node.qemu-arm64")
+    bcast = b"\xff" * 6
+    frames = [
+        (T0 + 2.0, _udp((BOARD, "0.0.0.0", 68), (bcast, "255.255.255.255", 67), _dhcp(1, [vci]))),
+        (T0 + 2.1, _udp((BOARD, "0.0.0.0", 68), (bcast, "255.255.255.255", 67), _dhcp(3, [vci]))),
+        # start.uboot: RRQ, one short DATA block, ACK
+        (T0 + 2.2, _udp((BOARD, "10.0.0.10", 4000), (SERVER, "10.0.0.1", 69),
+                        b"\0\1start.uboot\0octet\0blksize\x001468\0")),
+        (T0 + 2.21, _udp((SERVER, "10.0.0.1", 50000), (BOARD, "10.0.0.10", 4000),
+                         b"\0\3\0\1" + b"s" * 300)),
+        (T0 + 2.22, _udp((BOARD, "10.0.0.10", 4000), (SERVER, "10.0.0.1", 50000), b"\0\4\0\1")),
+        # kernel: a full block then a short one; the first block is retransmitted
+        (T0 + 2.3, _udp((BOARD, "10.0.0.10", 4001), (SERVER, "10.0.0.1", 69),
+                        b"\0\1kernel\0octet\0blksize\x001468\0")),
+        (T0 + 2.4, _udp((SERVER, "10.0.0.1", 50001), (BOARD, "10.0.0.10", 4001),
+                        b"\0\3\0\1" + b"k" * 1468)),
+        (T0 + 2.5, _udp((SERVER, "10.0.0.1", 50001), (BOARD, "10.0.0.10", 4001),
+                        b"\0\3\0\1" + b"k" * 1468)),
+        (T0 + 2.6, _udp((SERVER, "10.0.0.1", 50001), (BOARD, "10.0.0.10", 4001),
+                        b"\0\3\0\2" + b"k" * 10)),
+        (T0 + 2.7, _udp((BOARD, "10.0.0.10", 4001), (SERVER, "10.0.0.1", 50001), b"\0\4\0\2")),
+    ]
+    buf = io.BytesIO()
+    writer = dpkt.pcap.Writer(buf)
+    for ts, frame in frames:
+        writer.writepkt(frame, ts=ts)
+    return buf.getvalue()
+
+
+def test_parse_pcap() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    assert [(d.msg_type, d.vci) for d in dhcp] == [(1, "walt.node.qemu-arm64"),
+                                                  (3, "walt.node.qemu-arm64")]
+    assert [(t.filename, t.bytes, t.complete) for t in tftp] == [
+        ("start.uboot", 300, True), ("kernel", 1478, True)]
+    assert tftp[1].end == T0 + 2.7
+    assert parse_pcap(_pcap(), "52:54:00:99:99:99") == ([], [])
+
+
+def _stages(console: list[tuple[float, str]], booted: float | None) -> list[Stage]:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    return compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                          second_stage="start.uboot", kernel="kernel", initrd=None,
+                          dhcp=dhcp, tftp=tftp, console=console, booted_wall=booted)
+
+
+def test_all_stages_reached() -> None:
+    console = [(2.0, "BOOTP broadcast 1"), (2.8, "Starting kernel ..."),
+               (3.5, "WALTPORT-USERSPACE-OK model=qemu-arm64 mac=52:54:00:56:00:00 ip=x"),
+               (3.6, "WALTPORT-BOOTED model=qemu-arm64 mac=52:54:00:56:00:00 ip=10.0.0.10")]
+    stages = _stages(console, T0 + 3.7)
+    assert [s.name for s in stages] == list(STAGES)
+    times = {s.name: s.time for s in stages}
+    assert times == {"power_on": 0.0, "first_dhcp": 2.0, "walt_dhcp": 2.0,
+                     "second_stage_fetched": 2.22, "kernel_fetched": 2.7,
+                     "kernel_started": 2.8, "userspace": 3.7}
+    ev = {s.name: s.evidence for s in stages}
+    assert ev["walt_dhcp"]["seen_on_wire"] is True
+    assert ev["kernel_fetched"] == {"file": "kernel", "bytes": 1478}
+    assert str(ev["userspace"]["marker"]).startswith("WALTPORT-BOOTED")
+    assert failed_stage(stages) is None
+
+
+def test_missing_notification_fails_userspace() -> None:
+    stages = _stages([(2.8, "Starting kernel ..."), (3.5, "WALTPORT-USERSPACE-OK")], None)
+    assert failed_stage(stages) == "userspace"
+    assert stages[-1].evidence["notification"] is False
+
+
+def test_a_missing_stage_hides_the_later_ones() -> None:
+    # Kernel never started: the marker cannot count even if some line matched later.
+    stages = _stages([(3.5, "WALTPORT-USERSPACE-OK")], T0 + 3.7)
+    assert failed_stage(stages) == "kernel_started"
+    assert stages[-1].time is None
+
+
+def test_initrd_is_part_of_kernel_fetched() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                            second_stage="start.uboot", kernel="kernel", initrd="initrd",
+                            dhcp=dhcp, tftp=tftp, console=[], booted_wall=None)
+    assert failed_stage(stages) == "kernel_fetched"
+    assert stages[4].evidence["initrd_bytes"] is None
+
+
+def test_uci_identifier() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="uci",
+                            second_stage="start.uboot", kernel="kernel", initrd=None,
+                            dhcp=dhcp, tftp=tftp, console=[], booted_wall=None)
+    assert failed_stage(stages) == "walt_dhcp"
+
+
+def test_statistics() -> None:
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 95) == 5.0
+    assert percentile([5.0, 1.0, 3.0, 2.0, 4.0], 50) == 3.0
+    runs = [[Stage("power_on", 0.0), Stage("first_dhcp", t)] for t in (2.0, 2.2, 2.4, 9.0)]
+    stats = stage_statistics(runs)
+    assert stats["first_dhcp"] == {"count": 4, "median": 2.3, "p95": 9.0}
+    assert "walt_dhcp" not in stats
