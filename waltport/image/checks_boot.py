@@ -21,8 +21,9 @@ def _result(name: str, problems: list[str], evidence: list[str], *,
 def check_models_label(ctx: Context) -> CheckResult:
     raw = ctx.labels.get("walt.node.models")
     if raw is None:
-        why = ("the source is a rootfs with no image labels" if ctx.view.kind.startswith("rootfs")
-               else "the image has no label walt.node.models: the server ignores it")
+        why = "no label walt.node.models: the server ignores the image"
+        if ctx.view.kind.startswith("rootfs"):
+            why += " (a rootfs carries no labels: check the image built from it)"
         return _result("labels.models", [why], [])
     problems = []
     if not MODELS_RE.match(raw):
@@ -87,8 +88,10 @@ def check_fetched_files(ctx: Context) -> CheckResult:
             if f.external:
                 evidence.append(f"{where}: fetched from outside the image (not checked)")
             elif f.name is None:
-                warnings.append(f"{where}: depends on {', '.join(f.unresolved)} (set at run "
-                                "time): not checkable statically")
+                msg = (f"{where}: depends on {', '.join(f.unresolved)} (set at run time): "
+                       "not checkable statically")
+                # An optional fetch (failure handled) cannot break the boot.
+                (evidence if f.need == "optional" else warnings).append(msg)
             else:
                 res = ctx.view.resolve(f"/boot/{model}/{f.name}", tftp=True)
                 if res.ok:

@@ -71,6 +71,24 @@ def service_env(root: Path) -> dict[str, str]:
     return env
 
 
+def mounts_under(root: Path, mountinfo: str) -> list[str]:
+    """Mount points at or below ``root`` in ``/proc/self/mountinfo`` text, deepest first."""
+    base = str(root.resolve())
+    points = [line.split()[4] for line in mountinfo.splitlines() if len(line.split()) > 4]
+    mine = [p for p in points if p == base or p.startswith(base + "/")]
+    return sorted(set(mine), key=len, reverse=True)
+
+
+def release_mounts(root: Path) -> None:
+    """Unmount what podman's overlay driver left mounted under ``root`` (service stopped)."""
+    try:
+        info = Path("/proc/self/mountinfo").read_text()
+    except OSError:
+        return
+    for point in mounts_under(root, info):
+        subprocess.run(["umount", point], capture_output=True, check=False)
+
+
 class PodmanService:
     """A podman-py client, on ``$CONTAINER_HOST`` or on a private service started here."""
 
@@ -151,6 +169,7 @@ class PodmanService:
             self._proc = None
             with contextlib.suppress(FileNotFoundError):
                 self.socket.unlink()
+            release_mounts(self.root)
         if self._lock is not None:
             self._lock.close()
             self._lock = None
