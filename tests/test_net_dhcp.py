@@ -53,7 +53,8 @@ def test_walt_rule() -> None:
 
 
 def test_policy_pxe_rom_gets_first_stage_ipxe_gets_175() -> None:
-    rom = request(w.DISCOVER, (w.OPT_VCI, PXE_VCI), (w.OPT_ARCH, b"\0\0"), (w.OPT_IPXE, b"\xb1\x05"))
+    rom = request(w.DISCOVER, (w.OPT_VCI, PXE_VCI), (w.OPT_ARCH, b"\0\0"),
+                  (w.OPT_IPXE, b"\xb1\x05"))
     d = pol.decide(rom, CFG, "192.168.152.10")
     assert d.action == "offer" and d.reply is not None
     assert d.reply.file == "pxe/walt-x86-undionly.kpxe" and d.reply.siaddr == "192.168.152.1"

@@ -216,14 +216,26 @@ class Session:
         self.sock, self.peer, self.fd, self.options, self.stop = sock, peer, fd, options, stop
         self.blksize = int(options.get("blksize", 512))
         self.window = int(options.get("windowsize", 1))
-        sock.settimeout(float(options.get("timeout", 1)))
+        self.timeout = float(options.get("timeout", 1))
         self.size = os.fstat(fd).st_size
         self.last = self.size // self.blksize + 1  # a short (maybe empty) block ends it
 
-    def _wait_ack(self) -> int | None:
-        """The block number of the next ACK from our peer; None on timeout; raises on ERROR."""
+    def _wait_ack(self) -> int:
+        """The block number of the next ACK from our peer; raises TimeoutError or on ERROR.
+
+        Waits in slices of at most 0.5 s so that a stopping server never waits for
+        a client's long ``timeout`` option.
+        """
+        deadline = time.monotonic() + self.timeout
         while True:
-            data, addr = self.sock.recvfrom(65536)
+            left = deadline - time.monotonic()
+            if left <= 0 or self.stop.is_set():
+                raise TimeoutError("no ACK")
+            self.sock.settimeout(min(left, 0.5))
+            try:
+                data, addr = self.sock.recvfrom(65536)
+            except TimeoutError:
+                continue
             if addr != self.peer:
                 self.sock.sendto(error_packet(ERR_TID, "unknown transfer ID"), addr)
                 continue
