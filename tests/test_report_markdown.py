@@ -20,11 +20,10 @@ def _summary(**image: Any) -> dict[str, Any]:
         "network": StageResult("network", "fail",
                                (Check("VCI is walt.node.<model>", "fail", True,
                                       "saw `U-Boot.armv8` | twice"),),
-                               data={"analysis": {"vci_seen": ["U-Boot.armv8"],
-                                                  "files_served": [{"path": "start.uboot",
-                                                                    "bytes": 789}]}},
+                               data={"vci_seen": ["U-Boot.armv8"],
+                                     "files_served": [{"path": "start.uboot", "bytes": 789}]},
                                message="wrong VCI"),
-        "image": StageResult("image", "pass", data={"import": image}),
+        "image": StageResult("image", "pass", data=image),
     }
     return build_summary(results, stages=[s for s in STAGES if s.name != "report"],
                          versions={"u-boot": "U-Boot 2023.01", "packages": {"papermill": "2"}})
@@ -49,7 +48,7 @@ def test_import_commands_tag_every_model() -> None:
     assert "podman tag localhost/nano:1 docker.io/waltplatform/nano-a-default:latest" in cmds
     assert "podman tag localhost/nano:1 docker.io/waltplatform/nano-b-default:latest" in cmds
     assert cmds[-2:] == ["walt image show --refresh", "walt advanced update-default-images"]
-    given = import_commands(_summary(commands=["podman load -i x.tar"]))
+    given = import_commands(_summary(import_commands=["podman load -i x.tar"]))
     assert given == ["podman load -i x.tar"]
 
 

@@ -32,7 +32,7 @@ def kernelspec(python: str = sys.executable) -> dict[str, object]:
     # Warnings of the kernel app itself (e.g. "running over TCP": the kernel only
     # listens on 127.0.0.1) would garble the progress bar; cell output is unaffected.
     return {"argv": [python, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-                     "--IPKernelApp.log_level=ERROR"],
+                     "--IPKernelApp.log_level=CRITICAL"],
             "display_name": "waltport (venv)", "language": "python",
             "metadata": {"debugger": False}}
 

@@ -68,16 +68,12 @@ def _largest_per_path(files: list[Any]) -> list[Any]:
 
 
 def image_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
-    r = results.get("image")
-    data = r.data if r else {}
-    imp = _get(data, "import") or {}
-    built = _get(data, "built") or {}
-    chk = _get(data, "check") or {}
-    return {"labels": imp.get("labels") or chk.get("labels") or built.get("labels") or {},
-            "digest": imp.get("digest") or built.get("digest") or chk.get("digest"),
-            "reference": imp.get("reference") or built.get("reference"),
-            "archive": imp.get("archive") or built.get("archive"),
-            "import_commands": imp.get("commands") or []}
+    """Labels read back, image id, name, archive and server commands, from the image stage."""
+    data = results["image"].data if "image" in results else {}
+    return {"labels": data.get("labels") or {}, "digest": data.get("digest"),
+            "reference": data.get("reference"), "archive": data.get("archive"),
+            "archive_sha256": data.get("archive_sha256") or {},
+            "import_commands": list(data.get("import_commands") or [])}
 
 
 def stage_entry(stage: Stage, result: StageResult | None) -> dict[str, Any]:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from waltport.pipeline.plots import write_timeline
-from waltport.pipeline.results import StageResult
+from waltport.pipeline.results import StageResult, read_result, result_path
 from waltport.profile.load import load_profile
 from waltport.stages._common import Recorder, engine, run_stage
 from waltport.stages.network import lab_name_for
@@ -50,6 +51,16 @@ def boot_facts(report: Mapping[str, Any]) -> dict[str, Any]:
             "reliability": report.get("success_rate"), "stage_timings": report.get("stages")}
 
 
+def imported_image(run_dir: Path) -> str | None:
+    """The image the image stage of this run imported, if it passed."""
+    path = result_path(run_dir, "image")
+    if not path.exists():
+        return None
+    res = read_result(path)
+    return str(res.data.get("reference")) if res.status == "pass" and \
+        res.data.get("reference") else None
+
+
 def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_name: str = "",
         timeout: float = 120) -> StageResult:
     """Boot ``boots`` times in the lab; writes ``<out_dir>/first_boot.json``."""
@@ -64,9 +75,18 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
         boot_board = engine("waltport.lab.boot", "boot_board", "virtual lab boot")
         stage_names = engine("waltport.lab.stages", "STAGES", "lab boot stages")
         dest = rec.subdir("first_boot")
+        root = None
+        image = imported_image(rec.out_dir)
+        if image:
+            # Close the loop: boot exactly what the image stage imported.
+            export_rootfs = engine("waltport.image.tarball", "export_rootfs", "image export")
+            with rec.step("export"):
+                root = export_rootfs(image, dest / "rootfs")
+        rec.data["image_root"] = f"exported from {image}" if image else \
+            "built by the lab from the profile (no imported image in this run)"
         with rec.step("boots"):
             report = boot_board(profile, lab_name=lab_name_for(prof, lab_name), boots=boots,
-                                timeout=timeout, out_dir=dest)
+                                image_root=root, timeout=timeout, out_dir=dest)
         rj = report.to_json()
         rec.data.update(boot_facts(rj))
         rec.data["boot"] = rj
@@ -78,7 +98,8 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
         failures = "; ".join(f"boot {b['index']} stopped before {b['failed_stage']}: "
                              f"{b.get('error') or ''}" for b in rj["boots"] if not b["ok"])
         rec.check(f"every boot reaches userspace ({ok}/{n})", ok == n and n > 0,
-                  failures or f"{ok} of {n} boot(s), model {report.model}")
+                  failures or f"{ok} of {n} boot(s), model {report.model}, image "
+                  f"{rec.data['image_root']}")
         if first:
             rec.artifact("console", first["console_log"])
             rec.artifact("pcap", first["pcap"])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import asdict
+from typing import Any
 
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
@@ -11,36 +12,65 @@ from waltport.stages._common import Recorder, engine, run_stage
 STAGE = "image"
 
 
+def check_rows(report_json: dict[str, Any], model: str, several: bool) -> list[dict[str, Any]]:
+    """Pure: the image checks as stage checks (a warning is an optional failure)."""
+    rows = []
+    for r in report_json.get("results", []):
+        status = r["status"]
+        rows.append({"name": f"[{model}] {r['name']}" if several else r["name"],
+                     "ok": status == "pass", "mandatory": bool(r["mandatory"]) and status != "warn",
+                     "evidence": "; ".join(r.get("evidence") or [])})
+    return rows
+
+
 def run(profile: str, out_dir: str, *, image_source: str = "") -> StageResult:
-    """Check the image (built from the profile when ``image_source`` is empty) and import it."""
+    """Check the image (built from the profile when ``image_source`` is empty), import it.
+
+    Writes ``<out_dir>/image.json`` and the archives under ``<out_dir>/image/``.
+    """
 
     def body(rec: Recorder) -> str:
         prof = load_profile(profile)
-        check_image = engine("waltport.image", "check_image", "default image checks")
+        check_image = engine("waltport.image.checks", "check_image", "default image checks")
+        import_image = engine("waltport.image.importer", "import_image", "image import")
         dest = rec.subdir("image")
-        source: object = image_source
-        if not image_source:
-            build_image = engine("waltport.image", "build_image", "default image build")
+        source = image_source
+        models: tuple[str, ...] = prof.all_models
+        if not source:
+            build_image = engine("waltport.image.build", "build_image", "default image build")
             with rec.step("build"):
-                built = build_image(Path(profile), out_dir=dest)
-            rec.data["built"] = built.to_json() if hasattr(built, "to_json") else str(built)
-            source = built
-        model = prof.all_models[0]
-        with rec.step("check"):
-            report = check_image(source, model, profile=prof)
-        rj = report.to_json()
-        rec.data["check"] = rj
-        for item in rj.get("checks", []):
-            status = item.get("status")
-            ok = None if status == "skip" else (status == "pass" if status else item.get("ok"))
-            rec.check(str(item.get("name")), ok, str(item.get("evidence", "")),
-                      mandatory=bool(item.get("mandatory", True)))
-        rec.check("image satisfies WalT's default-image requirements", bool(report.ok),
-                  f"{len(rj.get('checks', []))} requirement(s) checked")
-        import_image = engine("waltport.image", "import_image", "image import")
-        with rec.step("import"):
-            imported = import_image(source, model, out_dir=dest)
-        rec.data["import"] = imported.to_json() if hasattr(imported, "to_json") else {}
+                built = build_image(prof)
+            rec.data["built"] = asdict(built)
+            rec.check("default image built with podman", True,
+                      f"{built.tag} ({built.image_id[:12]}, {built.method}, {built.arch})")
+            source, models = built.tag, tuple(built.models)
+        rec.data["source"] = source
+        rec.data["models"] = list(models)
+        for other in (m for m in prof.all_models if m not in models):
+            # e.g. pc-x86-32, the cpuid fallback: one image per arch, it needs its own.
+            rec.check(f"[{other}] served by this image", None,
+                      f"not built here: the image lists {', '.join(models)}; {other} needs "
+                      "an image of its own arch", mandatory=False)
+        several = len(models) > 1
+        for model in models:
+            with rec.step(f"check {model}"):
+                report = check_image(source, model, profile=prof)
+            for row in check_rows(report.to_json(), model, several):
+                rec.check(row["name"], row["ok"], row["evidence"], mandatory=row["mandatory"])
+        imports = []
+        for model in models:
+            with rec.step(f"import {model}"):
+                res = import_image(source, model, out_dir=dest)
+            imports.append(res.to_json())
+            rec.check(f"imported as {res.tag}, labels read back from podman", True,
+                      f"image {res.image_id[:12]}; " + ", ".join(
+                          f"{k}={v}" for k, v in sorted(res.labels.items())))
+        rec.data["imports"] = imports
+        first = imports[0]
+        rec.data.update({"labels": first["labels"], "digest": first["image_id"],
+                         "reference": first["tag"], "archive": first["docker_archive"],
+                         "import_commands": first["server_commands"],
+                         "archive_sha256": first["archive_sha256"]})
         return ""
 
     return run_stage(STAGE, out_dir, body)
