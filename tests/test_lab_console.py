@@ -28,15 +28,15 @@ def test_expect_type_and_log(tmp_path: Path) -> None:
         _, prompt = con.expect(r"^=> $", 10)  # a prompt without newline
         assert prompt == "=> "
         con.send("version\n")
-        con.expect(r"^got:version$", 10)
+        con.expect(r"got:version$", 10)   # same line as the prompt, as on U-Boot
         with pytest.raises(ConsoleTimeout) as err:
             con.expect(r"never", 0.5, "the impossible")
         assert "no the impossible on the console" in str(err.value)
-        assert "got:version" in err.value.tail
+        assert "=> got:version" in err.value.tail
     assert not con.running()
     text = log.read_text().splitlines()
     assert re.match(r"^\[ *\d+\.\d{6}\] U-Boot 2023.01$", text[0])  # no \r, timestamped
-    assert any(ln.endswith("] got:version") for ln in text)
+    assert any(ln.endswith("] => got:version") for ln in text)
 
 
 def test_exit_ends_a_wait_early(tmp_path: Path) -> None:

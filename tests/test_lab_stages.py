@@ -9,6 +9,7 @@ import dpkt
 from waltport.lab.stages import (
     STAGES,
     Stage,
+    TftpSeen,
     compute_stages,
     failed_stage,
     parse_pcap,
@@ -99,7 +100,7 @@ def test_all_stages_reached() -> None:
                      "kernel_started": 2.8, "userspace": 3.7}
     ev = {s.name: s.evidence for s in stages}
     assert ev["walt_dhcp"]["seen_on_wire"] is True
-    assert ev["kernel_fetched"] == {"file": "kernel", "bytes": 1478}
+    assert ev["kernel_fetched"] == {"file": "kernel", "bytes": 1478, "bytes_captured": 1478}
     assert str(ev["userspace"]["marker"]).startswith("WALTPORT-BOOTED")
     assert failed_stage(stages) is None
 
@@ -124,6 +125,19 @@ def test_initrd_is_part_of_kernel_fetched() -> None:
                             dhcp=dhcp, tftp=tftp, console=[], booted_wall=None)
     assert failed_stage(stages) == "kernel_fetched"
     assert stages[4].evidence["initrd_bytes"] is None
+
+
+def test_server_log_completes_a_transfer_the_capture_cut_short() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    cut = [t if t.filename != "kernel" else TftpSeen(t.start, t.end, t.filename, 1468, False)
+           for t in tftp]
+    common = {"t0_wall": T0, "model": "qemu-arm64", "identifier": "vci",
+              "second_stage": "start.uboot", "kernel": "kernel", "initrd": None, "dhcp": dhcp,
+              "tftp": cut, "console": [], "booted_wall": None}
+    assert failed_stage(compute_stages(**common)) == "kernel_fetched"  # type: ignore[arg-type]
+    stages = compute_stages(**common, served={"kernel": 1478})  # type: ignore[arg-type]
+    assert failed_stage(stages) == "kernel_started"
+    assert stages[4].evidence == {"file": "kernel", "bytes": 1478, "bytes_captured": 1468}
 
 
 def test_uci_identifier() -> None:

@@ -7,6 +7,9 @@ import json
 from pathlib import Path
 
 from waltport.errors import UsageError
+from waltport.lab.boot import boot_board
+from waltport.lab.crosscheck import run_crosscheck
+from waltport.profile.load import load_profile
 
 
 def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -32,8 +35,6 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
 
 
 def _boot(args: argparse.Namespace) -> int:
-    from waltport.lab.boot import boot_board
-
     if args.boots < 1:
         raise UsageError(f"--boots must be at least 1, not {args.boots}")
     if args.timeout <= 0:
@@ -45,9 +46,6 @@ def _boot(args: argparse.Namespace) -> int:
 
 
 def _crosscheck(args: argparse.Namespace) -> int:
-    from waltport.lab.crosscheck import run_crosscheck
-    from waltport.profile.load import load_profile
-
     check = run_crosscheck(load_profile(args.profile), out_dir=args.out)
     print(json.dumps(check.to_json(), indent=2) if args.json else check.summary())
     return 0 if check.ok else 1

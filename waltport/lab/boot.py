@@ -37,6 +37,7 @@ from waltport.lab.stages import (
     stage_statistics,
 )
 from waltport.net.server import BenchServer
+from waltport.net.tftp import read_transfer_log
 from waltport.profile.load import load_profile
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import write_text
@@ -158,6 +159,14 @@ def _booted_time(server: BenchServer, mac: str, model: str) -> float | None:
     return events[0].time if events else None
 
 
+def _served_files(server: BenchServer, client_ip: str | None) -> dict[str, int]:
+    """Files the server logged as sent whole to ``client_ip``: name -> bytes."""
+    if client_ip is None or not server.transfer_log.exists():
+        return {}
+    return {r.requested.lstrip("/"): r.bytes for r in read_transfer_log(server.transfer_log)
+            if r.client == client_ip and r.result == "ok"}
+
+
 def boot_once(profile: Profile, model: str, lab: Lab, server: BenchServer, *, index: int,
               disk: Path | None, out_dir: Path, timeout: float) -> BootRun:
     """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure)."""
@@ -198,13 +207,14 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BenchServer, *, in
         # iPXE cannot power off and U-Boot resets on error: the harness ends QEMU.
         time.sleep(1.0)  # tcpdump loses the last packets without a pause
     booted = booted or _booted_time(server, mac, model)
+    served = _served_files(server, server.registry.lease_of(mac))
     dhcp, tftp = parse_pcap(pcap.read_bytes() if pcap.exists() else b"", mac)
     s = profile.second_stage
     stages = compute_stages(
         t0_wall=console.started_wall, model=model, identifier=str(profile.dhcp_identifier),
         second_stage=second_stage_name(profile), kernel=s.kernel, initrd=s.initrd,
         dhcp=dhcp, tftp=tftp, console=[(ln.time, ln.text) for ln in console.lines],
-        booted_wall=booted)
+        booted_wall=booted, served=served)
     failed = failed_stage(stages)
     if failed and error is None:
         error = "userspace marker seen but no boot notification recorded" \

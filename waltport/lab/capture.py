@@ -25,9 +25,10 @@ class CaptureError(WaltportError):
 
 
 def tcpdump_argv(netns: str, interface: str, out: Path) -> list[str]:
-    """The capture command: unbuffered, whole frames, inside ``netns``."""
+    """The capture command: unbuffered, whole frames, a 32 MiB kernel buffer (a 30 MB
+    kernel by TFTP comes in bursts that overflow the default one), inside ``netns``."""
     return ["ip", "netns", "exec", netns, "tcpdump", "-i", interface, "-w", str(out),
-            "-s", "0", "--immediate-mode", "-U", "-n"]
+            "-s", "0", "-B", "32768", "--immediate-mode", "-U", "-n"]
 
 
 class PacketCapture:

@@ -62,6 +62,9 @@ class Console:
         self.lines: list[Line] = []
         self._partial = ""
         self._cursor = 0
+        # A match inside the unfinished last line: (its future index, end of the match),
+        # so the same text is not matched again when the line completes.
+        self._partial_match = (-1, 0)
         self._cond = threading.Condition()
         self._proc: subprocess.Popen[bytes] | None = None
         self._thread: threading.Thread | None = None
@@ -129,21 +132,25 @@ class Console:
             while True:
                 while self._cursor < len(self.lines):
                     line = self.lines[self._cursor]
+                    start = self._skip(self._cursor)
                     self._cursor += 1
-                    if rx.search(line.text):
+                    if rx.search(line.text, start):
                         return line.time, line.text
                 partial = clean(self._partial)
-                if partial and rx.search(partial):
-                    # Consume the partial text so the same prompt is not matched twice.
-                    self.lines.append(Line(self.now(), partial))
-                    self._cursor = len(self.lines)
-                    self._partial = ""
+                start = self._skip(len(self.lines))
+                m = rx.search(partial, start) if partial else None
+                if m is not None:
+                    self._partial_match = (len(self.lines), m.end())
                     return self.now(), partial
                 left = deadline - time.monotonic()
                 if left <= 0 or (not self.running() and self._thread is not None
                                  and not self._thread.is_alive()):
                     raise ConsoleTimeout(what or repr(pattern), self.now(), self.tail())
                 self._cond.wait(min(left, 0.2))
+
+    def _skip(self, index: int) -> int:
+        line, end = self._partial_match
+        return end if line == index else 0
 
     def send(self, text: str) -> None:
         """Type ``text`` on the console."""

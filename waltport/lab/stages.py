@@ -16,7 +16,7 @@ import io
 import math
 import re
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import dpkt
@@ -118,21 +118,27 @@ def _rel(t: float | None, t0: float) -> float | None:
     return None if t is None else round(t - t0, 3)
 
 
-def _last_complete(tftp: Sequence[TftpSeen], name: str) -> TftpSeen | None:
-    done = [t for t in tftp if t.filename == name and t.complete]
+def _last_complete(tftp: Sequence[TftpSeen], name: str,
+                   served: Mapping[str, int]) -> TftpSeen | None:
+    # A capture can drop packets (the last block among them); the server's own
+    # transfer log then says whether the transfer completed.
+    done = [t for t in tftp if t.filename == name and (t.complete or name in served)]
     return done[-1] if done else None
 
 
 def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage: str,
                    kernel: str, initrd: str | None, dhcp: Sequence[DhcpSeen],
                    tftp: Sequence[TftpSeen], console: Iterable[tuple[float, str]],
-                   booted_wall: float | None) -> list[Stage]:
+                   booted_wall: float | None,
+                   served: Mapping[str, int] | None = None) -> list[Stage]:
     """Every stage with its time and evidence.
 
     ``t0_wall`` is QEMU's start (wall clock, like pcap and registry times);
     ``console`` gives (seconds since QEMU start, line); ``identifier`` is
-    ``vci`` or ``uci``; ``booted_wall`` is the registry's ``booted`` event time.
+    ``vci`` or ``uci``; ``booted_wall`` is the registry's ``booted`` event time;
+    ``served`` maps file names the server logged as sent whole to their size.
     """
+    served = served or {}
     wanted = WALT_PREFIX + model
     stages = [Stage("power_on", 0.0)]
     first = dhcp[0] if dhcp else None
@@ -143,11 +149,14 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
                         {identifier: wanted, "seen_on_wire": walt is not None,
                          "vci": walt.vci if walt else None, "uci": walt.uci if walt else None}))
     for stage_name, file in (("second_stage_fetched", second_stage), ("kernel_fetched", kernel)):
-        got = _last_complete(tftp, file)
-        ev: dict[str, object] = {"file": file, "bytes": got.bytes if got else None}
+        got = _last_complete(tftp, file, served)
+        size = served.get(file, got.bytes if got else None)
+        ev: dict[str, object] = {"file": file, "bytes": size}
+        if got:
+            ev["bytes_captured"] = got.bytes
         if stage_name == "kernel_fetched" and initrd:
-            ird = _last_complete(tftp, initrd)
-            ev["initrd_bytes"] = ird.bytes if ird else None
+            ird = _last_complete(tftp, initrd, served)
+            ev["initrd_bytes"] = served.get(initrd, ird.bytes if ird else None)
             if got and ird:
                 got = max(got, ird, key=lambda t: t.end)
             elif not ird:
