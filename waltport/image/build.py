@@ -116,7 +116,7 @@ def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str
     try:
         resp = svc.client.api.post("/images/import", data=tar.read_bytes(),
                                    params={"reference": tag, "changes": changes,
-                                           "arch": OCI_ARCH[arch]},
+                                           "os": "linux", "architecture": OCI_ARCH[arch]},
                                    headers={"Content-Type": "application/x-tar"})
         resp.raise_for_status()
     except Exception as err:
@@ -140,7 +140,8 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                                  mtime=source_date_epoch())
             with PodmanService() as svc:
                 image_id = _import(svc, work / "rootfs.tar", tag, arch, labels)
-                return BuiltImage(tag, image_id, arch, _labels(svc, tag), "import",
+                labels, real_arch = _read_back(svc, tag)
+                return BuiltImage(tag, image_id, real_arch, labels, "import",
                                   image_models(profile), notes=tuple(notes))
         notes = []
         if base is None:
@@ -153,11 +154,16 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
         write_text(work / "Containerfile", text)
         with PodmanService() as svc:
             image_id = _build(svc, work, tag, arch)
-            return BuiltImage(tag, image_id, arch, _labels(svc, tag), "containerfile",
+            labels, real_arch = _read_back(svc, tag)
+            return BuiltImage(tag, image_id, real_arch, labels, "containerfile",
                               image_models(profile), text, None, tuple(notes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _labels(svc: PodmanService, tag: str) -> dict[str, str]:
-    return dict(svc.get_image(tag).labels or {})
+def _read_back(svc: PodmanService, tag: str) -> tuple[dict[str, str], str]:
+    """Labels and arch as podman stored them (OCI arch names mapped back to the profile's)."""
+    image = svc.get_image(tag)
+    oci = str(image.attrs.get("Architecture", ""))
+    arch = next((k for k, v in OCI_ARCH.items() if v == oci), oci)
+    return dict(image.labels or {}), arch

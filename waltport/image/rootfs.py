@@ -163,12 +163,12 @@ def assemble_default_rootfs(profile: Profile, out_dir: str | Path) -> Path:
         script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
         s = profile.second_stage
         for model in image_models(profile):
-            d = boot / model
-            d.mkdir()
+            mdir = boot / model
+            mdir.mkdir()
             _write(root, f"boot/{model}/{script}", artifacts[script])
             if script == "start.uboot":
                 _write(root, f"boot/{model}/start.uboot.txt", artifacts["start.uboot.txt"])
-            (d / s.kernel).symlink_to(f"../vmlinuz-{ver}")
+            (mdir / s.kernel).symlink_to(f"../vmlinuz-{ver}")
             if s.initrd:
-                (d / s.initrd).symlink_to(f"../initrd.img-{ver}")
+                (mdir / s.initrd).symlink_to(f"../initrd.img-{ver}")
     return Path(out_dir)

@@ -125,7 +125,8 @@ def _words(text: str) -> list[tuple[str, int]]:
 
 def _unquote_expand(word: str, env: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     parts = re.findall(r"'[^']*'|\"[^\"]*\"|[^'\"]+", word)
-    out, missing = "", []
+    out = ""
+    missing: list[str] = []
     for p in parts:
         if p.startswith("'"):
             out += p[1:-1]

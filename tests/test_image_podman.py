@@ -1,0 +1,130 @@
+"""The image stage against real podman (waltport's private service and storage).
+
+Builds the built-in virtual boards' default images (Debian kernel, busybox-static
+and dropbear of the arch, fetched into the shared cache), imports them as
+``docker.io/waltplatform/<model>-default:latest``, checks them from podman
+storage and from the archives, and exports the rootfs the lab boots from.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import image_fixtures as fx
+import pytest
+
+from waltport.cli import main
+from waltport.image.build import build_image
+from waltport.image.checks import check_image
+from waltport.image.importer import import_image
+from waltport.image.podman import PodmanError, PodmanService, mounts_under
+from waltport.image.tarball import export_rootfs
+from waltport.lab.imageroot import check_image_root
+from waltport.profile.load import load_profile
+from waltport.util.paths import boards_dir, cache_dir
+
+pytestmark = [pytest.mark.podman, pytest.mark.slow, pytest.mark.root]
+
+
+@pytest.fixture(scope="module")
+def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A private state dir (own podman storage) sharing the download cache."""
+    if shutil.which("podman") is None:
+        pytest.skip("podman not installed (scripts/bootstrap.sh installs it)")
+    real_cache = cache_dir()
+    root = tmp_path_factory.mktemp("image-state")
+    (root / "cache").symlink_to(real_cache)
+    old = os.environ.get("WALTPORT_STATE")
+    os.environ["WALTPORT_STATE"] = str(root)
+    try:
+        yield root
+    finally:
+        if old is None:
+            os.environ.pop("WALTPORT_STATE")
+        else:
+            os.environ["WALTPORT_STATE"] = old
+        # Nothing left behind: no service, no overlay mount in the storage.
+        assert not (root / "podman" / "podman.sock").exists()
+        assert mounts_under(root, Path("/proc/self/mountinfo").read_text()) == []
+
+
+def _inspect(name: str) -> dict[str, object] | None:
+    """``podman image inspect`` of ``name`` through the private service, None if absent."""
+    with PodmanService() as svc:
+        try:
+            return dict(svc.get_image(name).attrs)
+        except PodmanError:
+            return None
+
+
+@pytest.mark.parametrize(("board", "model", "arch"), [("qemu-arm64", "qemu-arm64", "arm64"),
+                                                      ("qemu-x86-64", "pc-x86-64", "amd64")])
+def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, board: str,
+                                               model: str, arch: str) -> None:
+    built = build_image(boards_dir() / f"{board}.yaml")
+    assert built.labels["walt.node.models"] == model
+    res = import_image(built.tag, model, out_dir=tmp_path / "out")
+    name = f"docker.io/waltplatform/{model}-default:latest"
+    assert res.tag == name and res.arch == arch
+    assert res.labels["walt.node.models"] == model and res.labels["walt.server.minversion"]
+    assert any(c.startswith("podman load -i ") for c in res.server_commands)
+    assert "walt image show --refresh" in res.server_commands
+    attrs = _inspect(name)
+    assert attrs is not None and attrs["Architecture"] == arch and attrs["Id"] == res.image_id
+    for source in (name, res.docker_archive, res.oci_archive):
+        report = check_image(source, model)
+        assert report.ok, (source, report.failed)
+        assert all(r.status == "pass" for r in report.results if r.mandatory), source
+    # Close the loop: the lab's image-root check accepts the rootfs exported from storage.
+    root = export_rootfs(name, tmp_path / "rootfs")
+    boot = check_image_root(root, load_profile(boards_dir() / f"{board}.yaml"), model)
+    assert (boot / "kernel").resolve().name.startswith("vmlinuz-")
+
+
+def test_rootfs_import_then_base_build(state: Path, tmp_path: Path) -> None:
+    root = fx.good_arm64(tmp_path / "rootfs")
+    shutil.rmtree(root / "boot/qemu-arm64")            # the profile's build adds it back
+    imported = build_image(boards_dir() / "qemu-arm64.yaml", rootfs=root,
+                           tag="localhost/test/rootfs:1")
+    assert imported.method == "import" and imported.arch == "arm64"
+    attrs = _inspect("localhost/test/rootfs:1")
+    assert attrs is not None and attrs["Architecture"] == "arm64"
+    report = check_image("localhost/test/rootfs:1", "qemu-arm64")
+    assert report.ok, report.failed
+    # FROM that image: the Containerfile adds /boot/<model>/ again, links included.
+    shutil.rmtree(root / "boot")
+    based = build_image(boards_dir() / "qemu-arm64.yaml", base="localhost/test/rootfs:1",
+                        tag="localhost/test/based:1")
+    assert based.method == "containerfile" and "FROM localhost/test/rootfs:1" in str(
+        based.containerfile)
+    assert check_image("localhost/test/based:1", "qemu-arm64").ok
+
+
+def test_import_with_wrong_labels_leaves_no_tag(state: Path, tmp_path: Path) -> None:
+    root = fx.good_arm64(tmp_path / "rootfs")
+    build_image(boards_dir() / "qemu-arm64.yaml", rootfs=root, tag="localhost/test/wrong:1")
+    with pytest.raises(PodmanError, match="does not list rpi-b"):
+        import_image("localhost/test/wrong:1", "rpi-b", out_dir=tmp_path / "out")
+    assert _inspect("docker.io/waltplatform/rpi-b-default:latest") is None
+    assert not (tmp_path / "out" / "rpi-b-default.docker.tar").exists()
+
+
+def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["image", "check", "localhost/test/none:1", "--model", "qemu-arm64"]) == 3
+    err = capsys.readouterr().err
+    assert "no image 'localhost/test/none:1'" in err and "Traceback" not in err
+    bad = tmp_path / "bad.tar"
+    bad.write_bytes(b"garbage")
+    assert main(["image", "import", str(bad), "--model", "qemu-arm64",
+                 "--out", str(tmp_path)]) == 3
+    assert "cannot load" in capsys.readouterr().err
+    os.environ["CONTAINER_HOST"] = f"unix://{tmp_path}/no.sock"
+    try:
+        assert main(["image", "check", "some/image", "--model", "qemu-arm64"]) == 3
+        assert "not reachable" in capsys.readouterr().err
+    finally:
+        os.environ.pop("CONTAINER_HOST")
