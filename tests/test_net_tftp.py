@@ -52,7 +52,7 @@ def test_option_negotiation() -> None:
     assert negotiate({"blksize": "abc", "timeout": "0"}, 1) == {}
 
 
-def _client(lab: Lab, argv: list[str]) -> subprocess.CompletedProcess[str]:
+def _client(lab: Lab, argv: list[str]) -> subprocess.CompletedProcess[str]:  # noqa: F811
     return subprocess.run(lab.client_exec_argv(argv), capture_output=True, text=True,
                           timeout=60, check=False)
 
