@@ -1,35 +1,40 @@
-"""``make demo``: a porting run on the built-in virtual boards.
+"""``make demo``: a full porting run of the built-in virtual boards, ending in the reports.
 
-Until the pipeline stage lands this renders and compiles the bootloader
-artifacts of the virtual boards and says where they are.
+Runs ``waltport run boards/qemu-arm64.yaml boards/qemu-x86-64.yaml --out
+reports/demo -j 2``: every stage notebook, both boards in parallel processes,
+then says where the reports are.  The exit code is the run's (non-zero when a
+mandatory check fails).
 """
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
+from collections.abc import Sequence
 
-from waltport.bootloader.generate import generate_bootloader
-from waltport.errors import WaltportError
-from waltport.profile.load import load_profile
+from waltport.cli import main as cli_main
 from waltport.util.paths import PROJECT_DIR
 
 BOARDS = ("qemu-arm64", "qemu-x86-64")
+OUT = PROJECT_DIR / "reports" / "demo"
 
 
-def main() -> int:
-    out = PROJECT_DIR / "reports" / "demo"
-    try:
-        for board in BOARDS:
-            profile = load_profile(PROJECT_DIR / "boards" / f"{board}.yaml")
-            manifest = generate_bootloader(profile, out / board / "bootloader")
-            print(f"{board}: {len(manifest.artifacts)} bootloader artifacts in "
-                  f"{Path(manifest.out_dir).relative_to(PROJECT_DIR)}")
-    except WaltportError as err:
-        print(f"demo: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+def demo_argv(jobs: int = 2) -> list[str]:
+    """The `waltport run` command line of the demo."""
+    return ["run", *(str(PROJECT_DIR / "boards" / f"{b}.yaml") for b in BOARDS),
+            "--out", str(OUT), "-j", str(jobs)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    jobs = int(os.environ.get("WALTPORT_DEMO_JOBS", "2"))
+    print("demo: waltport " + " ".join(demo_argv(jobs)).replace(str(PROJECT_DIR) + "/", ""),
+          flush=True)
+    rc = cli_main([*demo_argv(jobs), *(argv or [])])
+    print(f"\ndemo: open {OUT / 'report.html'} (one file, works offline)\n"
+          f"demo: paste {OUT / 'report.md'} on the WalT issue\n"
+          f"demo: per board: {', '.join(str(OUT / b) for b in BOARDS)}")
+    return rc
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

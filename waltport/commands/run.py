@@ -45,7 +45,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _progress_bar(total: int, disable: bool) -> tuple[tqdm, object]:
-    bar = tqdm(total=total, unit="stage", disable=disable, file=sys.stderr,
+    # disable=None: no bar when stderr is not a terminal (CI logs stay readable).
+    bar = tqdm(total=total, unit="stage", disable=True if disable else None, file=sys.stderr,
                bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}] {postfix}")
 
     def progress(board: str, stage: str, status: str) -> None:

@@ -19,7 +19,10 @@ from waltport.util.atomic import write_text
 
 RUN_FILE = "run.json"
 EVIDENCE_DIRS = ("bootloader", "network", "image", "first_boot")
-HASH_LIMIT = 64 << 20   # bigger files (image archives) are listed by size only
+HASH_LIMIT = 64 << 20   # bigger files are listed by size only
+# Working copies the lab serves from (their content is the image's, listed by the
+# image stage): not evidence of their own.
+NOT_EVIDENCE = frozenset({"image-root", "rootfs", "server-state"})
 
 
 def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
@@ -40,9 +43,11 @@ def evidence_files(run_dir: Path) -> list[dict[str, Any]]:
     out = []
     for sub in EVIDENCE_DIRS:
         for p in sorted((run_dir / sub).rglob("*")) if (run_dir / sub).is_dir() else []:
-            if p.is_file() and not p.name.startswith("."):
+            rel = p.relative_to(run_dir)
+            if p.is_file() and not p.name.startswith(".") and \
+                    not NOT_EVIDENCE.intersection(rel.parts):
                 size = p.stat().st_size
-                out.append({"file": str(p.relative_to(run_dir)), "bytes": size,
+                out.append({"file": str(rel), "bytes": size,
                             "sha256": sha256_file(p) if size <= HASH_LIMIT else None})
     return out
 

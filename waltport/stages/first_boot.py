@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from waltport.pipeline.results import StageResult, read_result, result_path
 from waltport.profile.load import load_profile
 from waltport.stages._common import Recorder, engine, run_stage
 from waltport.stages.network import lab_name_for
+from waltport.util.paths import state_dir
 
 STAGE = "first_boot"
 STAGE_TITLES = {
@@ -75,18 +77,20 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
         boot_board = engine("waltport.lab.boot", "boot_board", "virtual lab boot")
         stage_names = engine("waltport.lab.stages", "STAGES", "lab boot stages")
         dest = rec.subdir("first_boot")
-        root = None
         image = imported_image(rec.out_dir)
-        if image:
-            # Close the loop: boot exactly what the image stage imported.
-            export_rootfs = engine("waltport.image.tarball", "export_rootfs", "image export")
-            with rec.step("export"):
-                root = export_rootfs(image, dest / "rootfs")
         rec.data["image_root"] = f"exported from {image}" if image else \
             "built by the lab from the profile (no imported image in this run)"
-        with rec.step("boots"):
-            report = boot_board(profile, lab_name=lab_name_for(prof, lab_name), boots=boots,
-                                image_root=root, timeout=timeout, out_dir=dest)
+        with tempfile.TemporaryDirectory(prefix="first-boot-", dir=state_dir()) as work:
+            root = None
+            if image:
+                # Close the loop: boot exactly what the image stage imported.
+                export_rootfs = engine("waltport.image.tarball", "export_rootfs",
+                                       "image export")
+                with rec.step("export"):
+                    root = export_rootfs(image, Path(work) / "rootfs")
+            with rec.step("boots"):
+                report = boot_board(profile, lab_name=lab_name_for(prof, lab_name),
+                                    boots=boots, image_root=root, timeout=timeout, out_dir=dest)
         rj = report.to_json()
         rec.data.update(boot_facts(rj))
         rec.data["boot"] = rj

@@ -8,6 +8,7 @@ from typing import Any
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
 from waltport.stages._common import Recorder, engine, run_stage
+from waltport.util.paths import state_dir
 
 STAGE = "image"
 
@@ -33,7 +34,9 @@ def run(profile: str, out_dir: str, *, image_source: str = "") -> StageResult:
         prof = load_profile(profile)
         check_image = engine("waltport.image.checks", "check_image", "default image checks")
         import_image = engine("waltport.image.importer", "import_image", "image import")
-        dest = rec.subdir("image")
+        # The archives are big: they live in the state dir, the run records where
+        # and their sha256 (the report's "image archive reference").
+        dest = state_dir() / "images" / prof.name
         source = image_source
         models: tuple[str, ...] = prof.all_models
         if not source:
