@@ -113,7 +113,8 @@ def test_import_with_wrong_labels_leaves_no_tag(state: Path, tmp_path: Path) -> 
 
 
 def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
-                                     capsys: pytest.CaptureFixture[str]) -> None:
+                                     capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
     assert main(["image", "check", "localhost/test/none:1", "--model", "qemu-arm64"]) == 3
     err = capsys.readouterr().err
     assert "no image 'localhost/test/none:1'" in err and "Traceback" not in err
@@ -122,9 +123,6 @@ def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
     assert main(["image", "import", str(bad), "--model", "qemu-arm64",
                  "--out", str(tmp_path)]) == 3
     assert "cannot load" in capsys.readouterr().err
-    os.environ["CONTAINER_HOST"] = f"unix://{tmp_path}/no.sock"
-    try:
-        assert main(["image", "check", "some/image", "--model", "qemu-arm64"]) == 3
-        assert "not reachable" in capsys.readouterr().err
-    finally:
-        os.environ.pop("CONTAINER_HOST")
+    monkeypatch.setenv("CONTAINER_HOST", f"unix://{tmp_path}/no.sock")
+    assert main(["image", "check", "some/image", "--model", "qemu-arm64"]) == 3
+    assert "not reachable" in capsys.readouterr().err

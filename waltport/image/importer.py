@@ -86,8 +86,12 @@ def _sha256(path: Path) -> str:
 
 def _untag(svc: PodmanService, ref: str, name: str) -> None:
     repo, _, tag = name.rpartition(":")
-    resp = svc.client.api.post(f"/images/{ref}/untag", params={"repo": repo, "tag": tag})
-    resp.raise_for_status()
+    try:
+        resp = svc.client.api.post(f"/images/{ref}/untag", params={"repo": repo, "tag": tag})
+        resp.raise_for_status()
+    except Exception as err:
+        raise PodmanError(f"podman: could not remove the tag {name} after a failed import "
+                          f"(remove it by hand): {err}") from err
 
 
 def _tag(svc: PodmanService, ref: str, name: str) -> None:
