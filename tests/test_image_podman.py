@@ -22,6 +22,7 @@ from waltport.image.checks import check_image
 from waltport.image.importer import import_image
 from waltport.image.podman import PodmanError, PodmanService, mounts_under
 from waltport.image.tarball import export_rootfs
+from waltport.lab.boot import boot_board
 from waltport.lab.imageroot import check_image_root
 from waltport.profile.load import load_profile
 from waltport.util.paths import boards_dir, cache_dir
@@ -126,3 +127,23 @@ def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
     monkeypatch.setenv("CONTAINER_HOST", f"unix://{tmp_path}/no.sock")
     assert main(["image", "check", "some/image", "--model", "qemu-arm64"]) == 3
     assert "not reachable" in capsys.readouterr().err
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize(("board", "model"), [("qemu-arm64", "qemu-arm64"),
+                                              ("qemu-x86-64", "pc-x86-64")])
+def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, board: str,
+                                                 model: str) -> None:
+    """Close the loop: the rootfs exported from podman storage is the lab's TFTP root."""
+    built = build_image(boards_dir() / f"{board}.yaml")
+    res = import_image(built.tag, model, out_dir=tmp_path / "out")
+    root = export_rootfs(res.tag, tmp_path / "rootfs")
+    report = boot_board(boards_dir() / f"{board}.yaml", lab_name="wp-image", image_root=root,
+                        out_dir=tmp_path / "lab", timeout=120)
+    (run,) = report.runs
+    assert run.ok, (run.failed_stage, run.error, run.console_tail)
+    userspace = next(s for s in run.stages if s.name == "userspace")
+    assert f"model={model}" in str(userspace.evidence["marker"])
+    kernel = next(s for s in run.stages if s.name == "kernel_fetched")
+    # The kernel served is the one in the image (a symlink to /boot/vmlinuz-*).
+    assert kernel.evidence["bytes"] == (root / "boot" / model / "kernel").stat().st_size
