@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import image_fixtures as fx
+import pytest
 
 from waltport.bootloader.render import render_texts
-from waltport.image.stage2 import analyse_ipxe, analyse_uboot, expand
+from waltport.bootloader.scriptimage import build_script_image
+from waltport.errors import ScriptImageError
+from waltport.image.stage2 import analyse_ipxe, analyse_second_stage, analyse_uboot, expand
 from waltport.profile.load import load_profile
 from waltport.util.paths import boards_dir
 
@@ -106,3 +109,12 @@ def test_generated_second_stages_of_builtin_boards_are_understood() -> None:
         names = {f.name for f in a.fetches if f.need == "required"}
         assert names == {"kernel", "initrd"}, (board, a.fetches)
         assert a.boot_commands
+
+
+def test_second_stage_from_bytes_script_image_ipxe_and_corrupt() -> None:
+    img = build_script_image(RPI_STYLE.encode(), arch="arm", name="start.uboot", timestamp=0)
+    assert analyse_second_stage(img).boot_commands == ("bootz",)
+    assert analyse_second_stage(fx.IPXE_START.encode()).kind == "ipxe"
+    bad = img[:-10]
+    with pytest.raises(ScriptImageError, match="truncated"):
+        analyse_second_stage(bad, "start.uboot")

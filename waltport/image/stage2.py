@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from waltport.bootloader.scriptimage import MAGIC, parse_script_image
+
 VAR_RE = re.compile(r"\$\{([^}]+)\}|\$([A-Za-z_][A-Za-z0-9_]*)")
 RESET_CMDS = {"reset", "reboot", "poweroff", "exit", "shell"}
 UBOOT_FETCH = {"tftp", "tftpboot", "tftpb", "dhcp", "bootp"}
@@ -343,6 +345,18 @@ def analyse_ipxe(text: str, env: dict[str, str] | None = None) -> Stage2Analysis
                 fetches.append(Fetch(name, uri, None if missing else path, missing,
                                      IPXE_FETCH[name], need, lineno, external))
     return Stage2Analysis("ipxe", tuple(fetches), tuple(boots), env, tuple(notes))
+
+
+def analyse_second_stage(data: bytes, source: str = "<script>") -> Stage2Analysis:
+    """Analyse a second stage as found on disk: a legacy U-Boot script image
+    (validated; raises ``ScriptImageError`` naming each defect), an iPXE script,
+    or a plain U-Boot script text."""
+    if int.from_bytes(data[:4], "big") == MAGIC:
+        return analyse_uboot(parse_script_image(data, source).script.decode("utf-8", "replace"))
+    text = data.decode("utf-8", "replace")
+    if text.startswith("#!ipxe"):
+        return analyse_ipxe(text)
+    return analyse_uboot(text)
 
 
 def _first_operand(args: list[str]) -> str | None:
