@@ -94,17 +94,20 @@ def print_outcome(outcome: RunOutcome) -> None:
           f"                 {outcome.run_dir / 'summary.json'}")
 
 
-def jupyter_command(port: int, token: str) -> list[str]:
+def jupyter_command(port: int, token: str, *, as_root: bool = False) -> list[str]:
     """Pure: the JupyterLab command line (loopback only, token required)."""
-    return [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
+    argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
             "--no-browser", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={notebooks_dir().parent}",
             "--LabApp.default_url=/lab/tree/notebooks/00-board.ipynb"]
+    # The lab stages need root, so waltport often runs as root; JupyterLab refuses
+    # that unless told (it still listens on loopback only, behind the token).
+    return [*argv, "--allow-root"] if as_root else argv
 
 
 def cmd_jupyter(args: argparse.Namespace) -> int:
     token = os.environ.get("WALTPORT_JUPYTER_TOKEN") or secrets.token_hex(16)
-    argv = jupyter_command(args.port, token)
+    argv = jupyter_command(args.port, token, as_root=os.geteuid() == 0)
     with jupyter_environment() as env:
         if args.print_command:
             print(" ".join(f"{k}={v}" for k, v in env.items()), " ".join(argv))
