@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
@@ -36,6 +37,7 @@ from waltport.lab.stages import (
     parse_pcap,
     stage_statistics,
 )
+from waltport.net.registry import Registry
 from waltport.net.server import BenchServer
 from waltport.net.tftp import read_transfer_log
 from waltport.profile.load import load_profile
@@ -46,6 +48,16 @@ DEFAULT_TIMEOUT = 180.0
 DONE_RE = r"WALTPORT-POWEROFF|Kernel panic|reboot: Power down"
 PROMPT_RE = r"^=> $"          # U-Boot gave up and waits at its prompt (it never would on a node)
 NOTIFY_WAIT = 5.0
+
+
+class BootServer(Protocol):
+    """What a boot reads from the server side: the bench server, or the reference daemons."""
+
+    @property
+    def registry(self) -> Registry: ...
+
+    @property
+    def transfer_log(self) -> Path: ...
 
 
 class BootFailed(WaltportError):
@@ -124,7 +136,8 @@ def board_mac(index: int, arch: str) -> str:
 
 
 @contextlib.contextmanager
-def _lab(name: str) -> Iterator[Lab]:
+def lab_session(name: str) -> Iterator[Lab]:
+    """The lab ``name``, brought up if needed and taken down afterwards if it was."""
     lab = Lab(name)
     created = not is_owned(name)
     lab.up()
@@ -144,7 +157,7 @@ def _tap(lab: Lab, name: str) -> Iterator[str]:
         lab.remove_tap(name)
 
 
-def _first_stage(profile: Profile, work: Path) -> tuple[Path | None, Path | None]:
+def first_stage(profile: Profile, work: Path) -> tuple[Path | None, Path | None]:
     """(FAT disk with boot.scr for U-Boot, PXE first stage boot.ipxe for iPXE)."""
     artifacts = render_artifacts(profile)
     if profile.bootloader is Bootloader.UBOOT:
@@ -154,12 +167,14 @@ def _first_stage(profile: Profile, work: Path) -> tuple[Path | None, Path | None
     return None, pxe
 
 
-def _booted_time(server: BenchServer, mac: str, model: str) -> float | None:
-    events = [e for e in server.registry.events(mac) if e.kind == "booted" and e.model == model]
+def _booted_time(server: BootServer, mac: str, model: str, since: float) -> float | None:
+    """When the server recorded this boot's notification (events of older boots ignored)."""
+    events = [e for e in server.registry.events(mac)
+              if e.kind == "booted" and e.model == model and e.time >= since]
     return events[0].time if events else None
 
 
-def _served_files(server: BenchServer, client_ip: str | None) -> dict[str, int]:
+def _served_files(server: BootServer, client_ip: str | None) -> dict[str, int]:
     """Files the server logged as sent whole to ``client_ip``: name -> bytes."""
     if client_ip is None or not server.transfer_log.exists():
         return {}
@@ -167,7 +182,7 @@ def _served_files(server: BenchServer, client_ip: str | None) -> dict[str, int]:
             if r.client == client_ip and r.result == "ok"}
 
 
-def boot_once(profile: Profile, model: str, lab: Lab, server: BenchServer, *, index: int,
+def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, index: int,
               disk: Path | None, out_dir: Path, timeout: float) -> BootRun:
     """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure)."""
     run_dir = out_dir / f"boot-{index}"
@@ -191,7 +206,7 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BenchServer, *, in
                                          console.now(), console.tail())
                 deadline = time.monotonic() + NOTIFY_WAIT
                 while booted is None and time.monotonic() < deadline:
-                    booted = _booted_time(server, mac, model)
+                    booted = _booted_time(server, mac, model, console.started_wall)
                     time.sleep(0.1)
                 with contextlib.suppress(ConsoleTimeout):
                     console.expect(DONE_RE, 20, "power-off")
@@ -206,7 +221,7 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BenchServer, *, in
             console.stop()
         # iPXE cannot power off and U-Boot resets on error: the harness ends QEMU.
         time.sleep(1.0)  # tcpdump loses the last packets without a pause
-    booted = booted or _booted_time(server, mac, model)
+    booted = booted or _booted_time(server, mac, model, console.started_wall)
     served = _served_files(server, server.registry.lease_of(mac))
     dhcp, tftp = parse_pcap(pcap.read_bytes() if pcap.exists() else b"", mac)
     s = profile.second_stage
@@ -246,9 +261,9 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
         raise BootFailed("; ".join(problems))
     root = Path(image_root) if image_root else build_image_root(profile, model, out / "image-root")
     check_image_root(root, profile, model)
-    disk, pxe = _first_stage(profile, out)
+    disk, pxe = first_stage(profile, out)
     runs: list[BootRun] = []
-    with _lab(lab_name) as lab, \
+    with lab_session(lab_name) as lab, \
             BenchServer(lab, root, pxe_first_stage=pxe, state=out / "server-state") as server:
         for i in range(boots):
             runs.append(boot_once(profile, model, lab, server, index=i, disk=disk, out_dir=out,
@@ -258,4 +273,5 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     return report
 
 
-__all__ = ["STAGES", "BootFailed", "BootReport", "BootRun", "boot_board", "boot_once"]
+__all__ = ["STAGES", "BootFailed", "BootReport", "BootRun", "BootServer", "board_mac",
+           "boot_board", "boot_once", "first_stage", "lab_session"]
