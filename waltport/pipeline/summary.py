@@ -60,7 +60,7 @@ def _largest_per_path(files: list[Any]) -> list[Any]:
     # The capture and the boot report may both list a file: keep the largest transfer seen.
     best: dict[str, Any] = {}
     for f in files:
-        key = f.get("path") if isinstance(f, Mapping) else str(f)
+        key = str(f.get("path")) if isinstance(f, Mapping) else str(f)
         if key not in best or (isinstance(f, Mapping) and
                                (f.get("bytes") or 0) > (best[key].get("bytes") or 0)):
             best[key] = f

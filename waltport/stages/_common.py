@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import WaltportError
-from waltport.pipeline.results import Check, StageResult, status_from_checks, write_result
+from waltport.pipeline.results import (
+    Check,
+    StageResult,
+    Status,
+    status_from_checks,
+    write_result,
+)
 
 
 class EngineMissing(WaltportError):
@@ -70,7 +76,7 @@ class Recorder:
     def check(self, name: str, ok: bool | None, evidence: str = "", *,
               mandatory: bool = True) -> bool:
         """Record a check: True pass, False fail, None skip (not applicable)."""
-        status = "skip" if ok is None else ("pass" if ok else "fail")
+        status: Status = "skip" if ok is None else ("pass" if ok else "fail")
         self.checks.append(Check(name, status, mandatory, evidence))
         return bool(ok)
 
@@ -81,9 +87,9 @@ class Recorder:
         except ValueError:
             self.artifacts[label] = str(p)
 
-    def finish(self, message: str = "", status: str | None = None) -> StageResult:
+    def finish(self, message: str = "", status: Status | None = None) -> StageResult:
         self.timings["total"] = time.monotonic() - self._t0
-        result = StageResult(self.stage, status or status_from_checks(self.checks),  # type: ignore[arg-type]
+        result = StageResult(self.stage, status or status_from_checks(self.checks),
                              tuple(self.checks), dict(self.timings), dict(self.artifacts),
                              dict(self.data), message)
         write_result(self.out_dir, result)

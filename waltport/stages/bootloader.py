@@ -50,11 +50,10 @@ def run(profile: str, out_dir: str) -> StageResult:
         rec.check("first and second stage generated", bool(files),
                   ", ".join(f"{k} ({sizes[k]} B, sha256 {v[:12]}…)" for k, v in hashes.items()))
         findings = manifest_obj.findings
-        rows = [{"artifact": str(getattr(f, "artifact", "")), "line": getattr(f, "line", None),
-                 "code": str(getattr(f, "code", "")), "severity": str(getattr(f, "severity", "")),
-                 "message": str(getattr(f, "message", f))} for f in findings]
+        rows = [{"artifact": f.artifact, "line": f.line, "code": f.code,
+                 "severity": f.severity, "message": f.message} for f in findings]
         rec.data["lint"] = rows
-        errors = [r for r in rows if r["severity"].lower().endswith("error")]
+        errors = [r for r in rows if r["severity"] == "error"]
         rec.check("lint: no errors in the generated scripts", not errors,
                   f"{len(errors)} error(s), {len(rows) - len(errors)} other finding(s)"
                   + "".join(f"; {r['artifact']}:{r['line']} {r['code']} {r['message']}"
