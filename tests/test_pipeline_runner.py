@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +119,34 @@ def test_batch_runs_boards_in_parallel_processes(tmp_path: Path) -> None:
 def test_parameters_cell_is_read_without_running(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "p.ipynb", "pass", params='profile = ""\nboots = 2')
     assert notebook_parameters(nb) == {"profile": "", "boots": 2}
+
+
+def test_ctrl_c_stops_the_run_writes_the_reports_and_leaves_no_kernel(tmp_path: Path) -> None:
+    nbs = tmp_path / "nbs"
+    nbs.mkdir()
+    write_notebook(nbs / "a.ipynb", recording_cell("a"))
+    write_notebook(nbs / "slow.ipynb", "import os, time\nopen('kernel.pid', 'w').write("
+                   "str(os.getpid()))\ntime.sleep(120)")
+    write_notebook(nbs / "b.ipynb", recording_cell("b"))
+    out = tmp_path / "run"
+    script = (
+        "import sys\nfrom pathlib import Path\n"
+        "from waltport.cli import main\nfrom waltport.pipeline import runner\n"
+        "from waltport.pipeline.stages import Stage\n"
+        "st = (Stage('a', 'a.ipynb'), Stage('slow', 'slow.ipynb'), Stage('b', 'b.ipynb'))\n"
+        f"try:\n    runner.run_profile({str(BOARDS / 'qemu-arm64.yaml')!r}, {str(out)!r}, "
+        f"stages=st, notebooks=Path({str(nbs)!r}))\n"
+        "except KeyboardInterrupt:\n    sys.exit(130)\n")
+    # Its own session, like a terminal's foreground job: Ctrl-C reaches the kernel too.
+    proc = subprocess.Popen([sys.executable, "-c", script], start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not (out / "kernel.pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    kernel_pid = int((out / "kernel.pid").read_text())
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert read_result(out / "slow.json").message.endswith("interrupted (Ctrl-C)")
+    assert read_result(out / "b.json").status == "skip"
+    assert json.loads((out / "summary.json").read_text())["ok"] is False
+    time.sleep(1)
+    assert not Path(f"/proc/{kernel_pid}").exists(), "the kernel outlived the run"

@@ -36,6 +36,7 @@ from waltport.pipeline.results import (
 from waltport.pipeline.stages import PARAMETERS, STAGES, Stage, notebooks_dir
 
 Progress = Callable[[str, str, str], None]   # (board, stage, status)
+INTERRUPTED = "interrupted (Ctrl-C)"
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,8 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
 def describe_failure(err: BaseException, timeout: float) -> str:
     """One line saying why a notebook stopped (timeout, dead kernel, cell error)."""
     name = type(err).__name__
+    if isinstance(err, KeyboardInterrupt) or getattr(err, "ename", "") == "KeyboardInterrupt":
+        return INTERRUPTED
     if name == "CellTimeoutError" or isinstance(err, TimeoutError):
         return f"a cell ran longer than {timeout:.0f} s: the kernel was stopped"
     if name == "DeadKernelError":
@@ -81,7 +84,9 @@ def execute_notebook(src: Path, dest: Path, parameters: Mapping[str, Any], cwd: 
         papermill.execute_notebook(str(src), str(dest), parameters=dict(parameters),
                                    kernel_name=KERNEL_NAME, progress_bar=False, cwd=str(cwd),
                                    execution_timeout=timeout, start_timeout=60)
-    except Exception as err:  # every way a kernel can fail ends the stage, never the run
+    except (Exception, KeyboardInterrupt) as err:
+        # Every way a kernel can fail ends the stage, never the run; Ctrl-C ends
+        # the run, but only after the reports are written (run_profile).
         return describe_failure(err, timeout)
     return None
 
@@ -167,19 +172,27 @@ def run_profile(profile: str | Path, out_dir: str | Path, *,
         result_path(run_dir, s.name).unlink(missing_ok=True)
     selected = {s.name for s in stages}
     nb_dir = notebooks or notebooks_dir()
+    interrupted = False
     with jupyter_environment():
         for s in stages:
+            if interrupted:
+                _skip(run_dir, s, "skipped: the run was interrupted")
+                continue
             if progress:
                 progress(board, s.name, "start")
             res = run_stage(s, run_dir, full, notebooks=nb_dir, selected=selected,
                             timeout=cell_timeout)
+            interrupted = res.message.endswith(INTERRUPTED)
             if progress:
                 progress(board, s.name, res.status)
-    if _status(run_dir, "report") != "pass" or not (run_dir / "summary.json").exists():
+    if interrupted or _status(run_dir, "report") != "pass" or \
+            not (run_dir / "summary.json").exists():
         # The report notebook was not selected or failed: write the reports here.
         summary = assemble_run(run_dir)
     else:
         summary = json.loads((run_dir / "summary.json").read_text())
+    if interrupted:
+        raise KeyboardInterrupt
     return RunOutcome(run_dir, summary, int(summary["exit_code"]), time.monotonic() - t0)
 
 
