@@ -23,6 +23,8 @@ def jupyter_env(root: Path | None = None) -> dict[str, str]:
             "JUPYTER_DATA_DIR": str(base / "data"),
             "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
             "IPYTHONDIR": str(base / "ipython"),
+            # Kernels plot with matplotlib, whose font cache would land in $HOME.
+            "MPLCONFIGDIR": str(base / "matplotlib"),
             # Opt in to the new path scheme jupyter_core warns about (explicit dirs above win).
             "JUPYTER_PLATFORM_DIRS": "1"}
 
@@ -43,7 +45,7 @@ def ensure_kernelspec(env: dict[str, str], python: str = sys.executable) -> Path
     text = json.dumps(kernelspec(python), indent=1) + "\n"
     if not path.exists() or path.read_text() != text:
         write_text(path, text)
-    for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR"):
+    for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     return path
 

@@ -81,8 +81,11 @@ def _render(name: str, **context: object) -> str:
 
 def _context(runs: Sequence[RunView]) -> dict[str, object]:
     ok = all(r.summary.get("ok") for r in runs)
-    return {"runs": runs, "ok": ok, "import_commands": import_commands,
-            "generated_at": runs[0].summary.get("generated_at", "") if runs else ""}
+    first = runs[0].summary if runs else {}
+    when = first.get("generated_at", "")
+    if first.get("date_source") == "SOURCE_DATE_EPOCH":
+        when += " (SOURCE_DATE_EPOCH)"
+    return {"runs": runs, "ok": ok, "import_commands": import_commands, "generated_at": when}
 
 
 def render_html(runs: Sequence[RunView]) -> str:

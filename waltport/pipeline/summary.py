@@ -34,13 +34,10 @@ def generated_at() -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _get(d: Mapping[str, Any] | None, *keys: str, default: Any = None) -> Any:
-    cur: Any = d
-    for k in keys:
-        if not isinstance(cur, Mapping) or k not in cur:
-            return default
-        cur = cur[k]
-    return cur
+def date_source() -> str:
+    """Where ``generated_at`` comes from: ``SOURCE_DATE_EPOCH`` or the clock."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    return "SOURCE_DATE_EPOCH" if epoch and epoch.isdigit() else "clock"
 
 
 def network_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
@@ -122,7 +119,8 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
     boot = results["first_boot"].data if "first_boot" in results else {}
     ok = is_ok(entries)
     return {
-        "schema": SCHEMA, "generated_at": generated_at(), "waltport_version": __version__,
+        "schema": SCHEMA, "generated_at": generated_at(), "date_source": date_source(),
+        "waltport_version": __version__,
         "ok": ok, "exit_code": 0 if ok else 1,
         "board": board, "models": board.get("models", []),
         "parameters": dict(parameters or {}),
