@@ -98,9 +98,12 @@ def p95(values: list[float]) -> float:
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
 
 
-def summarize(results: list[ClientResult], wall_s: float, want_sha: str) -> StormStats:
-    """Failures are errors or any byte differing; throughput counts verified bytes only."""
-    good = [r for r in results if r.error is None and r.sha256 == want_sha]
+def summarize(results: list[ClientResult], wall_s: float, want_sha: str | None) -> StormStats:
+    """Failures are errors or any byte differing; throughput counts verified bytes only.
+
+    ``want_sha`` None: a DHCP-only storm (no file to check).
+    """
+    good = [r for r in results if r.error is None and want_sha in {None, r.sha256}]
     totals = [r.total_s for r in results]
     tftps = [r.tftp_s for r in results]
     return StormStats(
@@ -170,9 +173,9 @@ class Fleet:
         return fields[3].split("/")[0] if len(fields) > 3 else None
 
 
-def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool,
+def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool, tftp: bool,
                start: threading.Barrier) -> ClientResult:
-    """DHCP (if asked) then TFTP for one client; never raises, errors go in the result."""
+    """DHCP and/or TFTP for one client; never raises, errors go in the result."""
     out = tmp / f"{iface}.bin"
     script = tmp / "udhcpc.sh"
     start.wait()
@@ -187,6 +190,8 @@ def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool,
         ip = fleet.address(iface)
         if ip is None:
             raise RuntimeError(f"{iface}: no address after DHCP")
+        if not tftp:
+            return ClientResult(iface, ip, t1 - t0, 0.0, t1 - t0, 0, None, None)
         run(lab.client_exec_argv(curl_argv(iface, lab.server_ip, out)), timeout=320)
         t2 = time.monotonic()
         data = out.read_bytes()
@@ -198,13 +203,14 @@ def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool,
         return ClientResult(iface, ip, t1 - t0, t2 - t1, t2 - t0, 0, None, str(err))
 
 
-def storm(lab: Lab, fleet: Fleet, tmp: Path, *, dhcp: bool) -> tuple[list[ClientResult], float]:
+def storm(lab: Lab, fleet: Fleet, tmp: Path, *, dhcp: bool, tftp: bool = True
+          ) -> tuple[list[ClientResult], float]:
     """All clients at once (one thread each, released by a barrier); results and wall time."""
     results: list[ClientResult | None] = [None] * len(fleet.ifaces)
     start = threading.Barrier(len(fleet.ifaces) + 1)
 
     def work(i: int, iface: str) -> None:
-        results[i] = one_client(lab, fleet, iface, tmp, dhcp=dhcp, start=start)
+        results[i] = one_client(lab, fleet, iface, tmp, dhcp=dhcp, tftp=tftp, start=start)
 
     threads = [threading.Thread(target=work, args=(i, n)) for i, n in enumerate(fleet.ifaces)]
     for t in threads:
@@ -238,17 +244,33 @@ def row(server: str, s: StormStats) -> str:
             f"{s.mb_per_s:.1f} |")
 
 
-def report_failures(name: str, results: list[ClientResult], want: str) -> None:
+def report_failures(name: str, results: list[ClientResult], want: str | None) -> None:
     for r in results:
-        if r.error is not None or r.sha256 != want:
+        if r.error is not None or want not in {None, r.sha256}:
             print(f"{name} {r.iface} ip={r.ip} size={r.size}: {r.error or 'sha256 differs'}",
                   file=sys.stderr)
+
+
+def dhcp_only(lab: Lab, fleet: Fleet, tmp: Path, root: Path) -> int:
+    """All clients do DHCP at once, nothing else; prints one row; 1 on any failure."""
+    with BenchServer(lab, root, state=tmp / "state") as srv:
+        results, wall = storm(lab, fleet, tmp, dhcp=True, tftp=False)
+        server_log = srv.log_path.read_text(errors="replace")
+    s = summarize(results, wall, None)
+    report_failures("dhcp-only", results, None)
+    print(f"| bench server: DHCP only | {s.clients} | {s.failures} | {s.wall_s:.2f} | "
+          f"{s.dhcp_median_s:.2f} / {s.dhcp_p95_s:.2f} |\n\n"
+          f"{server_log.count('dhcp: DISCOVER ')} DISCOVER and "
+          f"{server_log.count('dhcp: REQUEST ')} REQUEST received")
+    return 1 if s.failures else 0
 
 
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--size-mib", type=int, default=8)
+    ap.add_argument("--dhcp-only", action="store_true",
+                    help="one DHCP storm without TFTP (the DHCP reference without TFTP load)")
     ap.add_argument("--keep-log", type=Path, help="copy the bench server's server.log here")
     args = ap.parse_args()
     lab = Lab(f"wpb-storm-{os.getpid() % 100000}").up()
@@ -269,6 +291,8 @@ def main() -> int:
         hpa: subprocess.Popen[bytes] | None = None
         try:
             fleet.create()
+            if args.dhcp_only:
+                return dhcp_only(lab, fleet, tmp, root)
             with BenchServer(lab, root, state=tmp / "state") as srv:
                 results, wall = storm(lab, fleet, tmp, dhcp=True)
                 nodes = [dev for dev in srv.registry.devices() if dev.model == MODEL]
