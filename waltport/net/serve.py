@@ -12,6 +12,8 @@ import hashlib
 import ipaddress
 import json
 import logging
+import multiprocessing
+import multiprocessing.synchronize
 import os
 import signal
 import sys
@@ -74,27 +76,68 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def _log_to(state: Path) -> None:
+    logging.basicConfig(filename=state / "server.log", level=logging.INFO,
+                        format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+
+
+def _tftp_process(ip: str, args: argparse.Namespace, ready: multiprocessing.synchronize.Event,
+                  stop: multiprocessing.synchronize.Event) -> None:
+    """TFTP in a process of its own (forked, so it starts with its own registry connection).
+
+    Up to dozens of transfer threads would otherwise starve the DHCP thread of
+    the interpreter lock: the boot-storm benchmark saw DHCP answers seconds
+    late and clients resending. A real WalT server runs dhcpd and tftpd as
+    separate processes too.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    parent = os.getppid()
+    registry = Registry(args.state / "registry.sqlite")
+    server = TftpServer(ip, make_resolver(registry, args.image_root, args.pxe_first_stage),
+                        args.state / "tftp-transfers.jsonl")
+    server.start()
+    ready.set()
+    # Leave with the parent even if it is killed without a chance to stop us.
+    while not stop.wait(0.5) and os.getppid() == parent:
+        pass
+    server.stop()
+
+
 def run(args: argparse.Namespace, stop: threading.Event) -> None:
     """Open everything, announce READY, serve until ``stop`` is set, close everything."""
     facts = guard.check_interface(args.interface, args.lab, isolated_ack=args.isolated)
     iface = ipaddress.IPv4Interface(facts.addresses[0])
     args.state.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(filename=args.state / "server.log", level=logging.INFO,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    _log_to(args.state)
+    ctx = multiprocessing.get_context("fork")
+    tftp_ready, tftp_stop = ctx.Event(), ctx.Event()
+    tftp = ctx.Process(target=_tftp_process, args=(str(iface.ip), args, tftp_ready, tftp_stop),
+                       name="waltport-tftp", daemon=True)
+    tftp.start()
     registry = Registry(args.state / "registry.sqlite")
     cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
-    resolver = make_resolver(registry, args.image_root, args.pxe_first_stage)
     parts = [DhcpServer(cfg, registry, args.interface),
-             TftpServer(str(iface.ip), resolver, args.state / "tftp-transfers.jsonl"),
              RaResponder(args.interface), NotificationListener(str(iface.ip), registry)]
-    for part in parts:
-        part.start()
-    print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": args.interface,
-                                 "pid": os.getpid(), "image_id": image_id(args.image_root)}),
-          flush=True)
-    stop.wait()
-    for part in reversed(parts):
-        part.stop()
+    started: list[DhcpServer | RaResponder | NotificationListener] = []
+    try:
+        for part in parts:
+            part.start()
+            started.append(part)
+        if not tftp_ready.wait(15) or not tftp.is_alive():
+            raise OSError(f"the TFTP process did not start (exit code {tftp.exitcode})")
+        print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": args.interface,
+                                     "pid": os.getpid(), "tftp_pid": tftp.pid,
+                                     "image_id": image_id(args.image_root)}), flush=True)
+        stop.wait()
+    finally:
+        for part in reversed(started):
+            part.stop()
+        tftp_stop.set()
+        tftp.join(10)
+        if tftp.is_alive():
+            tftp.kill()
+            tftp.join(5)
 
 
 def main(argv: list[str] | None = None) -> int:
