@@ -8,12 +8,15 @@ import secrets
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
 from waltport.errors import UsageError
 from waltport.pipeline.jupyter import jupyter_environment
-from waltport.pipeline.runner import RunOutcome, run_batch, run_profile
+
+if TYPE_CHECKING:  # the runner pulls in nbformat/papermill (~1 s): only `run` pays for it
+    from waltport.pipeline.runner import RunOutcome
 from waltport.pipeline.stages import STAGES, notebooks_dir, parse_params, select
 
 
@@ -59,6 +62,8 @@ def _progress_bar(total: int, disable: bool) -> tuple[tqdm, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from waltport.pipeline import runner  # noqa: PLC0415 (keeps every other command fast)
+
     for prof in args.profiles:
         if not Path(prof).is_file():
             raise UsageError(f"profile {prof}: no such file")
@@ -69,11 +74,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     bar, progress = _progress_bar(len(stages) * len(args.profiles), args.no_progress)
     try:
         if len(args.profiles) == 1:
-            outcome: RunOutcome = run_profile(args.profiles[0], args.out, stages=stages,
+            outcome: RunOutcome = runner.run_profile(args.profiles[0], args.out, stages=stages,
                                               params=params, cell_timeout=args.cell_timeout,
                                               progress=progress)  # type: ignore[arg-type]
         else:
-            outcome = run_batch(args.profiles, args.out, jobs=args.jobs, stages=stages,
+            outcome = runner.run_batch(args.profiles, args.out, jobs=args.jobs, stages=stages,
                                 params=params, cell_timeout=args.cell_timeout,
                                 progress=progress)  # type: ignore[arg-type]
     finally:
