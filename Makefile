@@ -13,6 +13,7 @@ demo: bootstrap
 
 test: bootstrap
 	@$(VENV)/bin/ruff check waltport tests benchmarks
+	@$(VENV)/bin/mypy waltport
 	@$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: bootstrap

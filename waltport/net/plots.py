@@ -46,8 +46,8 @@ def ladder_rows(a: Analysis) -> list[tuple[float, bool, str]]:
         end = "; ".join(x.errors) if x.errors else f"{x.bytes} B, blksize {x.blksize}, " \
             f"window {x.windowsize}, {'complete' if x.complete else 'INCOMPLETE'}"
         rows.append((x.end - a.t0, False, f"TFTP end {x.file}: {end}"))
-    for t, text in a.notifications:
-        rows.append((t - a.t0, True, text))
+    for when, text in a.notifications:
+        rows.append((when - a.t0, True, text))
     return sorted(rows)[:MAX_ROWS]
 
 

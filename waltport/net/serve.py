@@ -117,8 +117,9 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
     tftp.start()
     registry = Registry(args.state / "registry.sqlite")
     cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
-    parts = [DhcpServer(cfg, registry, args.interface),
-             RaResponder(args.interface), NotificationListener(str(iface.ip), registry)]
+    parts: list[DhcpServer | RaResponder | NotificationListener] = [
+        DhcpServer(cfg, registry, args.interface), RaResponder(args.interface),
+        NotificationListener(str(iface.ip), registry)]
     started: list[DhcpServer | RaResponder | NotificationListener] = []
     try:
         for part in parts:
