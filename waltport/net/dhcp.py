@@ -4,65 +4,42 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
 
 from waltport.net import dhcp_policy, dhcp_wire
 from waltport.net.registry import Registry
+from waltport.net.service import SocketService
 
 log = logging.getLogger("waltport.net.dhcp")
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)
 
 
-class DhcpServer:
+class DhcpServer(SocketService):
     """Serve DHCP on ``interface`` until :meth:`stop`; every commit goes to the registry."""
+
+    name = "dhcp"
 
     def __init__(self, cfg: dhcp_policy.DhcpConfig, registry: Registry, interface: str) -> None:
         self.cfg = cfg
         self.registry = registry
         self.interface = interface
-        self.bad_packets = 0
         self.served = 0
-        self._stop = threading.Event()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
         # Bound to the lab interface: nothing is received from, or sent to, any other.
-        self._sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, interface.encode())
-        self._sock.bind(("", 67))
-        self._sock.settimeout(0.3)
-        self._thread = threading.Thread(target=self._loop, name="dhcp", daemon=True)
+        sock.setsockopt(socket.SOL_SOCKET, SO_BINDTODEVICE, interface.encode())
+        sock.bind(("", 67))
+        super().__init__(sock)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self._sock.recvfrom(4096)
-            except TimeoutError:
-                continue
-            except OSError as err:
-                log.warning("dhcp receive failed: %s", err)
-                continue
-            try:
-                self.handle(data, peer)
-            except Exception:  # the server must survive anything a packet triggers
-                self.bad_packets += 1
-                log.exception("dhcp: unexpected failure on a packet from %s", peer)
-
-    def handle(self, data: bytes, peer: tuple[str, int]) -> None:
+    def on_datagram(self, data: bytes, peer: tuple[str, int]) -> None:
         """Decode, decide, register, answer one datagram."""
         try:
             msg = dhcp_wire.parse_dhcp(data)
         except dhcp_wire.DhcpParseError as err:
             self.bad_packets += 1
             if self.bad_packets <= 20 or self.bad_packets % 1000 == 0:
-                log.warning("dhcp: dropped packet from %s (#%d): %s", peer, self.bad_packets, err)
+                log.warning("dhcp: dropped packet from %s (#%d): %s", peer, self.bad_packets,
+                            err)
             return
         leased = None
         if msg.op == 1 and msg.msg_type in (dhcp_wire.DISCOVER, dhcp_wire.REQUEST):

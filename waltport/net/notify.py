@@ -11,11 +11,11 @@ import ipaddress
 import logging
 import re
 import socket
-import threading
 from dataclasses import dataclass
 
 from waltport.errors import WaltportError
 from waltport.net.registry import Registry
+from waltport.net.service import SocketService
 
 log = logging.getLogger("waltport.net.notify")
 PORT = 7557
@@ -51,38 +51,23 @@ def parse_notification(data: bytes) -> BootNotification:
     return BootNotification(m.group(1), m.group(2), ip)
 
 
-class NotificationListener:
+class NotificationListener(SocketService):
     """UDP listener on ``server_ip:7557`` writing ``booted`` events."""
+
+    name = "notify"
+    bufsize = 2048
 
     def __init__(self, server_ip: str, registry: Registry, port: int = PORT) -> None:
         self.registry = registry
-        self._stop = threading.Event()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.bind((server_ip, port))
-        self._sock.settimeout(0.3)
-        self._thread = threading.Thread(target=self._loop, name="notify", daemon=True)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((server_ip, port))
+        super().__init__(sock)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self._sock.recvfrom(2048)
-            except TimeoutError:
-                continue
-            except OSError as err:
-                log.warning("notify receive failed: %s", err)
-                continue
-            try:
-                n = parse_notification(data)
-            except NotificationError as err:
-                log.warning("notify: ignored datagram from %s: %s", peer, err)
-                continue
-            self.registry.record_booted(n.model, n.mac, n.ip)
-            log.info("notify: %s %s %s booted", n.model, n.mac, n.ip)
+    def on_datagram(self, data: bytes, peer: tuple[str, int]) -> None:
+        try:
+            n = parse_notification(data)
+        except NotificationError as err:
+            log.warning("notify: ignored datagram from %s: %s", peer, err)
+            return
+        self.registry.record_booted(n.model, n.mac, n.ip)
+        log.info("notify: %s %s %s booted", n.model, n.mac, n.ip)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import socket
-import threading
+
+from waltport.net.service import SocketService
 
 log = logging.getLogger("waltport.net.ra")
 ETH_P_IPV6 = 0x86DD
@@ -42,39 +43,24 @@ def build_ra(server_mac: str) -> bytes:
     return bytes(pkt)
 
 
-class RaResponder:
+class RaResponder(SocketService):
     """Raw-socket responder on one interface (inside the lab namespace only)."""
+
+    name = "ra"
+    bufsize = 2048
 
     def __init__(self, interface: str) -> None:
         self.interface = interface
         self.answered = 0
-        self._stop = threading.Event()
-        self._sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
-        self._sock.bind((interface, ETH_P_IPV6))
-        self._sock.settimeout(0.3)
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IPV6))
+        sock.bind((interface, ETH_P_IPV6))
         mac = open(f"/sys/class/net/{interface}/address").read().strip()  # noqa: SIM115
         self._frame = build_ra(mac)
-        self._thread = threading.Thread(target=self._loop, name="ra", daemon=True)
+        super().__init__(sock)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self._sock.close()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                frame, addr = self._sock.recvfrom(2048)
-            except TimeoutError:
-                continue
-            except OSError as err:
-                log.warning("ra receive failed: %s", err)
-                continue
-            # addr[2] == PACKET_OUTGOING (4) for our own frames: never answer ourselves.
-            if addr[2] != socket.PACKET_OUTGOING and is_router_solicitation(frame):
-                self._sock.send(self._frame)
-                self.answered += 1
-                log.info("ra: answered a router solicitation from %s", frame[6:12].hex(":"))
+    def on_datagram(self, frame: bytes, addr: tuple[str, int, int, int, bytes]) -> None:
+        # addr[2] == PACKET_OUTGOING (4) for our own frames: never answer ourselves.
+        if addr[2] != socket.PACKET_OUTGOING and is_router_solicitation(frame):
+            self._sock.send(self._frame)
+            self.answered += 1
+            log.info("ra: answered a router solicitation from %s", frame[6:12].hex(":"))
