@@ -41,19 +41,19 @@ def run_board(board: str, boots: int, timeout: float, work: Path) -> dict[str, o
     profile = load_profile(BOARDS / f"{board}.yaml")
     model = lab_model(profile)
     root = build_image_root(profile, model, work / "image-root")
-    disk, pxe = first_stage(profile, work)
+    first = first_stage(profile, work)
     results: dict[str, list[BootRun]] = {}
     lab_name = f"wpbench{os.getpid() % 10000}"
     with lab_session(lab_name) as lab:
-        with BenchServer(lab, root, pxe_first_stage=pxe, state=work / "bench-state") as srv:
+        with BenchServer(lab, root, pxe_first_stage=first.pxe, state=work / "bench-state") as srv:
             results["bench server"] = [
-                boot_once(profile, model, lab, srv, index=i, disk=disk,
+                boot_once(profile, model, lab, srv, index=i, first=first,
                           out_dir=work / "bench", timeout=timeout) for i in range(boots)]
         macs = [board_mac(i, str(profile.arch)) for i in range(boots)]
         with ReferenceServer(lab, root / "boot" / model, work / "ref-state", macs=macs,
-                             pxe_first_stage=pxe) as ref:
+                             pxe_first_stage=first.pxe) as ref:
             results["dhcpd + tftpd-hpa"] = [
-                boot_once(profile, model, lab, ref, index=i, disk=disk,
+                boot_once(profile, model, lab, ref, index=i, first=first,
                           out_dir=work / "ref", timeout=timeout) for i in range(boots)]
     out: dict[str, object] = {"board": board, "boots": boots}
     for server, runs in results.items():

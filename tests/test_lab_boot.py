@@ -118,6 +118,19 @@ def test_x86_ipxe_boots_to_userspace(tmp_path: Path) -> None:
     _assert_nothing_left(lab, out)
 
 
+def test_arm64_bootcommand_in_flash_environment(tmp_path: Path, arm64_root: Path) -> None:
+    # SPI-flash analog: no disk; U-Boot runs the bootcommand from its stored environment.
+    lab, out = _lab_name("s"), tmp_path / "out"
+    report = boot_board(BOARDS / "qemu-arm64.yaml", lab_name=lab, image_root=arm64_root,
+                        out_dir=out, timeout=TIMEOUT, first_stage_mode="flash")
+    assert report.ok, report.summary()
+    assert report.to_json()["first_stage"] == "flash"
+    console = Path(report.runs[0].console_log).read_text()
+    assert "Hit any key" not in console and "virtio 0" not in console   # bootdelay=-2, no disk
+    assert "bootcmd=" in (out / "uboot-env.txt").read_text()
+    _assert_nothing_left(lab, out)
+
+
 def test_failure_names_the_stage(tmp_path: Path, arm64_root: Path) -> None:
     broken = tmp_path / "broken-root"
     shutil.copytree(arm64_root, broken)

@@ -29,6 +29,11 @@ def test_arm64_board() -> None:
     assert _opt(argv, "-drive") == ["if=none,id=sd0,format=raw,readonly=on,file=/x/sd.img"]
 
 
+def test_arm64_flash_environment() -> None:
+    argv = qemu_argv(Board(arch="arm64", tap="t", flash=Path("/x/flash1.img")))
+    assert _opt(argv, "-drive") == ["if=pflash,unit=1,format=raw,file=/x/flash1.img"]
+
+
 def test_x86_board() -> None:
     argv = qemu_argv(Board(arch="x86_64", tap="tap4", mac="52:54:00:00:00:02", memory_mb=256))
     assert argv[0] == "qemu-system-x86_64"
@@ -46,6 +51,7 @@ def test_arm64_without_nic_for_the_crosscheck() -> None:
     (Board(arch="arm64", tap="t", mac="52:54:00:00:00"), "six lower-case hex pairs"),
     (Board(arch="arm64", tap="t", mac="53:54:00:00:00:01"), "multicast"),
     (Board(arch="x86_64", tap="t", disk=Path("d")), "no disk"),
+    (Board(arch="x86_64", tap="t", flash=Path("f")), "no disk or flash"),
     (Board(arch="x86_64", tap=None), "tap device"),
     (Board(arch="riscv64", tap="t"), "no virtual board for arch 'riscv64'"),
 ])

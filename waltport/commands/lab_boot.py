@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from waltport.errors import UsageError
-from waltport.lab.boot import boot_board
+from waltport.lab.boot import FIRST_STAGE_MODES, boot_board
 from waltport.lab.crosscheck import run_crosscheck
 from waltport.profile.load import load_profile
 
@@ -22,6 +22,9 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     boot.add_argument("--boots", type=int, default=1, help="boot N times (reliability run)")
     boot.add_argument("--timeout", type=float, default=180.0,
                       help="seconds per boot to reach userspace")
+    boot.add_argument("--first-stage", choices=FIRST_STAGE_MODES, default="sdcard",
+                      help="U-Boot boards: boot.scr on an SD-card image, or the bootcommand "
+                           "in a flash environment (iPXE boards always PXE)")
     boot.add_argument("--out", type=Path, help="output dir (default build/lab/<profile>)")
     boot.add_argument("--json", action="store_true", help="print the report as JSON")
     boot.set_defaults(func=_boot)
@@ -40,7 +43,8 @@ def _boot(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
-                        boots=args.boots, timeout=args.timeout, out_dir=args.out)
+                        boots=args.boots, timeout=args.timeout, out_dir=args.out,
+                        first_stage_mode=args.first_stage)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 4
 

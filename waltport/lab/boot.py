@@ -26,6 +26,12 @@ from waltport.errors import WaltportError
 from waltport.lab.capture import PacketCapture
 from waltport.lab.console import Console, ConsoleTimeout
 from waltport.lab.disk import build_fat_image
+from waltport.lab.flashenv import (
+    build_flash_image,
+    dump_default_env,
+    fragment_settings,
+    stored_env_text,
+)
 from waltport.lab.imageroot import build_image_root, check_image_root, lab_model, second_stage_name
 from waltport.lab.netns import Lab, is_owned
 from waltport.lab.qemu import Board, firmware_problems, qemu_argv
@@ -96,6 +102,7 @@ class BootReport:
     image_root: str
     out_dir: str
     runs: tuple[BootRun, ...] = field(default_factory=tuple)
+    first_stage: str = "sdcard"
 
     @property
     def success_rate(self) -> float:
@@ -106,7 +113,8 @@ class BootReport:
         return bool(self.runs) and all(r.ok for r in self.runs)
 
     def to_json(self) -> dict[str, object]:
-        return {"board": self.board, "model": self.model, "image_root": self.image_root,
+        return {"board": self.board, "model": self.model, "first_stage": self.first_stage,
+                "image_root": self.image_root,
                 "out_dir": self.out_dir, "success_rate": self.success_rate, "ok": self.ok,
                 "stages": stage_statistics([r.stages for r in self.runs if r.ok]),
                 "boots": [r.to_json() for r in self.runs]}
@@ -157,14 +165,41 @@ def _tap(lab: Lab, name: str) -> Iterator[str]:
         lab.remove_tap(name)
 
 
-def first_stage(profile: Profile, work: Path) -> tuple[Path | None, Path | None]:
-    """(FAT disk with boot.scr for U-Boot, PXE first stage boot.ipxe for iPXE)."""
+FIRST_STAGE_MODES = ("sdcard", "flash")
+
+
+@dataclass(frozen=True)
+class FirstStage:
+    """How the board gets its first stage: a disk (SD card), a flash environment, or PXE."""
+
+    mode: str                       # sdcard | flash | pxe
+    disk: Path | None = None
+    flash: Path | None = None
+    pxe: Path | None = None
+
+
+def first_stage(profile: Profile, work: Path, mode: str = "sdcard") -> FirstStage:
+    """Build the first stage from the generated artifacts.
+
+    U-Boot: ``sdcard`` = boot.scr on a partitioned FAT disk image; ``flash`` =
+    the bootcommand in a stored environment (SPI-flash analog).  iPXE: the
+    ROM's PXE DHCP gets boot.ipxe (``mode`` is ignored).
+    """
     artifacts = render_artifacts(profile)
-    if profile.bootloader is Bootloader.UBOOT:
-        return build_fat_image({"boot.scr": artifacts["boot.scr"]}, work / "sdcard.img"), None
-    pxe = work / "boot.ipxe"
-    write_text(pxe, artifacts["boot.ipxe"].decode())
-    return None, pxe
+    if profile.bootloader is Bootloader.IPXE:
+        pxe = work / "boot.ipxe"
+        write_text(pxe, artifacts["boot.ipxe"].decode())
+        return FirstStage("pxe", pxe=pxe)
+    if mode == "sdcard":
+        return FirstStage(mode, disk=build_fat_image({"boot.scr": artifacts["boot.scr"]},
+                                                     work / "sdcard.img"))
+    if mode == "flash":
+        defaults = dump_default_env(work / "uboot-default-env.log")
+        settings = fragment_settings(artifacts["bootcommand.fragment"].decode())
+        text = stored_env_text(defaults, settings)
+        write_text(work / "uboot-env.txt", text)
+        return FirstStage(mode, flash=build_flash_image(text, work / "flash1.img"))
+    raise BootFailed(f"first stage {mode!r}: use one of {', '.join(FIRST_STAGE_MODES)}")
 
 
 def _booted_time(server: BootServer, mac: str, model: str, since: float) -> float | None:
@@ -183,13 +218,13 @@ def _served_files(server: BootServer, client_ip: str | None) -> dict[str, int]:
 
 
 def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, index: int,
-              disk: Path | None, out_dir: Path, timeout: float) -> BootRun:
+              first: FirstStage, out_dir: Path, timeout: float) -> BootRun:
     """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure)."""
     run_dir = out_dir / f"boot-{index}"
     run_dir.mkdir(parents=True, exist_ok=True)
     mac = board_mac(index, str(profile.arch))
     board = Board(arch=str(profile.arch), tap=f"wpt{index % 1000}",
-                  mac=mac, memory_mb=512, disk=disk)
+                  mac=mac, memory_mb=512, disk=first.disk, flash=first.flash)
     console_log, pcap = run_dir / "console.log", run_dir / "capture.pcap"
     error: str | None = None
     booted: float | None = None
@@ -240,11 +275,13 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
 
 def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
                image_root: str | Path | None = None, boots: int = 1,
-               timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None) -> BootReport:
+               timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
+               first_stage_mode: str = "sdcard") -> BootReport:
     """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
 
     Without ``image_root`` one is built (Debian kernel + lab initramfs + the
-    generated second stage).  Failures are recorded in the report, not raised.
+    generated second stage).  ``first_stage_mode`` (U-Boot boards): ``sdcard``
+    or ``flash``.  Failures are recorded in the report, not raised.
     """
     profile = load_profile(profile_path)
     model = lab_model(profile)
@@ -261,17 +298,29 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
         raise BootFailed("; ".join(problems))
     root = Path(image_root) if image_root else build_image_root(profile, model, out / "image-root")
     check_image_root(root, profile, model)
-    disk, pxe = first_stage(profile, out)
+    first = first_stage(profile, out, first_stage_mode)
     runs: list[BootRun] = []
     with lab_session(lab_name) as lab, \
-            BenchServer(lab, root, pxe_first_stage=pxe, state=out / "server-state") as server:
+            BenchServer(lab, root, pxe_first_stage=first.pxe,
+                        state=out / "server-state") as server:
         for i in range(boots):
-            runs.append(boot_once(profile, model, lab, server, index=i, disk=disk, out_dir=out,
-                                  timeout=timeout))
-    report = BootReport(profile.name, model, str(root), str(out), tuple(runs))
+            runs.append(boot_once(profile, model, lab, server, index=i, first=first,
+                                  out_dir=out, timeout=timeout))
+    report = BootReport(profile.name, model, str(root), str(out), tuple(runs), first.mode)
     write_text(out / "boot-report.json", json.dumps(report.to_json(), indent=2) + "\n")
     return report
 
 
-__all__ = ["STAGES", "BootFailed", "BootReport", "BootRun", "BootServer", "board_mac",
-           "boot_board", "boot_once", "first_stage", "lab_session"]
+__all__ = [
+    "STAGES",
+    "BootFailed",
+    "BootReport",
+    "BootRun",
+    "BootServer",
+    "FirstStage",
+    "board_mac",
+    "boot_board",
+    "boot_once",
+    "first_stage",
+    "lab_session",
+]

@@ -30,6 +30,7 @@ class Board:
     mac: str = "52:54:00:12:34:56"
     memory_mb: int = 512
     disk: Path | None = None          # raw FAT image (the SD-card analog)
+    flash: Path | None = None         # arm64: pflash bank 1 with U-Boot's environment
     firmware: Path | None = None      # arm64: U-Boot binary; x86_64: NIC option ROM
     extra: tuple[str, ...] = field(default_factory=tuple)
 
@@ -67,6 +68,8 @@ def aarch64_argv(board: Board) -> list[str]:
     if board.disk is not None:
         argv += ["-drive", f"if=none,id=sd0,format=raw,readonly=on,file={board.disk}",
                  "-device", "virtio-blk-pci,disable-legacy=on,drive=sd0"]
+    if board.flash is not None:
+        argv += ["-drive", f"if=pflash,unit=1,format=raw,file={board.flash}"]
     return argv + list(board.extra)
 
 
@@ -78,8 +81,8 @@ def x86_64_argv(board: Board) -> list[str]:
     if board.firmware is not None:
         nic += f",romfile={board.firmware}"
     argv = ["qemu-system-x86_64", "-M", "pc", *_common(board), "-boot", "n", "-device", nic]
-    if board.disk is not None:
-        raise QemuError("the x86_64 board netboots from its NIC ROM: no disk")
+    if board.disk is not None or board.flash is not None:
+        raise QemuError("the x86_64 board netboots from its NIC ROM: no disk or flash")
     return argv + list(board.extra)
 
 
