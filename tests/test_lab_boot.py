@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 
 from waltport.cli import main
+from waltport.errors import WaltportError
+from waltport.image.elf import kernel_arch
 from waltport.lab.boot import boot_board
 from waltport.lab.imageroot import ImageRootError, build_image_root, check_image_root
 from waltport.lab.netns import netns_exists
@@ -116,6 +118,32 @@ def test_x86_ipxe_boots_to_userspace(tmp_path: Path) -> None:
     events = Registry(out / "server-state" / "registry.sqlite").events(run.mac)
     assert ("booted", "pc-x86-64") in [(e.kind, e.model) for e in events]
     _assert_nothing_left(lab, out)
+
+
+def test_x86_32bit_submodel_detected_by_real_ipxe(tmp_path: Path) -> None:
+    # A CPU without long mode: the real iPXE's `cpuid --ext 29` fails, it sends
+    # walt.node.pc-x86-32, the server serves boot/pc-x86-32/ (an i386 kernel).
+    lab, out = _lab_name("y"), tmp_path / "out"
+    report = boot_board(BOARDS / "qemu-x86-64.yaml", lab_name=lab, out_dir=out,
+                        timeout=TIMEOUT, model="pc-x86-32")
+    assert report.ok, report.summary()
+    run = report.runs[0]
+    stages = {s.name: s for s in run.stages}
+    assert stages["walt_dhcp"].evidence["uci"] == "walt.node.pc-x86-32"
+    assert stages["walt_dhcp"].evidence["seen_on_wire"] is True
+    kernel = out / "image-root" / "boot" / "pc-x86-32" / "kernel"
+    assert kernel_arch(kernel.read_bytes()[:4096]).arch == "x86"          # 32-bit bzImage
+    assert stages["kernel_fetched"].evidence["bytes"] == kernel.stat().st_size
+    assert "Linux version" in str(stages["kernel_started"].evidence["line"])
+    assert "-686 " in str(stages["kernel_started"].evidence["line"])
+    events = Registry(out / "server-state" / "registry.sqlite").events(run.mac)
+    assert ("booted", "pc-x86-32") in [(e.kind, e.model) for e in events]
+    _assert_nothing_left(lab, out)
+
+
+def test_unknown_submodel_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(WaltportError, match="not one of its models"):
+        boot_board(BOARDS / "qemu-x86-64.yaml", out_dir=tmp_path, model="pc-x86-16")
 
 
 def test_arm64_bootcommand_in_flash_environment(tmp_path: Path, arm64_root: Path) -> None:

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.kernels import FetchError, apt_options, debian_arch
+from waltport.lab.kernels import KERNEL_FLAVOUR, FetchError, apt_options, debian_arch
 
 
 def test_debian_arch() -> None:
     assert debian_arch("arm64") == "arm64"
     assert debian_arch("x86_64") == "amd64"
+    assert debian_arch("x86") == "i386"             # pc-x86-32: Debian's 686 flavour
+    assert KERNEL_FLAVOUR[debian_arch("x86")] == "686"
     with pytest.raises(FetchError, match="no Debian kernel for arch 'mips'"):
         debian_arch("mips")
 
@@ -24,5 +26,5 @@ def test_apt_options_stay_private(tmp_path: Path) -> None:
         assert pairs[key].startswith(str(tmp_path)), key
     assert pairs["Dir::Etc::sourcelist"] == "/dev/null"
     arches = [o.split("=", 1)[1] for o in opts[1::2] if o.startswith("APT::Architectures")]
-    assert arches == ["amd64", "arm64"]
+    assert arches == ["amd64", "arm64", "i386"]
     assert all(flag == "-o" for flag in opts[::2])

@@ -42,6 +42,14 @@ def test_x86_board() -> None:
     assert _opt(argv, "-device") == ["virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02"]
 
 
+def test_32bit_pc_has_no_long_mode() -> None:
+    # pc-x86-32: iPXE's `cpuid --ext 29` must fail, so the CPU is qemu32 on a 32-bit system.
+    argv = qemu_argv(Board(arch="x86", tap="tap5", mac="52:54:00:58:00:00"))
+    assert argv[0] == "qemu-system-i386"
+    assert _opt(argv, "-cpu") == ["qemu32"] and _opt(argv, "-boot") == ["n"]
+    assert _opt(argv, "-device") == ["virtio-net-pci,netdev=n0,mac=52:54:00:58:00:00"]
+
+
 def test_arm64_without_nic_for_the_crosscheck() -> None:
     argv = qemu_argv(Board(arch="arm64", tap=None))
     assert "-netdev" not in argv and "-device" not in argv
@@ -53,6 +61,7 @@ def test_arm64_without_nic_for_the_crosscheck() -> None:
     (Board(arch="x86_64", tap="t", disk=Path("d")), "no disk"),
     (Board(arch="x86_64", tap="t", flash=Path("f")), "no disk or flash"),
     (Board(arch="x86_64", tap=None), "tap device"),
+    (Board(arch="x86", tap="t", disk=Path("d")), "no disk"),
     (Board(arch="riscv64", tap="t"), "no virtual board for arch 'riscv64'"),
 ])
 def test_bad_boards(board: Board, message: str) -> None:

@@ -165,3 +165,36 @@ def test_dump_roundtrip_and_digest() -> None:
     again = parse_profile(dump_profile(profile))
     assert again == profile
     assert profile_digest(again) == profile_digest(profile)
+
+
+PC_FAMILY = """
+name: pc
+arch: x86_64
+bootloader: ipxe
+dhcp_identifier: uci
+models: [pc-64, pc-32]
+detect: {method: ipxe-cpuid, if_64bit: pc-64, otherwise: pc-32}
+"""
+
+
+def test_submodel_arch() -> None:
+    p = parse_profile(PC_FAMILY + "model_arch: {pc-32: x86}\n")
+    assert str(p.arch_of("pc-32")) == "x86" and str(p.arch_of("pc-64")) == "x86_64"
+    assert p.models_of_arch("x86") == ("pc-32",) and p.models_of_arch("x86_64") == ("pc-64",)
+    builtin = load_profile(Path(__file__).resolve().parent.parent / "boards" / "qemu-x86-64.yaml")
+    assert str(builtin.arch_of("pc-x86-32")) == "x86"
+
+
+@pytest.mark.parametrize("model_arch,path,fragment", [
+    ("{pc-16: x86}", "model_arch.pc-16", "not in 'models'"),
+    ("{pc-32: arm}", "model_arch.pc-32", "not x86 or x86_64"),
+    ("{pc-64: x86, pc-32: x86}", "model_arch.pc-64", "long mode"),
+    ("{}", "model_arch.pc-32", "declare its arch x86"),
+    ("{pc-32: riscv}", "model_arch.pc-32", "arm"),
+])
+def test_submodel_arch_problems(model_arch: str, path: str, fragment: str) -> None:
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(PC_FAMILY + f"model_arch: {model_arch}\n")
+    reasons = {p.path: p.reason for p in exc.value.problems}
+    assert path in reasons, reasons
+    assert fragment in reasons[path]

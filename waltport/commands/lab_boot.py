@@ -25,6 +25,8 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     boot.add_argument("--first-stage", choices=FIRST_STAGE_MODES, default="sdcard",
                       help="U-Boot boards: boot.scr on an SD-card image, or the bootcommand "
                            "in a flash environment (iPXE boards always PXE)")
+    boot.add_argument("--model", help="sub-model of a family to boot (e.g. pc-x86-32: a CPU "
+                                      "without long mode); default: the 64-bit board's")
     boot.add_argument("--out", type=Path, help="output dir (default build/lab/<profile>)")
     boot.add_argument("--json", action="store_true", help="print the report as JSON")
     boot.set_defaults(func=_boot)
@@ -44,7 +46,7 @@ def _boot(args: argparse.Namespace) -> int:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
                         boots=args.boots, timeout=args.timeout, out_dir=args.out,
-                        first_stage_mode=args.first_stage)
+                        first_stage_mode=args.first_stage, model=args.model)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 4
 

@@ -32,7 +32,14 @@ from waltport.lab.flashenv import (
     fragment_settings,
     stored_env_text,
 )
-from waltport.lab.imageroot import build_image_root, check_image_root, lab_model, second_stage_name
+from waltport.lab.imageroot import (
+    ImageRootError,
+    build_image_root,
+    check_image_root,
+    lab_cpu_64bit,
+    lab_model,
+    second_stage_name,
+)
 from waltport.lab.netns import Lab, is_owned
 from waltport.lab.qemu import Board, firmware_problems, qemu_argv
 from waltport.lab.stages import (
@@ -139,7 +146,7 @@ class BootReport:
 
 def board_mac(index: int, arch: str) -> str:
     """A distinct locally administered MAC per boot (a new node each time)."""
-    kind = 0x56 if arch == "arm64" else 0x57
+    kind = {"arm64": 0x56, "x86": 0x58}.get(arch, 0x57)
     return f"52:54:00:{kind:02x}:{(index >> 8) & 0xff:02x}:{index & 0xff:02x}"
 
 
@@ -217,13 +224,22 @@ def _served_files(server: BootServer, client_ip: str | None) -> dict[str, int]:
             if r.client == client_ip and r.result == "ok"}
 
 
+def board_arch(profile: Profile, model: str) -> str:
+    """The virtual board's arch for ``model``: a PC without long mode for a 32-bit sub-model."""
+    arch = str(profile.arch_of(model))
+    if arch == "x86_64" and not lab_cpu_64bit(profile, model):
+        return "x86"
+    return arch
+
+
 def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, index: int,
               first: FirstStage, out_dir: Path, timeout: float) -> BootRun:
     """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure)."""
     run_dir = out_dir / f"boot-{index}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    mac = board_mac(index, str(profile.arch))
-    board = Board(arch=str(profile.arch), tap=f"wpt{index % 1000}",
+    arch = board_arch(profile, model)
+    mac = board_mac(index, arch)
+    board = Board(arch=arch, tap=f"wpt{index % 1000}",
                   mac=mac, memory_mb=512, disk=first.disk, flash=first.flash)
     console_log, pcap = run_dir / "console.log", run_dir / "capture.pcap"
     error: str | None = None
@@ -276,16 +292,23 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
 def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
-               first_stage_mode: str = "sdcard") -> BootReport:
+               first_stage_mode: str = "sdcard", model: str | None = None) -> BootReport:
     """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
 
     Without ``image_root`` one is built (Debian kernel + lab initramfs + the
     generated second stage).  ``first_stage_mode`` (U-Boot boards): ``sdcard``
-    or ``flash``.  Failures are recorded in the report, not raised.
+    or ``flash``.  ``model`` picks a sub-model of a family (default: the one a
+    64-bit virtual board is; ``pc-x86-32`` boots a CPU without long mode, so
+    the real iPXE detects it).  Failures are recorded in the report, not raised.
     """
     profile = load_profile(profile_path)
-    model = lab_model(profile)
-    out = Path(out_dir) if out_dir else Path("build") / "lab" / profile.name
+    try:
+        model = model or lab_model(profile)
+        lab_cpu_64bit(profile, model)
+    except ImageRootError as err:
+        raise BootFailed(str(err)) from err
+    default_dir = profile.name if model == lab_model(profile) else f"{profile.name}-{model}"
+    out = Path(out_dir) if out_dir else Path("build") / "lab" / default_dir
     out = out.resolve()
     if boots < 1:
         raise BootFailed(f"--boots must be at least 1, not {boots}")
@@ -293,7 +316,7 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     # A fresh registry: every boot is a new node to the server.
     for old in [*out.glob("boot-*"), out / "server-state"]:
         shutil.rmtree(old, ignore_errors=True)
-    problems = firmware_problems(Board(arch=str(profile.arch), tap="t"))
+    problems = firmware_problems(Board(arch=board_arch(profile, model), tap="t"))
     if problems:
         raise BootFailed("; ".join(problems))
     root = Path(image_root) if image_root else build_image_root(profile, model, out / "image-root")
@@ -318,6 +341,7 @@ __all__ = [
     "BootRun",
     "BootServer",
     "FirstStage",
+    "board_arch",
     "board_mac",
     "boot_board",
     "boot_once",

@@ -17,7 +17,7 @@ from waltport.errors import WaltportError
 from waltport.lab.initramfs import build_initramfs
 from waltport.lab.kernels import fetch_busybox, fetch_kernel
 from waltport.profile.detect import detect
-from waltport.profile.model import Bootloader, Profile
+from waltport.profile.model import Bootloader, IpxeCpuidDetect, Profile
 from waltport.util.atomic import staged_dir
 
 
@@ -45,6 +45,24 @@ def lab_model(profile: Profile) -> str:
     if model is None:
         raise ImageRootError(f"{profile.name}: detection selects no model in the lab")
     return model
+
+
+def lab_cpu_64bit(profile: Profile, model: str) -> bool:
+    """Whether the virtual board of ``model`` needs a CPU with long mode.
+
+    Raises when the lab cannot make the detection rules pick ``model`` (a
+    U-Boot family whose rules read board variables, or an unknown model).
+    """
+    if model not in profile.all_models:
+        raise ImageRootError(f"{profile.name}: {model!r} is not one of its models "
+                             f"{list(profile.all_models)}")
+    d = profile.detect
+    if isinstance(d, IpxeCpuidDetect):
+        return model == d.if_64bit
+    if model != lab_model(profile):
+        raise ImageRootError(f"{profile.name}: the lab cannot make the detection rules "
+                             f"select {model!r} (they read board variables)")
+    return str(profile.arch_of(model)) != "x86"
 
 
 def required_files(profile: Profile) -> tuple[str, ...]:
@@ -83,8 +101,9 @@ def build_image_root(profile: Profile, model: str | None, out_dir: str | Path) -
     if profile.second_stage.dtb:
         raise ImageRootError(f"{profile.name}: the lab has no dtb to ship "
                              f"(second_stage.dtb={profile.second_stage.dtb!r})")
-    kernel = fetch_kernel(str(profile.arch))
-    initrd = build_initramfs(str(profile.arch), busybox=fetch_busybox(str(profile.arch)),
+    arch = str(profile.arch_of(model))     # pc-x86-32: an i386 kernel and busybox
+    kernel = fetch_kernel(arch)
+    initrd = build_initramfs(arch, busybox=fetch_busybox(arch),
                              modules=kernel.modules_dir, model=model)
     artifacts = render_artifacts(profile)
     script = second_stage_name(profile)

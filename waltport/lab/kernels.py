@@ -26,9 +26,15 @@ from waltport.util.atomic import staged_dir
 from waltport.util.paths import cache_dir
 
 # Profile arch -> Debian arch.
-DEBIAN_ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "amd64", "amd64": "amd64"}
+DEBIAN_ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "amd64", "amd64": "amd64",
+               "x86": "i386", "i386": "i386"}
+# Debian arch -> kernel flavour: i386's plain "686" (no PAE) boots any 32-bit
+# CPU a PC node may have; "686-pae" would refuse CPUs without PAE.
+KERNEL_FLAVOUR = {"arm64": "arm64", "amd64": "amd64", "i386": "686"}
+APT_ARCHES = ("amd64", "arm64", "i386")
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 APT_TIMEOUT = 900
+PARTIAL_UPDATE = "Some index files failed to download"
 
 
 class FetchError(WaltportError):
@@ -39,14 +45,14 @@ class FetchError(WaltportError):
 class KernelFiles:
     """An unpacked Debian kernel: the bootable image and its modules."""
 
-    image: Path                 # arm64: raw Image (booti-able); amd64: bzImage
-    version: str                # kernel release, e.g. 6.1.0-56-arm64
+    image: Path                 # arm64: raw Image (booti-able); amd64, i386: bzImage
+    version: str                # kernel release, e.g. 6.1.0-56-arm64, 6.1.0-56-686
     modules_dir: Path           # .../lib/modules/<version>
     config: Path | None         # .../boot/config-<version>
 
 
 def debian_arch(arch: str) -> str:
-    """Map a profile arch (``arm64``, ``x86_64``) to Debian's name; error otherwise."""
+    """Map a profile arch (``arm64``, ``x86_64``, ``x86``) to Debian's name; error otherwise."""
     try:
         return DEBIAN_ARCH[str(arch)]
     except KeyError as err:
@@ -54,7 +60,7 @@ def debian_arch(arch: str) -> str:
                          f"{sorted(set(DEBIAN_ARCH))}") from err
 
 
-def apt_options(root: Path, arches: tuple[str, ...] = ("amd64", "arm64")) -> list[str]:
+def apt_options(root: Path, arches: tuple[str, ...] = APT_ARCHES) -> list[str]:
     """apt ``-o`` options that confine apt to a private state under ``root``."""
     opts = {
         "Dir::Etc": root / "etc",
@@ -104,6 +110,7 @@ class PrivateApt:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._updated = False
+        self.skipped_indexes = ""
 
     def _prepare(self) -> None:
         for d in ("lists/partial", "cache/archives/partial", "etc/sources.list.d",
@@ -116,9 +123,20 @@ class PrivateApt:
         shutil.copyfile(HOST_SOURCES, self.root / "etc" / "sources.list.d" / "debian.sources")
 
     def update(self) -> None:
+        """``apt-get update`` once; an index that fails to download is skipped.
+
+        apt keeps using the other (signature-checked) indexes, so a mirror
+        serving one stale index (seen: bookworm-security's i386 list) costs
+        only that index's candidates, not every fetch.
+        """
         if not self._updated:
             self._prepare()
-            _run(["apt-get", *apt_options(self.root), "-qq", "update"])
+            try:
+                _run(["apt-get", *apt_options(self.root), "-qq", "update"])
+            except FetchError as err:
+                if PARTIAL_UPDATE not in str(err):
+                    raise
+                self.skipped_indexes = str(err)
             self._updated = True
 
     def depends(self, package: str, prefix: str) -> str:
@@ -188,17 +206,19 @@ def _kernel_files(tree: Path) -> KernelFiles:
 
 
 def fetch_kernel(arch: str, *, refresh: bool = False) -> KernelFiles:
-    """Debian's current ``linux-image-<ver>-<arch>`` unpacked in the cache.
+    """Debian's current ``linux-image-<ver>-<flavour>`` unpacked in the cache.
 
+    The flavour is the arch's (``arm64``, ``amd64``; ``686`` for i386).
     Without ``refresh`` a kernel already in the cache is used (offline runs);
     with it, apt resolves the newest version and fetches it if new.
     """
     darch = debian_arch(arch)
+    flavour = KERNEL_FLAVOUR[darch]
     with _locked("debian-fetch") as root:
-        if not refresh and (tree := _cached(f"linux-image-*-{darch}_*")):
+        if not refresh and (tree := _cached(f"linux-image-*-{flavour}_{darch}_*")):
             return _kernel_files(tree)
         apt = PrivateApt(root / "apt")
-        meta = f"linux-image-{darch}:{darch}"
+        meta = f"linux-image-{flavour}:{darch}"
         package = apt.depends(meta, "linux-image-").split(":")[0]
         version = apt.version(f"{package}:{darch}")
         return _kernel_files(_unpack(apt, f"{package}:{darch}", version))

@@ -25,7 +25,7 @@ class QemuError(WaltportError):
 class Board:
     """One virtual board run: machine kind, NIC, optional disk and firmware."""
 
-    arch: str                         # arm64 | x86_64
+    arch: str                         # arm64 | x86_64 | x86 (a PC whose CPU has no long mode)
     tap: str | None                   # tap device in the lab netns; None: no NIC
     mac: str = "52:54:00:12:34:56"
     memory_mb: int = 512
@@ -73,20 +73,33 @@ def aarch64_argv(board: Board) -> list[str]:
     return argv + list(board.extra)
 
 
-def x86_64_argv(board: Board) -> list[str]:
-    """``qemu-system-x86_64 -M pc`` network-booting with the iPXE ROM of its virtio NIC."""
+def _pc_argv(board: Board, system: list[str]) -> list[str]:
     if board.tap is None:
-        raise QemuError("the x86_64 board netboots: give it a tap device")
+        raise QemuError(f"the {board.arch} board netboots: give it a tap device")
     nic = f"virtio-net-pci,netdev=n0,mac={_check_mac(board.mac)}"
     if board.firmware is not None:
         nic += f",romfile={board.firmware}"
-    argv = ["qemu-system-x86_64", "-M", "pc", *_common(board), "-boot", "n", "-device", nic]
+    argv = [*system, *_common(board), "-boot", "n", "-device", nic]
     if board.disk is not None or board.flash is not None:
-        raise QemuError("the x86_64 board netboots from its NIC ROM: no disk or flash")
+        raise QemuError(f"the {board.arch} board netboots from its NIC ROM: no disk or flash")
     return argv + list(board.extra)
 
 
-BUILDERS = {"arm64": aarch64_argv, "x86_64": x86_64_argv}
+def x86_64_argv(board: Board) -> list[str]:
+    """``qemu-system-x86_64 -M pc`` network-booting with the iPXE ROM of its virtio NIC."""
+    return _pc_argv(board, ["qemu-system-x86_64", "-M", "pc"])
+
+
+def x86_argv(board: Board) -> list[str]:
+    """A 32-bit PC: ``qemu-system-i386 -M pc -cpu qemu32`` (no long mode), same iPXE ROM.
+
+    iPXE's ``cpuid --ext 29`` fails on this CPU, so the first stage picks the
+    family's 32-bit sub-model, as on a real 32-bit node.
+    """
+    return _pc_argv(board, ["qemu-system-i386", "-M", "pc", "-cpu", "qemu32"])
+
+
+BUILDERS = {"arm64": aarch64_argv, "x86_64": x86_64_argv, "x86": x86_argv}
 
 
 def qemu_argv(board: Board) -> list[str]:

@@ -206,6 +206,11 @@ class Profile(_Strict):
     model: ModelName | None = None
     models: list[ModelName] = Field(default_factory=list)
     detect: Detect | None = None
+    model_arch: dict[ModelName, Arch] = Field(
+        default_factory=dict,
+        description="sub-models whose CPU differs from the family's 'arch' -> their arch "
+                    "(e.g. the 32-bit PC of an x86_64 iPXE family): their kernel, image "
+                    "and binaries are of that arch")
     samples: dict[str, str] = Field(
         default_factory=dict,
         description="example values of the detection source -> expected model (checked)")
@@ -239,6 +244,14 @@ class Profile(_Strict):
                 out.append(d.default.model)
             return tuple(out)
         return ()
+
+    def arch_of(self, model: str) -> Arch:
+        """The architecture of ``model``'s CPU: its ``model_arch`` entry, else ``arch``."""
+        return self.model_arch.get(model, self.arch)
+
+    def models_of_arch(self, arch: Arch | str) -> tuple[str, ...]:
+        """The models whose CPU is ``arch``, in profile order (one default image serves them)."""
+        return tuple(m for m in self.all_models if self.arch_of(m) == arch)
 
     def identifier(self, model: str) -> str:
         """The DHCP class string a node of ``model`` must send."""
@@ -285,6 +298,20 @@ def coherence_problems(p: Profile) -> list[tuple[str, str]]:
         if expected not in known:
             problems.append((f"samples.{value}", f"expects {expected!r}, "
                                                  "which is not in 'models'"))
+    for model, arch in p.model_arch.items():
+        if model not in known:
+            problems.append((f"model_arch.{model}", "not in 'models': only a listed "
+                                                    "sub-model can have its own arch"))
+        elif p.bootloader is Bootloader.IPXE and arch not in (Arch.X86, Arch.X86_64):
+            problems.append((f"model_arch.{model}", f"iPXE boards are PCs: {arch} is not "
+                                                    "x86 or x86_64"))
+    if isinstance(p.detect, IpxeCpuidDetect) and p.arch_of(p.detect.if_64bit) is Arch.X86:
+        problems.append((f"model_arch.{p.detect.if_64bit}",
+                         "the model of a CPU with long mode (if_64bit) cannot be x86"))
+    if isinstance(p.detect, IpxeCpuidDetect) and p.arch_of(p.detect.otherwise) is Arch.X86_64:
+        problems.append((f"model_arch.{p.detect.otherwise}",
+                         "the cpuid fallback (otherwise) runs on a CPU without long mode: "
+                         "declare its arch x86 in model_arch"))
     if p.samples and p.detect is None:
         problems.append(("samples", "samples given without detection rules"))
     if p.bootloader is Bootloader.UBOOT and p.second_stage.dtb is None and \
