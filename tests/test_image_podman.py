@@ -62,10 +62,12 @@ def _inspect(name: str) -> dict[str, object] | None:
 
 
 @pytest.mark.parametrize(("board", "model", "arch"), [("qemu-arm64", "qemu-arm64", "arm64"),
-                                                      ("qemu-x86-64", "pc-x86-64", "amd64")])
+                                                      ("qemu-x86-64", "pc-x86-64", "amd64"),
+                                                      ("qemu-x86-64", "pc-x86-32", "386")])
 def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, board: str,
                                                model: str, arch: str) -> None:
-    built = build_image(boards_dir() / f"{board}.yaml")
+    # pc-x86-32 (model_arch x86): an i386 image of its own, serving only that model.
+    built = build_image(boards_dir() / f"{board}.yaml", model=model)
     assert built.labels["walt.node.models"] == model
     res = import_image(built.tag, model, out_dir=tmp_path / "out")
     name = f"docker.io/waltplatform/{model}-default:latest"
@@ -79,6 +81,7 @@ def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, boar
         report = check_image(source, model)
         assert report.ok, (source, report.failed)
         assert all(r.status == "pass" for r in report.results if r.mandatory), source
+        assert report.arch == {"386": "x86", "amd64": "x86_64"}.get(arch, arch)
     # Close the loop: the lab's image-root check accepts the rootfs exported from storage.
     root = export_rootfs(name, tmp_path / "rootfs")
     boot = check_image_root(root, load_profile(boards_dir() / f"{board}.yaml"), model)
@@ -131,15 +134,16 @@ def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
 
 @pytest.mark.qemu
 @pytest.mark.parametrize(("board", "model"), [("qemu-arm64", "qemu-arm64"),
-                                              ("qemu-x86-64", "pc-x86-64")])
+                                              ("qemu-x86-64", "pc-x86-64"),
+                                              ("qemu-x86-64", "pc-x86-32")])
 def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, board: str,
                                                  model: str) -> None:
     """Close the loop: the rootfs exported from podman storage is the lab's TFTP root."""
-    built = build_image(boards_dir() / f"{board}.yaml")
+    built = build_image(boards_dir() / f"{board}.yaml", model=model)
     res = import_image(built.tag, model, out_dir=tmp_path / "out")
     root = export_rootfs(res.tag, tmp_path / "rootfs")
     report = boot_board(boards_dir() / f"{board}.yaml", lab_name="wp-image", image_root=root,
-                        out_dir=tmp_path / "lab", timeout=120)
+                        out_dir=tmp_path / "lab", timeout=120, model=model)
     (run,) = report.runs
     assert run.ok, (run.failed_stage, run.error, run.console_tail)
     userspace = next(s for s in run.stages if s.name == "userspace")

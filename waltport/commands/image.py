@@ -41,7 +41,8 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    built = build_image(args.profile, base=args.base, rootfs=args.rootfs, tag=args.tag)
+    built = build_image(args.profile, base=args.base, rootfs=args.rootfs, tag=args.tag,
+                        model=args.model)
     print(f"built {built.tag} ({built.image_id[:12]}, {built.arch}, {built.method})")
     for key in ("walt.node.models", "walt.server.minversion"):
         print(f"  {key}={built.labels.get(key, '(missing)')}")
@@ -88,7 +89,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     src = p.add_mutually_exclusive_group()
     src.add_argument("--base", help="base image in podman storage (FROM)")
     src.add_argument("--rootfs", type=Path, help="rootfs directory or tarball to import")
-    p.add_argument("--tag", help="image name (default localhost/waltport/<profile>:latest)")
+    p.add_argument("--model", help="build the image serving this sub-model: of its arch "
+                                   "(model_arch), e.g. pc-x86-32 -> i386 (default: the "
+                                   "family's arch)")
+    p.add_argument("--tag", help="image name (default localhost/waltport/<profile>:latest, "
+                                 "<profile>-<arch> for another arch)")
     p.set_defaults(func=_build)
 
     p = isub.add_parser("import", help="tag as docker.io/waltplatform/<model>-default:latest "

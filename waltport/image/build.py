@@ -23,7 +23,7 @@ from pathlib import Path
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts, source_date_epoch
 from waltport.image.podman import PodmanError, PodmanService, open_source
-from waltport.image.rootfs import assemble_default_rootfs, image_models
+from waltport.image.rootfs import RootfsError, assemble_default_rootfs, image_models
 from waltport.image.sources import open_path
 from waltport.image.tarball import write_rootfs_tar
 from waltport.image.view import RootView
@@ -53,22 +53,37 @@ class BuiltImage:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
-def default_tag(profile: Profile) -> str:
-    return f"localhost/waltport/{profile.name}:latest"
+def default_tag(profile: Profile, arch: str | None = None) -> str:
+    """``localhost/waltport/<profile>:latest``; ``<profile>-<arch>`` for a sub-model's arch."""
+    if arch is None or arch == str(profile.arch):
+        return f"localhost/waltport/{profile.name}:latest"
+    return f"localhost/waltport/{profile.name}-{arch}:latest"
 
 
-def image_labels(profile: Profile) -> dict[str, str]:
+def image_arch(profile: Profile, model: str | None) -> str:
+    """The arch of the image that serves ``model`` (default: the family's)."""
+    if model is None:
+        return str(profile.arch)
+    if model not in profile.all_models:
+        raise RootfsError(f"--model {model}: not one of {profile.name}'s models "
+                          f"{list(profile.all_models)}")
+    return str(profile.arch_of(model))
+
+
+def image_labels(profile: Profile, arch: str | None = None) -> dict[str, str]:
     """The labels a WalT server reads (plus where the image came from)."""
-    return {"walt.node.models": ",".join(image_models(profile)),
+    return {"walt.node.models": ",".join(image_models(profile, arch)),
             "walt.server.minversion": MINVERSION, "waltport.profile": profile.name,
             "waltport.version": __version__}
 
 
-def render_containerfile(profile: Profile, *, base: str, rootfs: bool, boot: bool) -> str:
+def render_containerfile(profile: Profile, *, base: str, rootfs: bool, boot: bool,
+                         arch: str | None = None) -> str:
     """The Containerfile text (pure)."""
+    arch = arch or str(profile.arch)
     return render("image/Containerfile.j2", version=__version__, profile=profile,
-                  arch=str(profile.arch), base=base, rootfs=rootfs, boot=boot,
-                  models=image_models(profile), minversion=MINVERSION)
+                  arch=arch, base=base, rootfs=rootfs, boot=boot,
+                  models=image_models(profile, arch), minversion=MINVERSION)
 
 
 def _newest(view: RootView, prefix: str) -> str | None:
@@ -76,7 +91,8 @@ def _newest(view: RootView, prefix: str) -> str | None:
     return names[-1] if names else None
 
 
-def write_boot_overlay(profile: Profile, dest: Path, view: RootView | None) -> list[str]:
+def write_boot_overlay(profile: Profile, dest: Path, view: RootView | None,
+                       arch: str | None = None) -> list[str]:
     """``boot/<model>/`` with the second stage and links to the kernel files of ``view``."""
     artifacts = render_artifacts(profile)
     script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
@@ -84,7 +100,7 @@ def write_boot_overlay(profile: Profile, dest: Path, view: RootView | None) -> l
     s = profile.second_stage
     links = {s.kernel: _newest(view, "vmlinuz-") if view else None,
              s.initrd: _newest(view, "initrd.img-") if view else None}
-    for model in image_models(profile):
+    for model in image_models(profile, arch):
         d = dest / "boot" / model
         d.mkdir(parents=True, exist_ok=True)
         (d / script).write_bytes(artifacts[script])
@@ -125,38 +141,46 @@ def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str
 
 
 def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
-                rootfs: str | Path | None = None, tag: str | None = None) -> BuiltImage:
-    """Build the default image of a profile into waltport's podman storage."""
+                rootfs: str | Path | None = None, tag: str | None = None,
+                model: str | None = None) -> BuiltImage:
+    """Build the default image of a profile into waltport's podman storage.
+
+    ``model`` picks the image by the sub-model it must serve: an image of that
+    model's arch (``model_arch``), labelled with every model of that arch.
+    Default: the family's arch.
+    """
     profile = profile_path if isinstance(profile_path, Profile) else load_profile(profile_path)
-    tag = tag or default_tag(profile)
-    arch = str(profile.arch)
-    labels = image_labels(profile)
+    arch = image_arch(profile, model)
+    tag = tag or default_tag(profile, arch)
+    labels = image_labels(profile, arch)
+    models = image_models(profile, arch)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=state_dir()))
     try:
         if rootfs is not None:
             with open_path(rootfs) as view:
-                notes = write_boot_overlay(profile, work / "overlay", view)
+                notes = write_boot_overlay(profile, work / "overlay", view, arch)
                 write_rootfs_tar(view, work / "rootfs.tar", overlay=work / "overlay",
                                  mtime=source_date_epoch())
             with PodmanService() as svc:
                 image_id = _import(svc, work / "rootfs.tar", tag, arch, labels)
                 labels, real_arch = _read_back(svc, tag)
                 return BuiltImage(tag, image_id, real_arch, labels, "import",
-                                  image_models(profile), notes=tuple(notes))
+                                  models, notes=tuple(notes))
         notes = []
         if base is None:
-            assemble_default_rootfs(profile, work / "rootfs")
-            text = render_containerfile(profile, base="scratch", rootfs=True, boot=False)
+            assemble_default_rootfs(profile, work / "rootfs", arch)
+            text = render_containerfile(profile, base="scratch", rootfs=True, boot=False,
+                                        arch=arch)
         else:
             with open_source(base) as view:
-                notes = write_boot_overlay(profile, work, view)
-            text = render_containerfile(profile, base=base, rootfs=False, boot=True)
+                notes = write_boot_overlay(profile, work, view, arch)
+            text = render_containerfile(profile, base=base, rootfs=False, boot=True, arch=arch)
         write_text(work / "Containerfile", text)
         with PodmanService() as svc:
             image_id = _build(svc, work, tag, arch)
             labels, real_arch = _read_back(svc, tag)
             return BuiltImage(tag, image_id, real_arch, labels, "containerfile",
-                              image_models(profile), text, None, tuple(notes))
+                              models, text, None, tuple(notes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -18,7 +18,7 @@ from waltport.image.busybox import applets
 from waltport.image.elf import ElfInfo, parse_elf
 from waltport.image.stage2 import Stage2Analysis, analyse_ipxe, analyse_uboot
 from waltport.image.view import ImageSourceError, RootView
-from waltport.profile.model import IpxeCpuidDetect, Profile
+from waltport.profile.model import Profile
 
 PASS, FAIL, WARN = "pass", "fail", "warn"
 PATH_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin")
@@ -70,11 +70,9 @@ class CheckReport:
 
 
 def expected_arch(profile: Profile | None, model: str, image_arch: str | None) -> str | None:
-    """The arch binaries must have: the profile's (32-bit for a cpuid fallback model)."""
+    """The arch binaries must have: the model's in the profile (``model_arch``, else ``arch``)."""
     if profile is not None:
-        if isinstance(profile.detect, IpxeCpuidDetect) and model == profile.detect.otherwise:
-            return "x86"
-        return str(profile.arch)
+        return str(profile.arch_of(model))
     return OCI_ARCH.get(image_arch or "")
 
 

@@ -33,7 +33,8 @@ from waltport.util.atomic import staged_dir
 # The initrd carries NFS and overlay modules: Debian builds them as =m.
 INITRD_MODULES = (*NET_MODULES, "nfsv3", "overlay")
 LIB_DIRS = ("lib", "usr/lib", "lib64", "lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu",
-            "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")
+            "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib/i386-linux-gnu",
+            "usr/lib/i386-linux-gnu")
 INITTAB = """\
 # busybox init (waltport default image)
 ::sysinit:/etc/init.d/rcS
@@ -64,11 +65,13 @@ class RootfsError(WaltportError):
     """The default rootfs could not be assembled (a file missing from a package)."""
 
 
-def image_models(profile: Profile) -> tuple[str, ...]:
-    """Models one image of the profile's arch can serve (not the 32-bit cpuid fallback)."""
-    detect = profile.detect
-    skip = getattr(detect, "otherwise", None) if str(profile.arch) == "x86_64" else None
-    return tuple(m for m in profile.all_models if m != skip)
+def image_models(profile: Profile, arch: str | None = None) -> tuple[str, ...]:
+    """Models one image of ``arch`` (default: the family's) serves: those of that CPU arch.
+
+    ``model_arch`` sets a sub-model apart (the PC family's ``pc-x86-32`` is
+    ``x86``): it needs an image of its own arch.
+    """
+    return profile.models_of_arch(arch or str(profile.arch))
 
 
 def _find(trees: list[Path], rel: str) -> Path | None:
@@ -125,9 +128,16 @@ def _write(root: Path, rel: str, data: bytes | str, mode: int = 0o644) -> None:
     p.chmod(mode)
 
 
-def assemble_default_rootfs(profile: Profile, out_dir: str | Path) -> Path:
-    """Write the virtual board's default rootfs into ``out_dir`` (replaced as a whole)."""
-    arch = str(profile.arch)
+def assemble_default_rootfs(profile: Profile, out_dir: str | Path,
+                            arch: str | None = None) -> Path:
+    """Write the virtual board's default rootfs into ``out_dir`` (replaced as a whole).
+
+    ``arch`` (default: the family's) selects the packages and the models served.
+    """
+    arch = arch or str(profile.arch)
+    models = image_models(profile, arch)
+    if not models:
+        raise RootfsError(f"{profile.name}: no model of arch {arch}")
     kernel = fetch_kernel(arch)
     busybox = fetch_busybox(arch)
     bb = busybox.read_bytes()
@@ -156,13 +166,13 @@ def assemble_default_rootfs(profile: Profile, out_dir: str | Path) -> Path:
         boot.mkdir()
         shutil.copyfile(kernel.image, boot / f"vmlinuz-{ver}")
         initrd = write_newc(initramfs_entries(busybox=bb, modules=mods,
-                                              model=image_models(profile)[0]))
+                                              model=models[0]))
         _write(root, f"boot/initrd.img-{ver}", initrd)
         if kernel.config is not None:
             shutil.copyfile(kernel.config, boot / f"config-{ver}")
         script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
         s = profile.second_stage
-        for model in image_models(profile):
+        for model in models:
             mdir = boot / model
             mdir.mkdir()
             _write(root, f"boot/{model}/{script}", artifacts[script])
