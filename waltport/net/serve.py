@@ -110,12 +110,14 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
     iface = ipaddress.IPv4Interface(facts.addresses[0])
     args.state.mkdir(parents=True, exist_ok=True)
     _log_to(args.state)
+    # The registry (schema, WAL mode) is created before the TFTP process opens it:
+    # two first openings at once fail with "database is locked".
+    registry = Registry(args.state / "registry.sqlite")
     ctx = multiprocessing.get_context("fork")
     tftp_ready, tftp_stop = ctx.Event(), ctx.Event()
     tftp = ctx.Process(target=_tftp_process, args=(str(iface.ip), args, tftp_ready, tftp_stop),
                        name="waltport-tftp", daemon=True)
     tftp.start()
-    registry = Registry(args.state / "registry.sqlite")
     cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
     parts: list[DhcpServer | RaResponder | NotificationListener] = [
         DhcpServer(cfg, registry, args.interface), RaResponder(args.interface),
