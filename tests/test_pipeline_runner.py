@@ -116,6 +116,28 @@ def test_batch_runs_boards_in_parallel_processes(tmp_path: Path) -> None:
     assert 'id="board-qemu-arm64"' in html and 'id="board-qemu-x86-64"' in html
 
 
+def test_submodels_run_as_separate_batch_entries(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    # One family, two sub-models: each its own entry (board/bootloader here, cheap).
+    out = tmp_path / "pc"
+    rc = main(["run", str(BOARDS / "qemu-x86-64.yaml"), "--models", "pc-x86-64,pc-x86-32",
+               "--out", str(out), "--stages", "board,bootloader", "-j", "2", "--no-progress"])
+    assert rc == 0, capsys.readouterr()
+    top = json.loads((out / "summary.json").read_text())
+    assert [(r["dir"], r["model"], r["ok"]) for r in top["runs"]] == [
+        ("qemu-x86-64-pc-x86-64", "pc-x86-64", True), ("qemu-x86-64-pc-x86-32", "pc-x86-32", True)]
+    board = json.loads((out / "qemu-x86-64-pc-x86-32" / "summary.json").read_text())["board"]
+    assert board["model"] == "pc-x86-32" and board["arch"] == "x86"
+    assert board["identifiers"] == ["walt.node.pc-x86-32"]
+    assert json.loads((out / "qemu-x86-64-pc-x86-32" / "run.json").read_text())[
+        "parameters"]["model"] == "pc-x86-32"
+    html = (out / "report.html").read_text()
+    assert 'id="board-qemu-x86-64-pc-x86-32"' in html and 'id="board-qemu-x86-64-pc-x86-64"' in html
+    assert "(pc-x86-32)" in capsys.readouterr().out
+    assert main(["run", str(BOARDS / "qemu-x86-64.yaml"), "--models", "pc-x86-16",
+                 "--out", str(out), "--no-progress"]) == 2
+
+
 def test_parameters_cell_is_read_without_running(tmp_path: Path) -> None:
     nb = write_notebook(tmp_path / "p.ipynb", "pass", params='profile = ""\nboots = 2')
     assert notebook_parameters(nb) == {"profile": "", "boots": 2}

@@ -31,8 +31,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"comma-separated subset of: {', '.join(s.name for s in STAGES)}")
     p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="notebook parameter (mode, interface, pcap, image_source, boots, ...)")
+    p.add_argument("--models", metavar="LIST",
+                   help="comma-separated sub-models: each runs as its own batch entry "
+                        "(DIR/<profile>-<model>), e.g. pc-x86-64,pc-x86-32")
     p.add_argument("-j", dest="jobs", type=int, default=1, metavar="N",
-                   help="boards run in parallel processes (several profiles)")
+                   help="batch entries (profiles, sub-models) run in parallel processes")
     p.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                    help="override every stage's per-cell timeout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -71,20 +74,40 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("-j N: N must be at least 1")
     stages = select(args.stages.split(",") if args.stages else None)
     params = parse_params(args.params)
-    bar, progress = _progress_bar(len(stages) * len(args.profiles), args.no_progress)
+    models = check_models(args.profiles, args.models) if args.models else None
+    if models and params.get("model"):
+        raise UsageError("give --models or -p model=, not both")
+    entries = len(args.profiles) * (len(models) if models else 1)
+    bar, progress = _progress_bar(len(stages) * entries, args.no_progress)
     try:
-        if len(args.profiles) == 1:
+        if entries == 1 and not models:
             outcome: RunOutcome = runner.run_profile(args.profiles[0], args.out, stages=stages,
                                               params=params, cell_timeout=args.cell_timeout,
                                               progress=progress)  # type: ignore[arg-type]
         else:
             outcome = runner.run_batch(args.profiles, args.out, jobs=args.jobs, stages=stages,
                                 params=params, cell_timeout=args.cell_timeout,
-                                progress=progress)  # type: ignore[arg-type]
+                                progress=progress, models=models)  # type: ignore[arg-type]
     finally:
         bar.close()
     print_outcome(outcome)
     return outcome.exit_code
+
+
+def check_models(profiles: list[str], text: str) -> list[str]:
+    """``--models a,b``: every name must be a model of every profile (usage error otherwise)."""
+    from waltport.profile.load import load_profile  # noqa: PLC0415
+
+    models = [m.strip() for m in text.split(",") if m.strip()]
+    if not models or len(set(models)) != len(models):
+        raise UsageError(f"--models {text!r}: give distinct model names, comma-separated")
+    for prof in profiles:
+        known = load_profile(prof).all_models
+        unknown = [m for m in models if m not in known]
+        if unknown:
+            raise UsageError(f"--models: {', '.join(unknown)} not in {prof}'s models "
+                             f"({', '.join(known)})")
+    return models
 
 
 def print_outcome(outcome: RunOutcome) -> None:
@@ -93,7 +116,8 @@ def print_outcome(outcome: RunOutcome) -> None:
                               "stages": {e["name"]: e["status"] for e in s.get("stages", [])}}]
     for r in runs:
         stages = " ".join(f"{k}:{v}" for k, v in r["stages"].items())
-        print(f"{'✔' if r['ok'] else '✘'} {r['board']}: {stages}")
+        board = f"{r['board']} ({r['model']})" if r.get("model") else r["board"]
+        print(f"{'✔' if r['ok'] else '✘'} {board}: {stages}")
     print(f"reports ({outcome.seconds:.1f} s): {outcome.run_dir / 'report.html'}\n"
           f"                 {outcome.run_dir / 'report.md'}\n"
           f"                 {outcome.run_dir / 'summary.json'}")

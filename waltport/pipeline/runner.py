@@ -218,11 +218,13 @@ def _worker(job: _Job, queue: Any) -> tuple[str, int]:
     return str(outcome.run_dir), outcome.exit_code
 
 
-def run_dirs_for(profiles: Sequence[str | Path], out_dir: Path) -> list[Path]:
-    """One sub-directory per profile, named after it (made unique if repeated)."""
+def run_dirs_for(profiles: Sequence[str | Path], out_dir: Path,
+                 models: Sequence[str | None] | None = None) -> list[Path]:
+    """One sub-directory per entry, named after its profile (``<profile>-<model>`` for a
+    sub-model), made unique if repeated."""
     dirs: list[Path] = []
-    for p in profiles:
-        name, i = Path(p).stem, 2
+    for p, m in zip(profiles, models or [None] * len(profiles), strict=True):
+        name, i = Path(p).stem + (f"-{m}" if m else ""), 2
         candidate = out_dir / name
         while candidate in dirs:
             candidate, i = out_dir / f"{name}-{i}", i + 1
@@ -230,15 +232,29 @@ def run_dirs_for(profiles: Sequence[str | Path], out_dir: Path) -> list[Path]:
     return dirs
 
 
+def batch_entries(profiles: Sequence[str | Path], models: Sequence[str] | None) \
+        -> list[tuple[str | Path, str | None]]:
+    """Pure: the batch's entries, every profile once or once per sub-model in ``models``."""
+    if not models:
+        return [(p, None) for p in profiles]
+    return [(p, m) for p in profiles for m in models]
+
+
 def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int = 1,
               stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
               notebooks: Path | None = None, cell_timeout: float | None = None,
-              progress: Progress | None = None) -> RunOutcome:
-    """Several profiles, ``jobs`` at a time in separate processes; one combined report."""
+              progress: Progress | None = None,
+              models: Sequence[str] | None = None) -> RunOutcome:
+    """Several profiles, ``jobs`` at a time in separate processes; one combined report.
+
+    ``models``: each profile runs once per sub-model (parameter ``model``),
+    each its own batch entry in ``DIR/<profile>-<model>``.
+    """
     t0 = time.monotonic()
     od = Path(out_dir).resolve()
     od.mkdir(parents=True, exist_ok=True)
-    dirs = run_dirs_for(profiles, od)
+    entries = batch_entries(profiles, models)
+    dirs = run_dirs_for([p for p, _ in entries], od, [m for _, m in entries])
     ctx = multiprocessing.get_context("spawn")
     with ctx.Manager() as manager:
         queue = manager.Queue()
@@ -246,8 +262,9 @@ def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int 
         relay.start()
         with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
             jobs_ = [_Job(str(Path(p).resolve()), str(d), tuple(s.name for s in stages),
-                          dict(params or {}), str(notebooks) if notebooks else None,
-                          cell_timeout) for p, d in zip(profiles, dirs, strict=True)]
+                          {**(params or {}), **({"model": m} if m else {})},
+                          str(notebooks) if notebooks else None, cell_timeout)
+                     for (p, m), d in zip(entries, dirs, strict=True)]
             futures = [pool.submit(_worker, j, queue) for j in jobs_]
             for f in cf.as_completed(futures):
                 f.result()

@@ -51,6 +51,7 @@ PARAMETERS: dict[str, Any] = {
     "boots": 1,               # first_boot: how many boots (reliability figures)
     "lab_name": "",           # network namespace name ("" derives one from the profile)
     "timeout": 120,           # seconds a boot may take
+    "model": "",              # one sub-model of a family ("" = the family / the lab's default)
 }
 MODES = ("lab", "interface", "pcap")
 

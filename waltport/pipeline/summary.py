@@ -22,7 +22,7 @@ SCHEMA = "waltport.summary/1"
 # The board block always has these keys (None/[] when the board stage did not run).
 BOARD_KEYS: dict[str, Any] = {"name": None, "description": "", "arch": None, "bootloader": None,
                               "dhcp_identifier": None, "models": [], "identifiers": [],
-                              "profile_path": None, "profile_digest": None}
+                              "profile_path": None, "profile_digest": None, "model": None}
 BATCH_SCHEMA = "waltport.batch/1"
 
 
@@ -146,6 +146,7 @@ def batch_summary(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, An
     ok = all(s.get("ok") for _, s in runs)
     return {"schema": BATCH_SCHEMA, "generated_at": generated_at(),
             "waltport_version": __version__, "ok": ok, "exit_code": 0 if ok else 1,
-            "runs": [{"dir": d, "board": s.get("board", {}).get("name"), "ok": s.get("ok"),
+            "runs": [{"dir": d, "board": s.get("board", {}).get("name"),
+                      "model": s.get("board", {}).get("model"), "ok": s.get("ok"),
                       "stages": {e["name"]: e["status"] for e in s.get("stages", [])}}
                      for d, s in runs]}

@@ -48,8 +48,12 @@ def board_data(profile: Profile, path: Path) -> dict[str, object]:
             "profile_path": str(path), "profile_digest": profile_digest(profile)}
 
 
-def run(profile: str, out_dir: str) -> StageResult:
-    """Validate ``profile`` and its detection rules; writes ``<out_dir>/board.json``."""
+def run(profile: str, out_dir: str, *, model: str = "") -> StageResult:
+    """Validate ``profile`` and its detection rules; writes ``<out_dir>/board.json``.
+
+    ``model``: this run is about one sub-model of the family (its arch and
+    identifier are the board block's).
+    """
 
     def body(rec: Recorder) -> str:
         path = Path(profile)
@@ -65,6 +69,14 @@ def run(profile: str, out_dir: str) -> StageResult:
                   f"{', '.join(prof.all_models)}; {prof.bootloader}, "
                   f"{prof.dhcp_identifier.value.upper()}")
         rec.data.update(board_data(prof, path.resolve()))
+        if model:
+            if not rec.check(f"sub-model {model} is one of the family's models",
+                             model in prof.all_models,
+                             f"{model} in {', '.join(prof.all_models)}, arch "
+                             f"{prof.arch_of(model)}"):
+                return f"{model} is not a model of {prof.name}"
+            rec.data.update({"model": model, "arch": str(prof.arch_of(model)),
+                             "models": [model], "identifiers": [prof.identifier(model)]})
         rec.check("model names fit WalT (walt.node.<model>)", True,
                   ", ".join(prof.identifier(m) for m in prof.all_models))
         with rec.step("detect"):

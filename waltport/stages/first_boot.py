@@ -64,8 +64,11 @@ def imported_image(run_dir: Path) -> str | None:
 
 
 def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_name: str = "",
-        timeout: float = 120) -> StageResult:
-    """Boot ``boots`` times in the lab; writes ``<out_dir>/first_boot.json``."""
+        timeout: float = 120, model: str = "") -> StageResult:
+    """Boot ``boots`` times in the lab; writes ``<out_dir>/first_boot.json``.
+
+    ``model``: the sub-model to boot (e.g. ``pc-x86-32``: a CPU without long mode).
+    """
 
     def body(rec: Recorder) -> str:
         prof = load_profile(profile)
@@ -89,8 +92,9 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
                 with rec.step("export"):
                     root = export_rootfs(image, Path(work) / "rootfs")
             with rec.step("boots"):
-                report = boot_board(profile, lab_name=lab_name_for(prof, lab_name),
-                                    boots=boots, image_root=root, timeout=timeout, out_dir=dest)
+                report = boot_board(profile, lab_name=lab_name_for(prof, lab_name, model),
+                                    boots=boots, image_root=root, timeout=timeout, out_dir=dest,
+                                    model=model or None)
         rj = report.to_json()
         rec.data.update(boot_facts(rj))
         rec.data["boot"] = rj

@@ -24,8 +24,11 @@ def check_rows(report_json: dict[str, Any], model: str, several: bool) -> list[d
     return rows
 
 
-def run(profile: str, out_dir: str, *, image_source: str = "") -> StageResult:
+def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "") -> StageResult:
     """Check the image (built from the profile when ``image_source`` is empty), import it.
+
+    ``model``: the image of that sub-model (its arch's image), checked and
+    imported for that model only.
 
     Writes ``<out_dir>/image.json`` and the archives under ``<out_dir>/image/``.
     """
@@ -38,32 +41,33 @@ def run(profile: str, out_dir: str, *, image_source: str = "") -> StageResult:
         # and their sha256 (the report's "image archive reference").
         dest = state_dir() / "images" / prof.name
         source = image_source
-        models: tuple[str, ...] = prof.all_models
+        models: tuple[str, ...] = (model,) if model else prof.all_models
         if not source:
             build_image = engine("waltport.image.build", "build_image", "default image build")
             with rec.step("build"):
-                built = build_image(prof)
+                built = build_image(prof, model=model or None)
             rec.data["built"] = asdict(built)
             rec.check("default image built with podman", True,
                       f"{built.tag} ({built.image_id[:12]}, {built.method}, {built.arch})")
-            source, models = built.tag, tuple(built.models)
+            source = built.tag
+            models = (model,) if model else tuple(built.models)
         rec.data["source"] = source
         rec.data["models"] = list(models)
-        for other in (m for m in prof.all_models if m not in models):
+        for other in (m for m in prof.all_models if m not in models and not model):
             # e.g. pc-x86-32, the cpuid fallback: one image per arch, it needs its own.
             rec.check(f"[{other}] served by this image", None,
                       f"not built here: the image lists {', '.join(models)}; {other} needs "
                       "an image of its own arch", mandatory=False)
         several = len(models) > 1
-        for model in models:
-            with rec.step(f"check {model}"):
-                report = check_image(source, model, profile=prof)
-            for row in check_rows(report.to_json(), model, several):
+        for m in models:
+            with rec.step(f"check {m}"):
+                report = check_image(source, m, profile=prof)
+            for row in check_rows(report.to_json(), m, several):
                 rec.check(row["name"], row["ok"], row["evidence"], mandatory=row["mandatory"])
         imports = []
-        for model in models:
-            with rec.step(f"import {model}"):
-                res = import_image(source, model, out_dir=dest)
+        for m in models:
+            with rec.step(f"import {m}"):
+                res = import_image(source, m, out_dir=dest)
             imports.append(res.to_json())
             rec.check(f"imported as {res.tag}, labels read back from podman", True,
                       f"image {res.image_id[:12]}; " + ", ".join(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -21,17 +22,23 @@ VERDICT_TITLES = {
 OPTIONAL_VERDICTS = {"boot-notification"}   # judged by the first-boot stage
 
 
-def lab_name_for(profile: Profile, lab_name: str = "") -> str:
-    """A network namespace per board, so parallel batch runs never share a lab."""
-    return lab_name or f"wp-{profile.name}"[:21].rstrip("-")
+def lab_name_for(profile: Profile, lab_name: str = "", model: str = "") -> str:
+    """A network namespace per board (and sub-model), so parallel batch runs never share a lab."""
+    if lab_name:
+        return lab_name
+    if not model:
+        return f"wp-{profile.name}"[:21].rstrip("-")
+    tag = hashlib.sha256(model.encode()).hexdigest()[:4]
+    return f"{f'wp-{profile.name}'[:16].rstrip('-')}-{tag}"
 
 
 def _lab_capture(rec: Recorder, profile: str, prof: Profile, lab_name: str,
-                 timeout: float) -> tuple[Path, str]:
+                 timeout: float, *, model: str) -> tuple[Path, str]:
     boot_board = engine("waltport.lab.boot", "boot_board", "virtual lab boot")
     with rec.step("lab_boot"):
-        report = boot_board(profile, lab_name=lab_name_for(prof, lab_name), boots=1,
-                            timeout=timeout, out_dir=rec.subdir("network/lab"))
+        report = boot_board(profile, lab_name=lab_name_for(prof, lab_name, model), boots=1,
+                            timeout=timeout, out_dir=rec.subdir("network/lab"),
+                            model=model or None)
     run = report.runs[0]
     rec.artifact("console", run.console_log)
     rec.data["lab_boot"] = {"ok": run.ok, "failed_stage": run.failed_stage, "error": run.error}
@@ -74,8 +81,10 @@ def dhcp_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", pcap: str = "",
-        lab_name: str = "", timeout: float = 120) -> StageResult:
+        lab_name: str = "", timeout: float = 120, model: str = "") -> StageResult:
     """Analyse DHCP/TFTP for the board; writes ``<out_dir>/network.json``.
+
+    ``model``: the sub-model expected on the wire (and booted in the lab).
 
     ``mode``: ``lab`` (boot the virtual board against the bench server),
     ``interface`` (passive capture on a real board's host interface) or
@@ -85,7 +94,8 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
     def body(rec: Recorder) -> str:
         prof = load_profile(profile)
         analyze = engine("waltport.net.analysis", "analyze_pcap", "pcap analysis")
-        model: str | None = prof.all_models[0] if len(prof.all_models) == 1 else None
+        expected: str | None = model or (prof.all_models[0] if len(prof.all_models) == 1
+                                         else None)
         rec.data["mode"] = mode
         if mode == "pcap":
             if not pcap or not Path(pcap).is_file():
@@ -94,12 +104,13 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
         elif mode == "interface":
             capture_path = _interface_capture(rec, interface, timeout)
         elif mode == "lab":
-            capture_path, model = _lab_capture(rec, profile, prof, lab_name, timeout)
+            capture_path, expected = _lab_capture(rec, profile, prof, lab_name, timeout,
+                                                  model=model)
         else:
             raise UsageError(f"mode {mode!r}: choose lab, interface or pcap")
         rec.artifact("pcap", capture_path)
         with rec.step("analyse"):
-            analysis = analyze(capture_path, model)
+            analysis = analyze(capture_path, expected)
         aj = analysis.to_json()
         rec.data["analysis"] = aj
         rec.data.update(wire_facts(aj))
