@@ -23,7 +23,6 @@ from typing import Protocol
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
-from waltport.lab.capture import PacketCapture
 from waltport.lab.console import Console, ConsoleTimeout
 from waltport.lab.disk import build_fat_image
 from waltport.lab.flashenv import (
@@ -50,6 +49,7 @@ from waltport.lab.stages import (
     parse_pcap,
     stage_statistics,
 )
+from waltport.net.capture import Capture
 from waltport.net.registry import Registry
 from waltport.net.server import BenchServer
 from waltport.net.tftp import read_transfer_log
@@ -245,7 +245,7 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
     error: str | None = None
     booted: float | None = None
     with _tap(lab, board.tap or ""), \
-            PacketCapture(lab.netns, board.tap or "", pcap):
+            Capture(lab.netns, board.tap or "", pcap, grace=0.5):
         console = Console(lab.exec_argv(qemu_argv(board)), console_log)
         try:
             console.start()

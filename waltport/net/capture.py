@@ -26,9 +26,13 @@ class CaptureError(WaltportError):
 
 
 def tcpdump_argv(netns: str | None, interface: str, out: Path, bpf: str | None = None) -> list[str]:
-    """The tcpdump command line (``ip netns exec`` prefix when ``netns`` is given)."""
+    """The tcpdump command line (``ip netns exec`` prefix when ``netns`` is given).
+
+    A 32 MiB kernel buffer (``-B``): a 30 MB kernel by TFTP comes in bursts
+    that overflow the default one and packets go missing from the evidence.
+    """
     argv = ["tcpdump", "-i", interface, "-w", str(out), "--immediate-mode", "-U", "-n",
-            "-s", "0", "-Z", "root"]
+            "-s", "0", "-B", "32768", "-Z", "root"]
     if bpf:
         argv.append(bpf)
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
@@ -102,5 +106,10 @@ class Capture:
                  tb: TracebackType | None) -> None:
         if exc_type is None:
             self.stop()
-        else:
+            return
+        # On failure the packets so far are evidence: keep them, without the grace wait.
+        self.grace = 0.0
+        try:
+            self.stop()
+        except CaptureError:
             self._abort()
