@@ -88,6 +88,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if not args.pcap.is_file():
         raise UsageError(f"capture {args.pcap} not found")
     a = analyze_pcap(args.pcap, args.model)
+    if args.full:
+        from waltport.net.decode import decode_pcap  # noqa: PLC0415
+
+        for d in decode_pcap(args.pcap, limit=args.full):
+            fields = " ".join(f"{k}={v}" for k, v in d.fields.items())
+            print(f"#{d.index} {d.src} > {d.dst} {d.summary}\n    {fields}")
     if args.plots:
         plots.ladder(a, args.plots / "ladder.svg")
         plots.transfer_timeline(a, args.plots / "transfers.svg")
@@ -136,4 +142,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", help="the WalT model expected (walt.node.<model>)")
     p.add_argument("--json", action="store_true")
     p.add_argument("--plots", type=Path, help="write ladder.svg and transfers.svg here")
+    p.add_argument("--full", type=int, nargs="?", const=200, default=0, metavar="N",
+                   help="also print scapy's full decoding of the first N DHCP/TFTP "
+                        "request packets (default 200; slow on big captures)")
     p.set_defaults(func=cmd_analyze)
