@@ -12,6 +12,7 @@ APT_PACKAGES=(
   tftp-hpa tftpd-hpa isc-dhcp-server udhcpc busybox atftp
   podman buildah runc uidmap fuse-overlayfs
   iproute2 iptables procps psmisc
+  nfs-ganesha nfs-ganesha-vfs rpcbind openssh-client
   chromium
 )
 

@@ -132,6 +132,9 @@ def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
     assert "not reachable" in capsys.readouterr().err
 
 
+UNAME = {"qemu-arm64": "aarch64", "pc-x86-64": "x86_64", "pc-x86-32": "i686"}
+
+
 @pytest.mark.qemu
 @pytest.mark.parametrize(("board", "model"), [("qemu-arm64", "qemu-arm64"),
                                               ("qemu-x86-64", "pc-x86-64"),
@@ -151,3 +154,8 @@ def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, bo
     kernel = next(s for s in run.stages if s.name == "kernel_fetched")
     # The kernel served is the one in the image (a symlink to /boot/vmlinuz-*).
     assert kernel.evidence["bytes"] == (root / "boot" / model / "kernel").stat().st_size
+    # The image's own userspace: NFS root, busybox init, dropbear, an SSH login.
+    stages = {s.name: s for s in run.stages}
+    assert "WALTPORT-IMAGE-INIT" in str(stages["image_userspace"].evidence["marker"])
+    assert "/var/lib/walt/nodes/" in str(stages["image_userspace"].evidence["nfsroot"])
+    assert stages["ssh_login"].evidence["output"] == UNAME[model]

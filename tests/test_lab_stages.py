@@ -7,6 +7,7 @@ import io
 import dpkt
 
 from waltport.lab.stages import (
+    IMAGE_STAGES,
     STAGES,
     Stage,
     TftpSeen,
@@ -93,7 +94,7 @@ def test_all_stages_reached() -> None:
                (3.5, "WALTPORT-USERSPACE-OK model=qemu-arm64 mac=52:54:00:56:00:00 ip=x"),
                (3.6, "WALTPORT-BOOTED model=qemu-arm64 mac=52:54:00:56:00:00 ip=10.0.0.10")]
     stages = _stages(console, T0 + 3.7)
-    assert [s.name for s in stages] == list(STAGES)
+    assert [s.name for s in stages] == [n for n in STAGES if n not in IMAGE_STAGES]
     times = {s.name: s.time for s in stages}
     assert times == {"power_on": 0.0, "first_dhcp": 2.0, "walt_dhcp": 2.0,
                      "second_stage_fetched": 2.22, "kernel_fetched": 2.7,
@@ -103,6 +104,38 @@ def test_all_stages_reached() -> None:
     assert ev["kernel_fetched"] == {"file": "kernel", "bytes": 1478, "bytes_captured": 1478}
     assert str(ev["userspace"]["marker"]).startswith("WALTPORT-BOOTED")
     assert failed_stage(stages) is None
+
+
+IMAGE_CONSOLE = [
+    (2.8, "Starting kernel ..."),
+    (3.6, "WALTPORT-BOOTED model=qemu-arm64 mac=52:54:00:56:00:00 ip=10.0.0.10"),
+    (3.9, "WALTPORT-NFSROOT-OK root=10.0.0.1:/var/lib/walt/nodes/10.0.0.10/fs init=/sbin/init"),
+    (4.4, "WALTPORT-IMAGE-INIT model=qemu-arm64 ip=10.0.0.10/24 sshd=dropbear:22")]
+
+
+def test_image_stages_from_marker_and_login() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                            second_stage="start.uboot", kernel="kernel", initrd=None,
+                            dhcp=dhcp, tftp=tftp, console=IMAGE_CONSOLE,
+                            booted_wall=T0 + 3.7,
+                            login={"time": 6.25, "output": "aarch64", "node_ip": "10.0.0.10"})
+    assert [s.name for s in stages] == list(STAGES)
+    by = {s.name: s for s in stages}
+    assert by["image_userspace"].time == 4.4
+    assert "/var/lib/walt/nodes/10.0.0.10/fs" in str(by["image_userspace"].evidence["nfsroot"])
+    assert by["ssh_login"].time == 6.25
+    assert by["ssh_login"].evidence == {"output": "aarch64", "node_ip": "10.0.0.10"}
+    assert failed_stage(stages) is None
+
+
+def test_failed_login_fails_its_stage() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                            second_stage="start.uboot", kernel="kernel", initrd=None,
+                            dhcp=dhcp, tftp=tftp, console=IMAGE_CONSOLE[:3],
+                            booted_wall=T0 + 3.7, login={"time": None, "error": "x"})
+    assert failed_stage(stages) == "image_userspace"
 
 
 def test_missing_notification_fails_userspace() -> None:

@@ -50,6 +50,14 @@ mount -t devtmpfs devtmpfs /dev 2>/dev/null
 mkdir -p /dev/pts /run /tmp
 mount -t devpts devpts /dev/pts
 hostname -F /etc/hostname
+ip link set lo up
+# eth0 keeps the address the initramfs gave it (Debian's kernel has no IP_PNP);
+# without one (a board booted otherwise), ask DHCP.
+ip -4 addr show dev eth0 | grep -q inet || udhcpc -i eth0 -n -q -t 5 2>/dev/null
+ip link set eth0 up 2>/dev/null
+model=$(cat /etc/walt-model 2>/dev/null || echo unknown)
+addr=$(ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}')
+echo "WALTPORT-IMAGE-INIT model=$model ip=$addr sshd=dropbear:22" > /dev/console
 """
 ETC = {
     "etc/passwd": "root:x:0:0:root:/root:/bin/sh\n",

@@ -39,6 +39,7 @@ from waltport.lab.imageroot import (
     lab_model,
     second_stage_name,
 )
+from waltport.lab.login import ImageLogin, has_own_init, image_leg, log_in, make_login_key
 from waltport.lab.netns import Lab, is_owned
 from waltport.lab.qemu import Board, firmware_problems, qemu_argv
 from waltport.lab.stages import (
@@ -233,8 +234,13 @@ def board_arch(profile: Profile, model: str) -> str:
 
 
 def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, index: int,
-              first: FirstStage, out_dir: Path, timeout: float) -> BootRun:
-    """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure)."""
+              first: FirstStage, out_dir: Path, timeout: float,
+              login: ImageLogin | None = None) -> BootRun:
+    """Boot the board once; a :class:`BootRun` whatever happens (never raises on failure).
+
+    With ``login`` the image root is served over NFS to the node's lease and,
+    after the initramfs, the image's own init must start and accept SSH.
+    """
     run_dir = out_dir / f"boot-{index}"
     run_dir.mkdir(parents=True, exist_ok=True)
     arch = board_arch(profile, model)
@@ -244,12 +250,16 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
     console_log, pcap = run_dir / "console.log", run_dir / "capture.pcap"
     error: str | None = None
     booted: float | None = None
-    with _tap(lab, board.tap or ""), \
+    leg: dict[str, object] | None = None
+    with _tap(lab, board.tap or ""), contextlib.ExitStack() as nfs, \
             Capture(lab.netns, board.tap or "", pcap, grace=0.5):
         console = Console(lab.exec_argv(qemu_argv(board)), console_log)
         try:
             console.start()
             try:
+                if login is not None:
+                    leg = image_leg(lab, server.registry, login, mac, console=console, nfs=nfs,
+                                     run_dir=run_dir, timeout=timeout)
                 _, line = console.expect(f"WALTPORT-USERSPACE-OK|{PROMPT_RE}", timeout,
                                          "userspace marker")
                 if re.search(PROMPT_RE, line):
@@ -259,6 +269,8 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
                 while booted is None and time.monotonic() < deadline:
                     booted = _booted_time(server, mac, model, console.started_wall)
                     time.sleep(0.1)
+                if leg is not None and "node_ip" in leg:
+                    leg = log_in(lab, login, console, leg, timeout)  # type: ignore[arg-type]
                 with contextlib.suppress(ConsoleTimeout):
                     console.expect(DONE_RE, 20, "power-off")
             except ConsoleTimeout as err:
@@ -280,11 +292,15 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
         t0_wall=console.started_wall, model=model, identifier=str(profile.dhcp_identifier),
         second_stage=second_stage_name(profile), kernel=s.kernel, initrd=s.initrd,
         dhcp=dhcp, tftp=tftp, console=[(ln.time, ln.text) for ln in console.lines],
-        booted_wall=booted, served=served)
+        booted_wall=booted, served=served, login=leg if login is not None else None)
+    if leg is not None and leg.get("time") is None and login is not None:
+        leg.setdefault("error", "image stages not reached")
     failed = failed_stage(stages)
     if failed and error is None:
         error = "userspace marker seen but no boot notification recorded" \
-            if failed == "userspace" else "stage not reached"
+            if failed == "userspace" else str(leg.get("error")) \
+            if leg is not None and failed in ("image_userspace", "ssh_login") \
+            else "stage not reached"
     return BootRun(index, mac, failed is None, failed, tuple(stages), str(console_log),
                    str(pcap), tuple(console.tail(15)) if failed else (), error)
 
@@ -292,14 +308,18 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
 def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
-               first_stage_mode: str = "sdcard", model: str | None = None) -> BootReport:
+               first_stage_mode: str = "sdcard", model: str | None = None,
+               image_login: bool | None = None) -> BootReport:
     """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
 
     Without ``image_root`` one is built (Debian kernel + lab initramfs + the
     generated second stage).  ``first_stage_mode`` (U-Boot boards): ``sdcard``
     or ``flash``.  ``model`` picks a sub-model of a family (default: the one a
     64-bit virtual board is; ``pc-x86-32`` boots a CPU without long mode, so
-    the real iPXE detects it).  Failures are recorded in the report, not raised.
+    the real iPXE detects it).  ``image_login`` (default: when the image root
+    has its own ``/sbin/init``, e.g. the default image) serves the root over
+    NFS and adds the stages ``image_userspace`` and ``ssh_login``.  Failures
+    are recorded in the report, not raised.
     """
     profile = load_profile(profile_path)
     try:
@@ -322,13 +342,16 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     root = Path(image_root) if image_root else build_image_root(profile, model, out / "image-root")
     check_image_root(root, profile, model)
     first = first_stage(profile, out, first_stage_mode)
+    if image_login is None:
+        image_login = has_own_init(root)
+    login = ImageLogin(root.resolve(), make_login_key(out / "login")) if image_login else None
     runs: list[BootRun] = []
     with lab_session(lab_name) as lab, \
             BenchServer(lab, root, pxe_first_stage=first.pxe,
                         state=out / "server-state") as server:
         for i in range(boots):
             runs.append(boot_once(profile, model, lab, server, index=i, first=first,
-                                  out_dir=out, timeout=timeout))
+                                  out_dir=out, timeout=timeout, login=login))
     report = BootReport(profile.name, model, str(root), str(out), tuple(runs), first.mode)
     write_text(out / "boot-report.json", json.dumps(report.to_json(), indent=2) + "\n")
     return report
@@ -341,10 +364,12 @@ __all__ = [
     "BootRun",
     "BootServer",
     "FirstStage",
+    "ImageLogin",
     "board_arch",
     "board_mac",
     "boot_board",
     "boot_once",
     "first_stage",
+    "has_own_init",
     "lab_session",
 ]

@@ -7,7 +7,12 @@ eth0 from the WalT ``ip=`` argument (udhcpc when it is absent), prints
 ``WALTPORT-USERSPACE-OK ...`` on the console and sends the boot notification
 ``WALTPORT-BOOTED model=.. mac=.. ip=..`` to the server (UDP 7557; the server
 IP comes from ``nfsroot=`` or ``ip=`` on ``/proc/cmdline``), then powers off
-so QEMU exits.  It never mounts NFS: the lab has no NFS server.
+so QEMU exits -- unless the initrd carries the NFS modules (the default
+image's does): then it mounts ``nfsroot=`` read-only (NFSv3, no locking),
+puts a tmpfs overlay on top (as WalT's walt-init does), copies the lab's SSH
+key from ``<nfsroot minus /fs>/lab`` when served, and ``switch_root``s into
+the image's init (``init=`` when the image has it, else ``/sbin/init``).  A
+failed mount says so on the console and powers off, so a boot never hangs.
 
 Debian's ``busybox-static`` has no UDP mode in ``nc``, so the datagram is
 sent by the kernel's own ``netconsole`` module (the mechanism WalT's debug
@@ -32,7 +37,7 @@ NOTIFY_PREFIX = "WALTPORT-BOOTED"
 NET_MODULES = ("virtio_pci", "virtio_net", "netconsole")
 APPLETS = ("sh", "mount", "umount", "insmod", "ip", "ipcalc", "udhcpc", "cat", "echo",
            "sleep", "ping", "poweroff", "reboot", "sed", "tr", "cut", "grep", "ls",
-           "mkdir", "dmesg", "uname", "awk")
+           "mkdir", "dmesg", "uname", "awk", "switch_root", "chmod")
 DIRS = ("bin", "dev", "etc", "lib", "lib/modules", "proc", "run", "sbin", "sys", "tmp",
         "usr", "usr/share", "usr/share/udhcpc")
 
@@ -100,7 +105,7 @@ def resolve_modules(modules_dir: Path, wanted: Iterable[str] = NET_MODULES) -> l
 
 
 INIT_SCRIPT = r"""#!/bin/sh
-# waltport lab init: network up, report in, power off (no NFS: the lab has none).
+# waltport lab init: network up, report in, then the NFS root (or power off).
 export PATH=/bin:/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
@@ -158,6 +163,50 @@ if [ -n "$server" ]; then
   echo "<1>WALTPORT-BOOTED model=$model mac=$mac ip=$addr" > /dev/kmsg
   echo 0 > "$t/enabled"
   echo 7 > /proc/sys/kernel/printk
+fi
+# WalT's way on: the image's root over NFS (read-only) under a RAM overlay,
+# then the image's own init.  Any failure falls back to powering off.
+nfs_root() {
+  [ -n "$nfsroot" ] || { echo "no nfsroot= on the command line"; return 1; }
+  [ -e /lib/modules/nfsv3.ko ] || { echo "this initrd carries no NFS modules"; return 1; }
+  path="${nfsroot#*:}"; opts=""
+  case "$path" in *,*) opts=",${path#*,}"; path="${path%%,*}" ;; esac
+  mkdir -p /nfs /ram /newroot /lab
+  mount -t nfs -o "ro,nolock,vers=3,tcp,addr=$server$opts" "$server:$path" /nfs \
+    || { echo "NFS mount of $server:$path failed"; return 1; }
+  mount -t tmpfs -o mode=0755 tmpfs /ram && mkdir -p /ram/upper /ram/work
+  mount -t overlay overlay -o lowerdir=/nfs,upperdir=/ram/upper,workdir=/ram/work /newroot \
+    || { echo "overlay on the NFS root failed"; return 1; }
+  init=/sbin/init
+  [ -n "$kinit" ] && [ -x "/newroot$kinit" ] && init="$kinit"
+  [ -x "/newroot$init" ] || [ -L "/newroot$init" ] || { echo "no $init in the image"; return 1; }
+  # The lab serves its per-run SSH key beside the root (a WalT server writes it in).
+  lab="$server:${path%/fs}/lab"
+  if mount -t nfs -o "ro,nolock,vers=3,tcp,addr=$server" "$lab" /lab 2>/dev/null; then
+    if [ -f /lab/authorized_keys ]; then
+      mkdir -p /newroot/root/.ssh
+      cat /lab/authorized_keys > /newroot/root/.ssh/authorized_keys
+      chmod 700 /newroot/root /newroot/root/.ssh
+      chmod 600 /newroot/root/.ssh/authorized_keys
+    fi
+    umount /lab
+  fi
+  echo "$model" > /newroot/etc/walt-model
+  echo "WALTPORT-NFSROOT-OK root=$server:$path init=$init"
+  umount /sys/kernel/config 2>/dev/null
+  umount /proc /sys /dev 2>/dev/null
+  exec switch_root /newroot "$init"
+}
+kinit=""
+for arg in $(cat /proc/cmdline); do
+  case "$arg" in
+    nfsroot=*) nfsroot="${arg#nfsroot=}" ;;
+    init=*) kinit="${arg#init=}" ;;
+  esac
+done
+if [ -n "$server" ] && [ "$(cat /etc/waltport-netconf)" = cmdline ]; then
+  nfs_root
+  echo "WALTPORT-NFSROOT-FAILED: falling back to power-off"
 fi
 echo "WALTPORT-POWEROFF"
 poweroff -f

@@ -5,6 +5,7 @@ out.  The stages, in order::
 
     power_on -> first_dhcp -> walt_dhcp -> second_stage_fetched
              -> kernel_fetched -> kernel_started -> userspace
+             [-> image_userspace -> ssh_login]   (image root with /sbin/init, NFS)
 
 A stage that was not reached has ``time=None``; the first such stage is the
 one that failed.
@@ -22,7 +23,12 @@ from dataclasses import dataclass, field
 import dpkt
 
 STAGES = ("power_on", "first_dhcp", "walt_dhcp", "second_stage_fetched", "kernel_fetched",
-          "kernel_started", "userspace")
+          "kernel_started", "userspace", "image_userspace", "ssh_login")
+# Only for an image root with its own init (served over NFS): the image's init
+# printed its marker, then an SSH login from the client namespace succeeded.
+IMAGE_STAGES = ("image_userspace", "ssh_login")
+IMAGE_INIT_RE = re.compile(r"WALTPORT-IMAGE-INIT model=\S*")
+NFSROOT_RE = re.compile(r"WALTPORT-NFSROOT-(OK|FAILED)[^\n]*")
 KERNEL_START_RE = re.compile(r"Starting kernel \.\.\.|Booting Linux on physical CPU|"
                              r"Linux version \d")
 # The init's own marker can be split by kernel output on a busy console; the
@@ -130,13 +136,17 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
                    kernel: str, initrd: str | None, dhcp: Sequence[DhcpSeen],
                    tftp: Sequence[TftpSeen], console: Iterable[tuple[float, str]],
                    booted_wall: float | None,
-                   served: Mapping[str, int] | None = None) -> list[Stage]:
+                   served: Mapping[str, int] | None = None,
+                   login: Mapping[str, object] | None = None) -> list[Stage]:
     """Every stage with its time and evidence.
 
     ``t0_wall`` is QEMU's start (wall clock, like pcap and registry times);
     ``console`` gives (seconds since QEMU start, line); ``identifier`` is
     ``vci`` or ``uci``; ``booted_wall`` is the registry's ``booted`` event time;
     ``served`` maps file names the server logged as sent whole to their size.
+    ``login`` (image roots served over NFS) has the SSH login's ``time``
+    (seconds since QEMU start, None: failed), ``command`` and ``output``; the
+    stages ``image_userspace`` and ``ssh_login`` are added only with it.
     """
     served = served or {}
     wanted = WALT_PREFIX + model
@@ -172,7 +182,21 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
     ev = {"marker": marker[1] if marker else None, "notification": booted_wall is not None}
     when = _rel(booted_wall, t0_wall) if booted_wall is not None else None
     stages.append(Stage("userspace", when if marker else None, ev))
+    if login is not None:
+        stages += _image_stages(lines, login)
     return _monotone(stages)
+
+
+def _image_stages(lines: Sequence[tuple[float, str]],
+                  login: Mapping[str, object]) -> list[Stage]:
+    nfs = next((ln for _, ln in lines if NFSROOT_RE.search(ln)), None)
+    init = next(((t, ln) for t, ln in lines if IMAGE_INIT_RE.search(ln)), None)
+    ev: dict[str, object] = {"nfsroot": nfs.strip() if nfs else None,
+                             "marker": init[1].strip() if init else None}
+    t = login.get("time")
+    return [Stage("image_userspace", round(init[0], 3) if init else None, ev),
+            Stage("ssh_login", round(float(t), 3) if isinstance(t, (int, float)) else None,
+                  {k: v for k, v in login.items() if k != "time"})]
 
 
 def _monotone(stages: list[Stage]) -> list[Stage]:

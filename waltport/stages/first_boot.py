@@ -22,6 +22,8 @@ STAGE_TITLES = {
     "kernel_fetched": "kernel (and initrd) fetched by TFTP",
     "kernel_started": "kernel started",
     "userspace": "userspace reached and boot announced",
+    "image_userspace": "the image's own init started on its NFS root",
+    "ssh_login": "SSH login to the node as root (key installed by the lab)",
 }
 
 
