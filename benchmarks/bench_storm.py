@@ -244,6 +244,19 @@ def row(server: str, s: StormStats) -> str:
             f"{s.mb_per_s:.1f} |")
 
 
+def per_worker(server_log: str, pids: list[int]) -> list[int]:
+    """Transfers each TFTP worker logged (server.log lines carry the process id)."""
+    counts = dict.fromkeys(pids, 0)
+    for line in server_log.splitlines():
+        parts = line.split(" ", 5)
+        if len(parts) == 6 and parts[3:5] == ["waltport.net.tftp", "INFO"] \
+                and parts[5].startswith("tftp: "):
+            pid = int(parts[2]) if parts[2].isdigit() else -1
+            if pid in counts:
+                counts[pid] += 1
+    return list(counts.values())
+
+
 def report_failures(name: str, results: list[ClientResult], want: str | None) -> None:
     for r in results:
         if r.error is not None or want not in {None, r.sha256}:
@@ -251,9 +264,9 @@ def report_failures(name: str, results: list[ClientResult], want: str | None) ->
                   file=sys.stderr)
 
 
-def dhcp_only(lab: Lab, fleet: Fleet, tmp: Path, root: Path) -> int:
+def dhcp_only(lab: Lab, fleet: Fleet, tmp: Path, root: Path, workers: int | None) -> int:
     """All clients do DHCP at once, nothing else; prints one row; 1 on any failure."""
-    with BenchServer(lab, root, state=tmp / "state") as srv:
+    with BenchServer(lab, root, state=tmp / "state", tftp_workers=workers) as srv:
         results, wall = storm(lab, fleet, tmp, dhcp=True, tftp=False)
         server_log = srv.log_path.read_text(errors="replace")
     s = summarize(results, wall, None)
@@ -272,6 +285,8 @@ def main() -> int:
     ap.add_argument("--dhcp-only", action="store_true",
                     help="one DHCP storm without TFTP (the DHCP reference without TFTP load)")
     ap.add_argument("--keep-log", type=Path, help="copy the bench server's server.log here")
+    ap.add_argument("--tftp-workers", type=int,
+                    help="bench server TFTP worker processes (default: its own, CPUs, min 2)")
     args = ap.parse_args()
     lab = Lab(f"wpb-storm-{os.getpid() % 100000}").up()
     fleet = Fleet(lab, args.clients)
@@ -292,8 +307,10 @@ def main() -> int:
         try:
             fleet.create()
             if args.dhcp_only:
-                return dhcp_only(lab, fleet, tmp, root)
-            with BenchServer(lab, root, state=tmp / "state") as srv:
+                return dhcp_only(lab, fleet, tmp, root, args.tftp_workers)
+            with BenchServer(lab, root, state=tmp / "state",
+                             tftp_workers=args.tftp_workers) as srv:
+                workers: list[int] = srv.info["tftp_pids"]  # type: ignore[assignment]
                 results, wall = storm(lab, fleet, tmp, dhcp=True)
                 nodes = [dev for dev in srv.registry.devices() if dev.model == MODEL]
                 commits = sorted(e.time for e in srv.registry.events() if e.kind == "dhcp-commit")
@@ -318,6 +335,8 @@ def main() -> int:
                          f"retransmitted blocks; {discovers} DISCOVER and {requests} REQUEST "
                          f"received; DHCP commits spread over "
                          f"{commits[-1] - commits[0] if commits else 0:.2f} s")
+            notes.append(f"bench server: {len(workers)} TFTP worker processes; transfers per "
+                         f"worker (both storms): {per_worker(server_log, workers)}")
             failed |= len(nodes) != args.clients or bool(problems)
             hpa_root(root, ips)
             (tmp / "walt.map").write_text(HPA_MAP)

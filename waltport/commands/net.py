@@ -16,6 +16,8 @@ from waltport.net.server import BenchServer, lab_state_dir
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    if args.tftp_workers is not None and args.tftp_workers < 1:
+        raise UsageError(f"--tftp-workers must be >= 1, got {args.tftp_workers}")
     if args.interface:
         if not args.isolated:
             raise UsageError("--interface needs --i-know-this-network-is-isolated (the DHCP "
@@ -27,13 +29,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 "--state", str(args.state or lab_state_dir(f"if-{args.interface}"))]
         if args.pxe_first_stage:
             argv += ["--pxe-first-stage", str(args.pxe_first_stage)]
+        if args.tftp_workers is not None:
+            argv += ["--tftp-workers", str(args.tftp_workers)]
         return serve.main(argv)
     lab = Lab(args.lab)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     with BenchServer(lab, args.image_root, pxe_first_stage=args.pxe_first_stage,
-                     state=args.state) as srv:
+                     state=args.state, tftp_workers=args.tftp_workers) as srv:
         print(f"serving lab {lab.name} on {lab.server_ip} (state {srv.state}); "
               "Ctrl-C stops", flush=True)
         while not stop.wait(0.5):
@@ -122,6 +126,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--image-root", type=Path, required=True, help="tree with boot/<model>/")
     p.add_argument("--pxe-first-stage", type=Path, help="served as pxe/walt-x86-undionly.kpxe")
     p.add_argument("--state", type=Path, help="state dir (default <state>/labs/<lab>)")
+    p.add_argument("--tftp-workers", type=int, metavar="N",
+                   help="TFTP worker processes (default: number of CPUs, at least 2)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("devices", help="list the devices a lab's bench server registered")

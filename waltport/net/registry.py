@@ -85,9 +85,18 @@ class Registry:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self._connect() as db:
+            # Closed explicitly: a sqlite3 connection sits in a reference cycle
+            # (its statement cache) and would stay open until the cyclic GC, so
+            # the TFTP workers forked next would inherit it; the copy, closed
+            # later in a child that holds none of the parent's POSIX locks, may
+            # checkpoint and drop the WAL under the other processes ("database
+            # disk image is malformed" under a boot storm).
+            db = self._connect()
+            try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.executescript(SCHEMA)
+            finally:
+                db.close()
         except (OSError, sqlite3.Error) as err:
             raise RegistryError(f"cannot open registry {self.path}: {err}") from err
 

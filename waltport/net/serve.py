@@ -12,8 +12,6 @@ import hashlib
 import ipaddress
 import json
 import logging
-import multiprocessing
-import multiprocessing.synchronize
 import os
 import signal
 import sys
@@ -27,8 +25,9 @@ from waltport.net.dhcp_policy import PXE_FIRST_STAGE, DhcpConfig
 from waltport.net.notify import NotificationListener
 from waltport.net.ra import RaResponder
 from waltport.net.registry import Registry
-from waltport.net.tftp import Resolver, TftpServer
+from waltport.net.tftp import Resolver
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
+from waltport.net.tftp_workers import TftpWorkers, default_workers
 
 
 def image_id(image_root: Path) -> str:
@@ -73,7 +72,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--image-root", type=Path, required=True)
     p.add_argument("--pxe-first-stage", type=Path)
     p.add_argument("--state", type=Path, required=True)
+    p.add_argument("--tftp-workers", type=_positive, default=None,
+                   help="TFTP worker processes (default: number of CPUs, at least 2)")
     return p.parse_args(argv)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _log_to(state: Path) -> None:
@@ -81,42 +92,28 @@ def _log_to(state: Path) -> None:
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
 
 
-def _tftp_process(ip: str, args: argparse.Namespace, ready: multiprocessing.synchronize.Event,
-                  stop: multiprocessing.synchronize.Event) -> None:
-    """TFTP in a process of its own (forked, so it starts with its own registry connection).
-
-    Up to dozens of transfer threads would otherwise starve the DHCP thread of
-    the interpreter lock: the boot-storm benchmark saw DHCP answers seconds
-    late and clients resending. A real WalT server runs dhcpd and tftpd as
-    separate processes too.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    parent = os.getppid()
-    registry = Registry(args.state / "registry.sqlite")
-    server = TftpServer(ip, make_resolver(registry, args.image_root, args.pxe_first_stage),
-                        args.state / "tftp-transfers.jsonl")
-    server.start()
-    ready.set()
-    # Leave with the parent even if it is killed without a chance to stop us.
-    while not stop.wait(0.5) and os.getppid() == parent:
-        pass
-    server.stop()
-
-
 def run(args: argparse.Namespace, stop: threading.Event) -> None:
-    """Open everything, announce READY, serve until ``stop`` is set, close everything."""
+    """Open everything, announce READY, serve until ``stop`` is set, close everything.
+
+    TFTP runs in worker processes of its own (:class:`TftpWorkers`): dozens of
+    transfer threads would otherwise starve the DHCP thread of the interpreter
+    lock (the boot-storm benchmark saw DHCP answers seconds late and clients
+    resending), and several workers spread a storm's transfers over the CPUs.
+    A real WalT server runs dhcpd and tftpd as separate processes too.
+    """
     facts = guard.check_interface(args.interface, args.lab, isolated_ack=args.isolated)
     iface = ipaddress.IPv4Interface(facts.addresses[0])
     args.state.mkdir(parents=True, exist_ok=True)
     _log_to(args.state)
-    # The registry (schema, WAL mode) is created before the TFTP process opens it:
+    # The registry (schema, WAL mode) is created before the TFTP workers open it:
     # two first openings at once fail with "database is locked".
-    registry = Registry(args.state / "registry.sqlite")
-    ctx = multiprocessing.get_context("fork")
-    tftp_ready, tftp_stop = ctx.Event(), ctx.Event()
-    tftp = ctx.Process(target=_tftp_process, args=(str(iface.ip), args, tftp_ready, tftp_stop),
-                       name="waltport-tftp", daemon=True)
+    registry_path = args.state / "registry.sqlite"
+    registry = Registry(registry_path)
+    tftp = TftpWorkers(
+        str(iface.ip),
+        lambda: make_resolver(Registry(registry_path), args.image_root, args.pxe_first_stage),
+        args.state / "tftp-transfers.jsonl", args.tftp_workers or default_workers())
+    # Forked before any thread of ours starts (a fork copies only the calling thread).
     tftp.start()
     cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
     parts: list[DhcpServer | RaResponder | NotificationListener] = [
@@ -127,20 +124,20 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         for part in parts:
             part.start()
             started.append(part)
-        if not tftp_ready.wait(15) or not tftp.is_alive():
-            raise OSError(f"the TFTP process did not start (exit code {tftp.exitcode})")
+        pids = tftp.pids
         print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": args.interface,
-                                     "pid": os.getpid(), "tftp_pid": tftp.pid,
+                                     "pid": os.getpid(), "tftp_pid": pids[0], "tftp_pids": pids,
                                      "image_id": image_id(args.image_root)}), flush=True)
-        stop.wait()
+        alive = tftp.count
+        while not stop.wait(1.0):
+            if tftp.alive() < alive:
+                alive = tftp.alive()
+                logging.getLogger("waltport.net.serve").error(
+                    "a TFTP worker died: %d of %d left", alive, tftp.count)
     finally:
         for part in reversed(started):
             part.stop()
-        tftp_stop.set()
-        tftp.join(10)
-        if tftp.is_alive():
-            tftp.kill()
-            tftp.join(5)
+        tftp.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

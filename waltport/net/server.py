@@ -36,20 +36,29 @@ def lab_state_dir(lab_name: str) -> Path:
     return state_dir() / "labs" / lab_name
 
 
-def serve_argv(lab: Lab, image_root: Path, pxe_first_stage: Path | None, state: Path) -> list[str]:
+def serve_argv(lab: Lab, image_root: Path, pxe_first_stage: Path | None, state: Path,
+               tftp_workers: int | None = None) -> list[str]:
     """The command line of the server process (inside the lab namespace)."""
     argv = [sys.executable, "-m", "waltport.net.serve", "--lab", lab.name, "--interface", BRIDGE,
             "--image-root", str(image_root), "--state", str(state)]
     if pxe_first_stage is not None:
         argv += ["--pxe-first-stage", str(pxe_first_stage)]
+    if tftp_workers is not None:
+        argv += ["--tftp-workers", str(tftp_workers)]
     return lab.exec_argv(argv)
 
 
 class BenchServer:
-    """DHCP + TFTP (+ RA, boot notifications) for one lab; ``start`` returns once it serves."""
+    """DHCP + TFTP (+ RA, boot notifications) for one lab; ``start`` returns once it serves.
+
+    ``tftp_workers``: TFTP worker processes (None: one per CPU, at least 2).
+    """
 
     def __init__(self, lab: Lab, image_root: Path, *, pxe_first_stage: Path | None = None,
-                 state: Path | None = None) -> None:
+                 state: Path | None = None, tftp_workers: int | None = None) -> None:
+        if tftp_workers is not None and tftp_workers < 1:
+            raise ServerError(f"tftp_workers must be >= 1, got {tftp_workers}")
+        self.tftp_workers = tftp_workers
         self.lab = lab
         self.image_root = Path(image_root).resolve()
         self.pxe_first_stage = Path(pxe_first_stage).resolve() if pxe_first_stage else None
@@ -90,7 +99,8 @@ class BenchServer:
         err_path = self.state / "serve.stderr"
         with open(err_path, "w") as err:
             self._proc = subprocess.Popen(
-                serve_argv(self.lab, self.image_root, self.pxe_first_stage, self.state),
+                serve_argv(self.lab, self.image_root, self.pxe_first_stage, self.state,
+                           self.tftp_workers),
                 stdout=subprocess.PIPE, stderr=err, text=True)
         assert self._proc.stdout is not None
         deadline = time.monotonic() + READY_TIMEOUT

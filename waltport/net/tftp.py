@@ -12,6 +12,7 @@ DATA/ACK/ERROR, four-byte headers on the hot path, are packed with ``struct``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -108,18 +109,36 @@ class TransferLog:
         os.close(self._fd)
 
 
-class TftpServer:
-    """Listen on ``ip:port``; ``resolver(requested, client_ip)`` -> (remapped, file)."""
+def listen_socket(ip: str, port: int = 69) -> socket.socket:
+    """The UDP socket requests arrive on (bound once; worker processes may share it)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((ip, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    def __init__(self, ip: str, resolver: Resolver, log_path: Path, port: int = 69) -> None:
+
+class TftpServer:
+    """Listen on ``ip:port``; ``resolver(requested, client_ip)`` -> (remapped, file).
+
+    ``sock``: an already bound listening socket (one inherited by several
+    worker processes, see :mod:`waltport.net.tftp_workers`) instead of binding
+    ``ip:port``; ``stop()`` closes this process's copy.
+    """
+
+    def __init__(self, ip: str, resolver: Resolver, log_path: Path, port: int = 69,
+                 sock: socket.socket | None = None) -> None:
         self.ip = ip
         self.resolver = resolver
         self.log = TransferLog(log_path)
         self.bad_packets = 0
         self._stop = threading.Event()
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((ip, port))
+        self._sock = sock if sock is not None else listen_socket(ip, port)
+        # With a shared socket every worker wakes for each request and only one
+        # reads it: the others see EAGAIN (handled in _loop) and wait again.
         self._sock.settimeout(0.3)
         self._thread = threading.Thread(target=self._loop, name="tftp", daemon=True)
         self._transfers: set[threading.Thread] = set()
@@ -140,7 +159,7 @@ class TftpServer:
         while not self._stop.is_set():
             try:
                 data, peer = self._sock.recvfrom(65536)
-            except TimeoutError:
+            except (TimeoutError, BlockingIOError):
                 continue
             except OSError as err:
                 log.warning("tftp receive failed: %s", err)
@@ -199,6 +218,11 @@ class TftpServer:
                 os.close(fd)
         except OSError as err:
             rec["error"] = f"socket: {err}"
+        except Exception as err:  # e.g. the registry failing: the record says why, not stderr
+            rec["error"] = f"server: {type(err).__name__}: {err}"
+            log.exception("tftp: transfer for %s failed", peer)
+            with contextlib.suppress(OSError):
+                sock.sendto(error_packet(0, "server error"), peer)
         finally:
             sock.close()
             rec["duration"] = round(time.monotonic() - t0, 6)
