@@ -42,6 +42,9 @@ def default_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
+NICENESS = 5  # TFTP workers yield the CPU to DHCP under a boot storm
+
+
 class TftpWorkers:
     """N forked TFTP worker processes on one socket; ``start`` returns once all listen.
 
@@ -133,6 +136,9 @@ class TftpWorkers:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; parent decides
         signal.signal(signal.SIGTERM, lambda *_: term.set())
         os.close(ready_r)
+        # A late DHCP answer costs a board a retry or a reset; a slower transfer
+        # costs only time: under load the DHCP process gets the CPU first.
+        os.nice(NICENESS)
         parent = os.getppid()
         server = TftpServer(self.ip, self.make_resolver(), self.log_path, sock=sock)
         server.start()
