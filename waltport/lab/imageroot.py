@@ -40,8 +40,11 @@ def lab_model(profile: Profile) -> str:
     try:
         model = detect(profile, {}, cpu_64bit=True).model
     except WaltportError as err:
-        raise ImageRootError(f"{profile.name}: the lab boots boards whose model needs no "
-                             f"board variable ({err})") from err
+        raise ImageRootError(
+            f"{profile.name}: its sub-model comes from a variable of the real board ({err}); "
+            "the lab's virtual boards cannot supply it. Boot boards/qemu-arm64.yaml or "
+            "boards/qemu-x86-64.yaml in the lab, and check this profile's detection against "
+            "the real U-Boot with: waltport lab crosscheck PROFILE") from err
     if model is None:
         raise ImageRootError(f"{profile.name}: detection selects no model in the lab")
     return model
