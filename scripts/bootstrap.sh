@@ -11,7 +11,7 @@ APT_PACKAGES=(
   tcpdump tshark
   tftp-hpa tftpd-hpa isc-dhcp-server udhcpc busybox atftp
   podman buildah runc uidmap fuse-overlayfs
-  iproute2 iptables procps psmisc
+  iproute2 iptables procps psmisc curl
   nfs-ganesha nfs-ganesha-vfs rpcbind openssh-client
   chromium
 )
