@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from waltport.image import kconfig
-from waltport.image.context import FAIL, MODELS_RE, PASS, WARN, CheckResult, Context
+from waltport.image.context import FAIL, PASS, WARN, CheckResult, Context
 from waltport.image.elf import kernel_arch
 from waltport.image.initrd import initrd_paths, module_names
 from waltport.image.stage2 import Fetch
 from waltport.image.view import SYMLINK
+from waltport.profile.model import check_model_name
 
 KERNEL_HEAD = 1 << 16
 
@@ -18,6 +19,15 @@ def _result(name: str, problems: list[str], evidence: list[str], *,
     return CheckResult(name, status, True, tuple(problems + (warnings or []) + evidence))
 
 
+def _is_model_name(name: str) -> bool:
+    """The profile's own rule for model names (one definition of WalT's alphabet)."""
+    try:
+        check_model_name(name)
+    except ValueError:
+        return False
+    return True
+
+
 def check_models_label(ctx: Context) -> CheckResult:
     raw = ctx.labels.get("walt.node.models")
     if raw is None:
@@ -26,9 +36,10 @@ def check_models_label(ctx: Context) -> CheckResult:
             why += " (a rootfs carries no labels: check the image built from it)"
         return _result("labels.models", [why], [])
     problems = []
-    if not MODELS_RE.match(raw):
+    bad = [name for name in raw.split(",") if not _is_model_name(name)]
+    if bad:
         problems.append(f"walt.node.models={raw!r} is not a comma-separated list of model "
-                        "names without spaces")
+                        f"names without spaces (bad: {', '.join(map(repr, bad))})")
     if ctx.model not in [m.strip() for m in raw.split(",")]:
         problems.append(f"walt.node.models={raw!r} does not list {ctx.model}")
     return _result("labels.models", problems, [f"walt.node.models={raw}"])

@@ -7,7 +7,6 @@ pure function of the context.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -25,7 +24,6 @@ PATH_DIRS = ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/l
 # podman/OCI architecture names -> waltport's.
 OCI_ARCH = {"arm64": "arm64", "aarch64": "arm64", "amd64": "x86_64", "386": "x86", "arm": "arm"}
 ELF_READ = 8 << 20
-MODELS_RE = re.compile(r"^[a-z][a-z0-9-]*(,[a-z][a-z0-9-]*)*$")
 
 
 @dataclass(frozen=True)
