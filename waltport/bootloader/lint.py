@@ -125,10 +125,7 @@ def lint_script(text: str, artifact: str, *, bootloader: Bootloader,
             if name not in known and name not in defined:
                 findings.append(Finding(artifact, n, "W004", "error",
                                         f"${{{name}}} is used but never set"))
-        for clause in re.split(r"\|\||&&", stmt):
-            m = _SET_RE.match(_strip_keyword(clause.strip()))
-            if m:
-                defined.add(m.group(1))
+        defined |= _names_set(stmt)
     return findings
 
 
@@ -139,15 +136,16 @@ def _strip_keyword(stmt: str) -> str:
     return stmt
 
 
+def _names_set(stmt: str) -> set[str]:
+    """Variables one statement sets, in any of its ``||`` / ``&&`` clauses."""
+    matches = (_SET_RE.match(_strip_keyword(clause.strip()))
+               for clause in re.split(r"\|\||&&", stmt))
+    return {m.group(1) for m in matches if m}
+
+
 def variables_set(text: str) -> frozenset[str]:
     """Names a script sets (a first stage hands them to the second)."""
-    names = set()
-    for _, stmt in _statements(text):
-        for clause in re.split(r"\|\||&&", stmt):
-            m = _SET_RE.match(_strip_keyword(clause.strip()))
-            if m:
-                names.add(m.group(1))
-    return frozenset(names)
+    return frozenset(name for _, stmt in _statements(text) for name in _names_set(stmt))
 
 
 def lint_identifier(profile: Profile, first_stage: str, artifact: str) -> list[Finding]:
