@@ -25,19 +25,17 @@ from waltport.image.tarball import export_rootfs
 from waltport.lab.boot import boot_board
 from waltport.lab.imageroot import check_image_root
 from waltport.profile.load import load_profile
-from waltport.util.paths import boards_dir, cache_dir
+from waltport.util.paths import boards_dir
 
 pytestmark = [pytest.mark.podman, pytest.mark.slow, pytest.mark.root]
 
 
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A private state dir (own podman storage) sharing the download cache."""
+    """A private state dir (own podman storage); the download cache is shared (outside it)."""
     if shutil.which("podman") is None:
         pytest.skip("podman not installed (scripts/bootstrap.sh installs it)")
-    real_cache = cache_dir()
     root = tmp_path_factory.mktemp("image-state")
-    (root / "cache").symlink_to(real_cache)
     old = os.environ.get("WALTPORT_STATE")
     os.environ["WALTPORT_STATE"] = str(root)
     try:

@@ -27,7 +27,18 @@ def state_dir() -> Path:
 
 
 def cache_dir() -> Path:
-    """Downloaded inputs (Debian kernels, busybox) shared by runs: ``state/cache``."""
-    d = state_dir() / "cache"
+    """Downloaded inputs (Debian packages) shared by runs, checkouts and fresh clones.
+
+    ``$WALTPORT_CACHE``, else ``$XDG_CACHE_HOME/waltport``, else ``~/.cache/waltport``:
+    outside the checkout, so a new clone (or a CI run on a machine that keeps
+    its home) reuses what an earlier one fetched.  Every writer takes a file
+    lock and renames complete trees into place, so checkouts may share it.
+    """
+    env = os.environ.get("WALTPORT_CACHE")
+    if env:
+        d = Path(env)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        d = (Path(xdg) if xdg else Path.home() / ".cache") / "waltport"
     d.mkdir(parents=True, exist_ok=True)
     return d
