@@ -81,7 +81,7 @@ def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, boar
         assert all(r.status == "pass" for r in report.results if r.mandatory), source
         assert report.arch == {"386": "x86", "amd64": "x86_64"}.get(arch, arch)
     # Close the loop: the lab's image-root check accepts the rootfs exported from storage.
-    root = export_rootfs(name, tmp_path / "rootfs")
+    root = export_rootfs(name, tmp_path / "rootfs").root
     boot = check_image_root(root, load_profile(boards_dir() / f"{board}.yaml"), model)
     assert (boot / "kernel").resolve().name.startswith("vmlinuz-")
 
@@ -142,7 +142,7 @@ def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, bo
     """Close the loop: the rootfs exported from podman storage is the lab's TFTP root."""
     built = build_image(boards_dir() / f"{board}.yaml", model=model)
     res = import_image(built.tag, model, out_dir=tmp_path / "out")
-    root = export_rootfs(res.tag, tmp_path / "rootfs")
+    root = export_rootfs(res.tag, tmp_path / "rootfs").root
     report = boot_board(boards_dir() / f"{board}.yaml", lab_name="wp-image", image_root=root,
                         out_dir=tmp_path / "lab", timeout=120, model=model)
     (run,) = report.runs

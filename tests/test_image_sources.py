@@ -112,7 +112,7 @@ def test_rootfs_tarball_is_deterministic_and_extracts_back(tmp_path: Path) -> No
     b = write_rootfs_tar(fx.view_of(root), tmp_path / "b.tar", mtime=1700000000)
     assert a.read_bytes() == b.read_bytes()
     with open_path(a) as view:
-        out = extract_view(view, tmp_path / "out")
+        out = extract_view(view, tmp_path / "out").root
     assert (out / "boot/qemu-arm64/kernel").is_symlink()
     assert (out / "boot/qemu-arm64/kernel").resolve() == (out / f"boot/vmlinuz-{fx.VERSION}")
     assert (out / "bin/busybox").read_bytes() == (root / "bin/busybox").read_bytes()

@@ -5,7 +5,7 @@ The API notebooks and other stages call (the CLI ``waltport image`` uses the sam
     check_image(source, model, *, profile=None) -> CheckReport
     build_image(profile_path, *, base=None, rootfs=None, tag=None) -> BuiltImage
     import_image(image_or_archive, model, *, out_dir) -> ImportResult
-    export_rootfs(image, out_dir) -> Path
+    export_rootfs(image, out_dir) -> Extracted (root dir, refused members)
 """
 
 from waltport.image.build import BuiltImage, build_image

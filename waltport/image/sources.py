@@ -34,6 +34,7 @@ from waltport.image.view import (
     norm,
     read_blob,
 )
+from waltport.util.safetree import UnsafeMember, member_parts
 
 GZIP_MAGIC = b"\x1f\x8b"
 XZ_MAGIC = b"\xfd7zXZ\x00"
@@ -95,18 +96,40 @@ def _plain_tar(path: Path, offset: int, size: int, tmp: Path, label: str) -> tup
     return out, 0
 
 
+def refused_member(m: tarfile.TarInfo) -> str | None:
+    """Pure: why a member is not indexed (None when it is fine).
+
+    An absolute or ``..`` name, or a hard link whose target is one, would be
+    silently renamed by normalisation: written elsewhere than the archive
+    says, or (extracted naively) outside the destination.
+    """
+    try:
+        member_parts(m.name)
+        if m.islnk():
+            member_parts(m.linkname)
+    except UnsafeMember as err:
+        what = f"hard link to {m.linkname!r}" if m.islnk() and err.name == m.linkname else ""
+        return f"member {m.name!r}: {what + ': ' if what else ''}{err.reason}: refused"
+    return None
+
+
 def apply_tar(entries: dict[str, Entry], path: Path, offset: int, label: str,
-              *, layered: bool) -> None:
+              *, layered: bool, findings: list[str] | None = None) -> None:
     """Add the members of the tar at ``path``/``offset`` to ``entries``.
 
     With ``layered`` OCI whiteouts apply: ``.wh.NAME`` deletes NAME from the
-    layers below, ``.wh..wh..opq`` empties its directory.
+    layers below, ``.wh..wh..opq`` empties its directory.  Refused members
+    (:func:`refused_member`) are left out and named in ``findings``.
     """
     try:
         with open(path, "rb") as f:
             f.seek(offset)
             with tarfile.open(fileobj=f, mode="r:") as tar:
                 for m in tar:
+                    if m.name not in (".", "./") and (why := refused_member(m)):
+                        if findings is not None:
+                            findings.append(why)
+                        continue
                     p = norm(m.name)
                     base = os.path.basename(p)
                     if layered and base == OPAQUE:
@@ -184,19 +207,21 @@ def _image_from_layers(path: Path, kind: str, config: dict[str, Any], layers: li
                        members: dict[str, _Member]) -> RootView:
     tmp = Path(tempfile.mkdtemp(prefix="waltport-layers-"))
     entries: dict[str, Entry] = {}
+    findings: list[str] = []
     try:
         for layer in layers:
             m = members.get(layer.lstrip("/"))
             if m is None:
                 raise ImageSourceError(f"{path}: layer {layer} listed but missing")
             src, off = _plain_tar(path, m.offset, m.size, tmp, f"{path}: layer {layer}")
-            apply_tar(entries, src, off, f"{path}: layer {layer}", layered=True)
+            apply_tar(entries, src, off, f"{path}: layer {layer}", layered=True,
+                      findings=findings)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     labels = (config.get("config") or {}).get("Labels") or {}
     return RootView(str(path), kind, entries, dict(labels), config.get("architecture"),
-                    read_blob, lambda: shutil.rmtree(tmp, ignore_errors=True))
+                    read_blob, lambda: shutil.rmtree(tmp, ignore_errors=True), findings)
 
 
 def open_docker_archive(path: Path) -> RootView:
@@ -232,14 +257,15 @@ def open_rootfs_tarball(path: Path) -> RootView:
     """A flat rootfs tarball (plain, gzip or xz); it carries no labels."""
     tmp = Path(tempfile.mkdtemp(prefix="waltport-rootfs-"))
     entries: dict[str, Entry] = {}
+    findings: list[str] = []
     try:
         src, off = _plain_tar(path, 0, path.stat().st_size, tmp, str(path))
-        apply_tar(entries, src, off, str(path), layered=False)
+        apply_tar(entries, src, off, str(path), layered=False, findings=findings)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RootView(str(path), "rootfs-tarball", entries, {}, None, read_blob,
-                    lambda: shutil.rmtree(tmp, ignore_errors=True))
+                    lambda: shutil.rmtree(tmp, ignore_errors=True), findings)
 
 
 def open_rootfs_dir(path: Path) -> RootView:

@@ -2,21 +2,23 @@
 
 Same view, same bytes: members sorted, owner root, mtime fixed
 (``SOURCE_DATE_EPOCH``).  Extraction writes regular files, directories and
-symlinks as they are in the image (links are never followed on the host);
-device nodes are skipped (the lab's TFTP root needs none).
+symlinks as they are in the image (links are never followed on the host, see
+:mod:`waltport.util.safetree`); device nodes are refused (the lab's TFTP root
+needs none) and named, with every other refused member, in the result.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from waltport.image.podman import open_source
 from waltport.image.sources import open_rootfs_dir
-from waltport.image.view import DIR, FILE, HARDLINK, SYMLINK, Entry, RootView
+from waltport.image.view import DIR, FILE, HARDLINK, SYMLINK, Entry, RootView, stream_blob
 from waltport.util.atomic import staged_dir
+from waltport.util.safetree import SafeTree, UnsafeMember
 
 
 def _info(entry: Entry, mtime: int) -> tarfile.TarInfo:
@@ -58,34 +60,53 @@ def write_rootfs_tar(view: RootView, dest: Path, *, overlay: Path | None = None,
     return dest
 
 
-def extract_view(view: RootView, out_dir: str | Path) -> Path:
-    """Write the files of ``view`` into ``out_dir`` (replaced as a whole)."""
-    with staged_dir(out_dir) as root:
-        for e in view.walk("/"):
-            if e.path == "/":
-                continue
-            host = root / e.path.lstrip("/")
-            if e.kind == DIR:
-                host.mkdir(parents=True, exist_ok=True)
-                host.chmod(e.mode & 0o7777 or 0o755)
-            elif e.kind == SYMLINK:
-                host.parent.mkdir(parents=True, exist_ok=True)
-                host.symlink_to(e.target)
-            elif e.kind == FILE and view.reader is not None:
-                host.parent.mkdir(parents=True, exist_ok=True)
-                host.write_bytes(view.reader(e, None) if e.blob else b"")
-                host.chmod(e.mode & 0o7777)
-        for e in view.walk("/"):
-            if e.kind == HARDLINK:
-                src = root / e.target.lstrip("/")
-                dst = root / e.path.lstrip("/")
-                if src.is_file() and not dst.exists():
-                    dst.parent.mkdir(parents=True, exist_ok=True)
-                    os.link(src, dst)
-    return Path(out_dir)
+@dataclass(frozen=True)
+class Extracted:
+    """A view written out: the directory, and every member refused (one sentence each)."""
+
+    root: Path
+    findings: tuple[str, ...]
 
 
-def export_rootfs(image: str | Path, out_dir: str | Path) -> Path:
+def _write_entry(tree: SafeTree, e: Entry) -> str | None:
+    """Write one entry; the reason it was refused, or None."""
+    name = e.path.lstrip("/")
+    if e.kind == DIR:
+        tree.mkdir(name, (e.mode & 0o7777) or 0o755)
+    elif e.kind == SYMLINK:
+        tree.symlink(name, e.target)
+    elif e.kind == FILE:
+        tree.write_file(name, stream_blob(e), e.mode)
+    elif e.kind == HARDLINK:
+        tree.hardlink(name, e.target.lstrip("/"))
+    else:
+        return f"{e.path}: device node, FIFO or socket: not created"
+    return None
+
+
+def extract_view(view: RootView, out_dir: str | Path) -> Extracted:
+    """Write the files of ``view`` into ``out_dir`` (replaced as a whole), never outside it.
+
+    Every member is written through :class:`SafeTree`: a member whose parent
+    is a link (``escape -> /etc`` then ``escape/passwd``), a hard link to
+    something that is not a file of the tree, a device node: each is refused
+    and named in ``findings`` (with those the view refused when indexing).
+    Hard links come last, once their targets exist.
+    """
+    findings = list(view.findings)
+    with staged_dir(out_dir) as root, SafeTree(root) as tree:
+        entries = [e for e in view.walk("/") if e.path != "/"]
+        for e in sorted(entries, key=lambda e: e.kind == HARDLINK):
+            try:
+                why = _write_entry(tree, e)
+            except UnsafeMember as err:
+                why = f"{e.path}: {err.reason}: not written"
+            if why:
+                findings.append(why)
+    return Extracted(Path(out_dir), tuple(findings))
+
+
+def export_rootfs(image: str | Path, out_dir: str | Path) -> Extracted:
     """The rootfs of ``image`` (podman storage name/id, or an archive) as a directory.
 
     Close the loop: the lab serves ``out_dir/boot/<model>/`` as its TFTP root,

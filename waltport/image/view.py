@@ -69,6 +69,9 @@ class RootView:
     arch: str | None = None
     reader: Callable[[Entry, int | None], bytes] | None = None
     cleanup: Callable[[], None] | None = None
+    # Members refused while indexing (absolute or '..' names, hard links out of
+    # the tree): each one a sentence naming the member and why.
+    findings: list[str] = field(default_factory=list)
 
     def __enter__(self) -> RootView:
         return self
@@ -161,6 +164,34 @@ class RootView:
         if self.reader is None or r.entry.blob is None:
             return b""
         return self.reader(r.entry, limit)
+
+    def chunks(self, path: str) -> Iterator[bytes]:
+        """The bytes of the regular file at ``path`` in chunks (links followed)."""
+        r = self.resolve(path)
+        if r.entry is None:
+            raise ImageSourceError(f"{self.source}: {path}: {r.reason}")
+        if r.entry.kind != FILE:
+            raise ImageSourceError(f"{self.source}: {path} is a {r.entry.kind}, not a file")
+        return stream_blob(r.entry)
+
+
+def stream_blob(entry: Entry, chunk: int = 1 << 20) -> Iterator[bytes]:
+    """An entry's bytes in chunks of at most ``chunk`` (a big file never sits in memory)."""
+    if entry.blob is None:
+        return
+    name, offset = entry.blob
+    left = entry.size
+    try:
+        with open(name, "rb") as f:
+            f.seek(offset)
+            while left > 0:
+                data = f.read(min(chunk, left))
+                if not data:
+                    raise ImageSourceError(f"{entry.path}: {name} ends {left} bytes early")
+                left -= len(data)
+                yield data
+    except OSError as err:
+        raise ImageSourceError(f"cannot read {entry.path} from {name}: {err}") from err
 
 
 def read_blob(entry: Entry, limit: int | None) -> bytes:

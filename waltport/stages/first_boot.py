@@ -92,7 +92,11 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
                 export_rootfs = engine("waltport.image.tarball", "export_rootfs",
                                        "image export")
                 with rec.step("export"):
-                    root = export_rootfs(image, Path(work) / "rootfs")
+                    exported = export_rootfs(image, Path(work) / "rootfs")
+                root = exported.root
+                if exported.findings:
+                    rec.check("image export: every member written inside the root", False,
+                              "; ".join(exported.findings), mandatory=False)
             with rec.step("boots"):
                 report = boot_board(profile, lab_name=lab_name_for(prof, lab_name, model),
                                     boots=boots, image_root=root, timeout=timeout, out_dir=dest,
