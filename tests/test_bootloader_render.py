@@ -172,8 +172,8 @@ def test_generate_writes_all_and_is_byte_identical(tmp_path: Path) -> None:
     m1 = generate_bootloader(profile, tmp_path / "a")
     m2 = generate_bootloader(profile, tmp_path / "b")
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
-    assert names == ["boot.scr", "boot.scr.txt", "bootcommand.fragment", "manifest.json",
-                     "start.uboot", "start.uboot.txt"]
+    assert names == [".waltport-output", "boot.scr", "boot.scr.txt", "bootcommand.fragment",
+                     "manifest.json", "start.uboot", "start.uboot.txt"]
     for n in names:
         assert (tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes()
     assert m1.artifacts == m2.artifacts

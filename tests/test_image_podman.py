@@ -123,7 +123,7 @@ def test_cli_contract_and_bad_inputs(state: Path, tmp_path: Path,
     bad = tmp_path / "bad.tar"
     bad.write_bytes(b"garbage")
     assert main(["image", "import", str(bad), "--model", "qemu-arm64",
-                 "--out", str(tmp_path)]) == 3
+                 "--out", str(tmp_path / "archives")]) == 3
     assert "cannot load" in capsys.readouterr().err
     monkeypatch.setenv("CONTAINER_HOST", f"unix://{tmp_path}/no.sock")
     assert main(["image", "check", "some/image", "--model", "qemu-arm64"]) == 3

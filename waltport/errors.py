@@ -78,6 +78,11 @@ class UsageError(WaltportError):
     exit_code = 2
 
 
+class OutputError(UsageError):
+    """An output path cannot be used (a file where a directory is wanted, no permission,
+    someone else's directory): names the path and why."""
+
+
 class ToolMissing(WaltportError):
     """An external program waltport drives is not installed."""
 

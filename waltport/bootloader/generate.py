@@ -10,7 +10,7 @@ from waltport.bootloader.lint import Finding, lint_texts
 from waltport.bootloader.render import render_artifacts, render_texts
 from waltport.errors import LintError
 from waltport.profile.model import Profile
-from waltport.util.atomic import staged_dir
+from waltport.util.outdir import check_out_dir, output_dir
 
 
 @dataclass(frozen=True)
@@ -27,19 +27,21 @@ class Manifest:
 
 
 def generate_bootloader(profile: Profile, out_dir: str | Path, *,
-                        strict: bool = True) -> Manifest:
+                        strict: bool = True, force: bool = False) -> Manifest:
     """Render, lint and write every artifact of ``profile`` into ``out_dir``.
 
-    Lint errors stop the generation (``LintError``) unless ``strict`` is false;
-    the directory is replaced as a whole, so a failure leaves no partial output.
+    Lint errors stop the generation (``LintError``) unless ``strict`` is false.
+    ``out_dir`` follows :func:`waltport.util.outdir.output_dir`: a directory
+    waltport wrote is replaced as a whole, someone else's is refused unless
+    ``force``; a failure leaves no partial output.
     """
     findings = lint_texts(profile, render_texts(profile))
     errors = [f for f in findings if f.severity == "error"]
     if errors and strict:
         raise LintError(errors)
     artifacts = render_artifacts(profile)
-    dest = Path(out_dir)
-    with staged_dir(dest) as stage:
+    dest = check_out_dir(out_dir, force=force)
+    with output_dir(dest, "bootloader", force=force) as stage:
         for name, data in artifacts.items():
             (stage / name).write_bytes(data)
     manifest = json.loads(artifacts["manifest.json"])

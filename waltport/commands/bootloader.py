@@ -14,12 +14,17 @@ from waltport.bootloader.scriptimage import ARCHES, build_script_image, parse_sc
 from waltport.errors import ScriptImageError, UsageError
 from waltport.profile.load import load_profile
 from waltport.util.atomic import write_bytes
+from waltport.util.outdir import check_out_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("bootloader", help="generate, lint and compile the boot artifacts")
     p.add_argument("profile")
-    p.add_argument("--out", required=True, help="output directory (replaced as a whole)")
+    p.add_argument("--out", required=True,
+                   help="output directory (one waltport wrote is replaced as a whole)")
+    p.add_argument("--force", action="store_true",
+                   help="write into an existing non-empty directory waltport did not write "
+                        "(its other files are kept)")
     p.set_defaults(func=cmd_bootloader)
 
     p = sub.add_parser("lint", help="lint the scripts a profile generates")
@@ -42,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_bootloader(args: argparse.Namespace) -> int:
     profile = load_profile(args.profile)
-    manifest = generate_bootloader(profile, args.out)
+    manifest = generate_bootloader(profile, args.out, force=args.force)
     for f in manifest.findings:
         print(f, file=sys.stderr)
     print(f"{profile.name}: {len(manifest.artifacts)} artifacts in {manifest.out_dir}")
@@ -71,9 +76,10 @@ def _read(path: str) -> bytes:
 
 
 def cmd_mkimage(args: argparse.Namespace) -> int:
+    out = check_out_file(args.output)
     data = build_script_image(_read(args.input), arch=args.arch, name=args.name,
                               timestamp=source_date_epoch())
-    write_bytes(args.output, data)
+    write_bytes(out, data)
     print(f"{args.output}: script image, {args.arch}, {len(data)} bytes")
     return 0
 

@@ -10,6 +10,7 @@ from waltport.image.build import build_image
 from waltport.image.checks import check_image
 from waltport.image.context import CheckReport
 from waltport.image.importer import import_image
+from waltport.util.outdir import prepare_out_dir
 from waltport.util.paths import state_dir
 
 MARK = {"pass": "PASS", "fail": "FAIL", "warn": "WARN"}
@@ -53,7 +54,8 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    out = args.out or state_dir() / "images"
+    out = prepare_out_dir(args.out, "image import", force=args.force) if args.out \
+        else state_dir() / "images"
     res = import_image(args.image, args.model, out_dir=out)
     if args.json:
         print(json.dumps(res.to_json(), indent=2))
@@ -102,5 +104,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--model", required=True)
     p.add_argument("--out", type=Path, help="directory for the archives "
                                             "(default <state>/images)")
+    p.add_argument("--force", action="store_true",
+                   help="use an existing non-empty --out directory waltport did not write")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=_import)

@@ -10,6 +10,7 @@ from waltport.errors import UsageError
 from waltport.lab.boot import FIRST_STAGE_MODES, boot_board
 from waltport.lab.crosscheck import run_crosscheck
 from waltport.profile.load import load_profile
+from waltport.util.outdir import prepare_out_dir
 
 
 def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -28,6 +29,8 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     boot.add_argument("--model", help="sub-model of a family to boot (e.g. pc-x86-32: a CPU "
                                       "without long mode); default: the 64-bit board's")
     boot.add_argument("--out", type=Path, help="output dir (default build/lab/<profile>)")
+    boot.add_argument("--force", action="store_true",
+                      help="use an existing non-empty --out directory waltport did not write")
     boot.add_argument("--json", action="store_true", help="print the report as JSON")
     boot.set_defaults(func=_boot)
 
@@ -35,6 +38,8 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "crosscheck", help="run the sub-model detection in real U-Boot for every sample")
     cross.add_argument("profile", type=Path, help="U-Boot board profile with samples")
     cross.add_argument("--out", type=Path, help="where the console log and result go")
+    cross.add_argument("--force", action="store_true",
+                       help="use an existing non-empty --out directory waltport did not write")
     cross.add_argument("--json", action="store_true", help="print the result as JSON")
     cross.set_defaults(func=_crosscheck)
 
@@ -44,14 +49,17 @@ def _boot(args: argparse.Namespace) -> int:
         raise UsageError(f"--boots must be at least 1, not {args.boots}")
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
+    out = prepare_out_dir(args.out, "lab boot", force=args.force) if args.out else None
     report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
-                        boots=args.boots, timeout=args.timeout, out_dir=args.out,
+                        boots=args.boots, timeout=args.timeout, out_dir=out,
                         first_stage_mode=args.first_stage, model=args.model)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 4
 
 
 def _crosscheck(args: argparse.Namespace) -> int:
-    check = run_crosscheck(load_profile(args.profile), out_dir=args.out)
+    profile = load_profile(args.profile)
+    out = prepare_out_dir(args.out, "lab crosscheck", force=args.force) if args.out else None
+    check = run_crosscheck(profile, out_dir=out)
     print(json.dumps(check.to_json(), indent=2) if args.json else check.summary())
     return 0 if check.ok else 1

@@ -13,6 +13,7 @@ from pathlib import Path
 from waltport.errors import UsageError
 from waltport.lab.netns import Lab, is_owned
 from waltport.net.server import BenchServer, lab_state_dir
+from waltport.util.outdir import check_out_file
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -74,7 +75,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    cap = Capture(netns, args.interface, args.out).start()
+    cap = Capture(netns, args.interface, check_out_file(args.out, option="--out")).start()
     print(f"capturing {args.interface} into {args.out} (Ctrl-C stops)", flush=True)
     deadline = time.monotonic() + args.duration if args.duration else None
     while not stop.wait(0.2):

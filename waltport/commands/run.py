@@ -18,6 +18,7 @@ from waltport.pipeline.jupyter import jupyter_environment
 if TYPE_CHECKING:  # the runner pulls in nbformat/papermill (~1 s): only `run` pays for it
     from waltport.pipeline.runner import RunOutcome
 from waltport.pipeline.stages import STAGES, notebooks_dir, parse_params, select
+from waltport.util.outdir import prepare_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -27,6 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "report.md, junit.xml.  Exit 1 when a mandatory check fails.")
     p.add_argument("profiles", nargs="+", metavar="PROFILE", help="board profile YAML")
     p.add_argument("--out", required=True, metavar="DIR", help="output directory")
+    p.add_argument("--force", action="store_true",
+                   help="use an existing non-empty --out directory waltport did not write")
     p.add_argument("--stages", metavar="LIST",
                    help=f"comma-separated subset of: {', '.join(s.name for s in STAGES)}")
     p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
@@ -78,14 +81,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     if models and params.get("model"):
         raise UsageError("give --models or -p model=, not both")
     entries = len(args.profiles) * (len(models) if models else 1)
+    out = prepare_out_dir(args.out, "run", force=args.force)
     bar, progress = _progress_bar(len(stages) * entries, args.no_progress)
     try:
         if entries == 1 and not models:
-            outcome: RunOutcome = runner.run_profile(args.profiles[0], args.out, stages=stages,
+            outcome: RunOutcome = runner.run_profile(args.profiles[0], out, stages=stages,
                                               params=params, cell_timeout=args.cell_timeout,
                                               progress=progress)  # type: ignore[arg-type]
         else:
-            outcome = runner.run_batch(args.profiles, args.out, jobs=args.jobs, stages=stages,
+            outcome = runner.run_batch(args.profiles, out, jobs=args.jobs, stages=stages,
                                 params=params, cell_timeout=args.cell_timeout,
                                 progress=progress, models=models)  # type: ignore[arg-type]
     finally:
