@@ -43,7 +43,9 @@ class DhcpServer(SocketService):
             return
         leased = None
         if msg.op == 1 and msg.msg_type in (dhcp_wire.DISCOVER, dhcp_wire.REQUEST):
-            leased = self.registry.lease(msg.chaddr, self.cfg.pool)
+            wanted = msg.ip_opt(dhcp_wire.OPT_REQ_IP) or \
+                (msg.ciaddr if msg.ciaddr != "0.0.0.0" else None)
+            leased = self.registry.offer(msg.chaddr, self.cfg.pool, wanted=wanted)
         decision = dhcp_policy.decide(msg, self.cfg, leased)
         log.info("dhcp: %s xid=%08x mac=%s vci=%r uci=%r -> %s (%s)", msg.msg_name, msg.xid,
                  msg.chaddr, msg.vci, msg.uci, decision.action, decision.reason)

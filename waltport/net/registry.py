@@ -8,6 +8,7 @@ whole or not at all, from any thread or process.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
@@ -17,10 +18,15 @@ from pathlib import Path
 
 from waltport.errors import WaltportError
 
+log = logging.getLogger("waltport.net.registry")
+
 WALT_PREFIX = "walt.node."
+# An OFFER binds nothing: unconfirmed after this long, its address is free again.
+OFFER_TTL = 20.0
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS leases (mac TEXT PRIMARY KEY, ip TEXT UNIQUE NOT NULL, time REAL);
+CREATE TABLE IF NOT EXISTS offers (mac TEXT PRIMARY KEY, ip TEXT UNIQUE NOT NULL, expires REAL);
 CREATE TABLE IF NOT EXISTS devices (
   mac TEXT PRIMARY KEY, ip TEXT, type TEXT NOT NULL, model TEXT, name TEXT NOT NULL,
   vci TEXT, uci TEXT, hostname TEXT, first_seen REAL, last_seen REAL);
@@ -31,7 +37,7 @@ CREATE TABLE IF NOT EXISTS events (
 
 
 class RegistryError(WaltportError):
-    """The registry database cannot be used (or the lease pool is exhausted)."""
+    """The registry database cannot be used."""
 
 
 @dataclass(frozen=True)
@@ -155,18 +161,56 @@ class Registry:
         return Device(*rows[0]) if rows else None
 
     # -- write API (the server) ------------------------------------------
-    def lease(self, mac: str, pool: Sequence[str], now: float | None = None) -> str:
-        """The stable address of ``mac``: its existing lease, else the first free one."""
+    def offer(self, mac: str, pool: Sequence[str], *, wanted: str | None = None,
+              now: float | None = None) -> str | None:
+        """The address for ``mac``: its lease, else its pending offer, else ``wanted`` or
+        another address that is free; None when every address is a registered node's.
+
+        Nothing is leased here (a lease is made by :meth:`commit`, on a REQUEST
+        that is acknowledged): the address is only reserved for ``OFFER_TTL``
+        seconds.  When none is free, the oldest pending offer of another client
+        is taken over, then the oldest lease of a device that is not a
+        registered node: a flood of DISCOVERs from made-up MACs cannot leave
+        real nodes without an answer, and registered nodes keep their address.
+        """
+        t = now or time.time()
         with self._write() as db:
-            row = db.execute("SELECT ip FROM leases WHERE mac = ?", (mac,)).fetchone()
-            if row:
-                return str(row[0])
-            used = {r[0] for r in db.execute("SELECT ip FROM leases")}
-            for ip in pool:
-                if ip not in used:
-                    db.execute("INSERT INTO leases VALUES (?, ?, ?)", (mac, ip, now or time.time()))
-                    return ip
-        raise RegistryError(f"lease pool exhausted ({len(pool)} addresses) for {mac}")
+            db.execute("DELETE FROM offers WHERE expires < ?", (t,))
+            row = db.execute("SELECT ip FROM leases WHERE mac = ?", (mac,)).fetchone() or \
+                db.execute("SELECT ip FROM offers WHERE mac = ?", (mac,)).fetchone()
+            ip = str(row[0]) if row else self._free(db, mac, pool, wanted)
+            if ip is not None and not db.execute("SELECT 1 FROM leases WHERE mac = ?",
+                                                 (mac,)).fetchone():
+                db.execute("INSERT OR REPLACE INTO offers VALUES (?, ?, ?)",
+                           (mac, ip, t + OFFER_TTL))
+        return ip
+
+    @staticmethod
+    def _free(db: sqlite3.Connection, mac: str, pool: Sequence[str],
+              wanted: str | None) -> str | None:
+        """A free address of ``pool`` (``wanted`` first), reclaiming one when none is."""
+        taken = {r[0] for r in db.execute("SELECT ip FROM leases UNION SELECT ip FROM offers")}
+        if wanted in pool and wanted not in taken:
+            return wanted
+        free = next((ip for ip in pool if ip not in taken), None)
+        if free is not None:
+            return free
+        pool_set = set(pool)
+        row = next((r for r in db.execute("SELECT mac, ip FROM offers WHERE mac != ? "
+                                          "ORDER BY expires", (mac,)) if r[1] in pool_set),
+                   None)
+        if row is not None:
+            db.execute("DELETE FROM offers WHERE mac = ?", (row[0],))
+            log.info("dhcp pool full: offer of %s to %s taken over", row[1], row[0])
+            return str(row[1])
+        rows = db.execute("SELECT l.mac, l.ip FROM leases l LEFT JOIN devices d ON d.mac = l.mac "
+                          "WHERE d.type IS NOT 'node' ORDER BY l.time")
+        row = next((r for r in rows if r[1] in pool_set), None)
+        if row is not None:
+            db.execute("DELETE FROM leases WHERE mac = ?", (row[0],))
+            log.info("dhcp pool full: lease of %s to unregistered %s reclaimed", row[1], row[0])
+            return str(row[1])
+        return None
 
     def commit(self, mac: str, ip: str, vci: str | None, uci: str | None, *,
                hostname: str | None = None, now: float | None = None) -> list[Event]:
@@ -175,6 +219,10 @@ class Registry:
         dev_type, model = classify(vci, uci)
         new: list[Event] = [Event(t, "dhcp-commit", mac, ip, dev_type, model, vci, uci, hostname)]
         with self._write() as db:
+            # The lease is made here, on the acknowledged REQUEST, never on a DISCOVER.
+            db.execute("DELETE FROM offers WHERE mac = ? OR ip = ?", (mac, ip))
+            db.execute("INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(mac) DO UPDATE SET "
+                       "ip = excluded.ip, time = excluded.time", (mac, ip, t))
             row = db.execute("SELECT type FROM devices WHERE mac = ?", (mac,)).fetchone()
             if row is None:
                 db.execute("INSERT INTO devices VALUES (?,?,?,?,?,?,?,?,?,?)",
