@@ -35,7 +35,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return serve.main(argv)
     lab = Lab(args.lab)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # A closed terminal (SIGHUP) stops the server like Ctrl-C, never leaving it behind.
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     with BenchServer(lab, args.image_root, pxe_first_stage=args.pxe_first_stage,
                      state=args.state, tftp_workers=args.tftp_workers) as srv:

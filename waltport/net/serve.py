@@ -28,6 +28,7 @@ from waltport.net.registry import Registry
 from waltport.net.tftp import Resolver
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
 from waltport.net.tftp_workers import TftpWorkers, default_workers
+from waltport.util.proc import watch_lifeline
 
 
 def image_id(image_root: Path) -> str:
@@ -74,6 +75,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--state", type=Path, required=True)
     p.add_argument("--tftp-workers", type=_positive, default=None,
                    help="TFTP worker processes (default: number of CPUs, at least 2)")
+    p.add_argument("--lifeline-fd", type=int, default=None,
+                   help="stop when this pipe reaches end-of-file (the parent is gone)")
     return p.parse_args(argv)
 
 
@@ -115,6 +118,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         args.state / "tftp-transfers.jsonl", args.tftp_workers or default_workers())
     # Forked before any thread of ours starts (a fork copies only the calling thread).
     tftp.start()
+    if args.lifeline_fd is not None:
+        watch_lifeline(args.lifeline_fd, stop)
     cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
     parts: list[DhcpServer | RaResponder | NotificationListener] = [
         DhcpServer(cfg, registry, args.interface), RaResponder(args.interface),
@@ -143,7 +148,8 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    # SIGHUP too: a closed terminal stops the server cleanly (workers included).
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     try:
         run(args, stop)

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import select
@@ -21,6 +22,7 @@ from waltport.errors import WaltportError
 from waltport.lab.netns import BRIDGE, Lab, is_owned
 from waltport.net.registry import Registry
 from waltport.util.paths import state_dir
+from waltport.util.proc import lifeline
 
 READY_TIMEOUT = 30.0
 
@@ -37,15 +39,38 @@ def lab_state_dir(lab_name: str) -> Path:
 
 
 def serve_argv(lab: Lab, image_root: Path, pxe_first_stage: Path | None, state: Path,
-               tftp_workers: int | None = None) -> list[str]:
+               tftp_workers: int | None = None, *, lifeline_fd: int | None = None) -> list[str]:
     """The command line of the server process (inside the lab namespace)."""
     argv = [sys.executable, "-m", "waltport.net.serve", "--lab", lab.name, "--interface", BRIDGE,
             "--image-root", str(image_root), "--state", str(state)]
+    if lifeline_fd is not None:
+        argv += ["--lifeline-fd", str(lifeline_fd)]
     if pxe_first_stage is not None:
         argv += ["--pxe-first-stage", str(pxe_first_stage)]
     if tftp_workers is not None:
         argv += ["--tftp-workers", str(tftp_workers)]
     return lab.exec_argv(argv)
+
+
+def lock_state(state: Path) -> int:
+    """Edge: an exclusive lock on ``state`` (held while the fd is open), or ServerError.
+
+    One server per state dir: a second one would truncate the first one's
+    ``serve.stderr`` and fight over its ports and registry.  The kernel drops
+    the lock when the holder dies, so a crash never leaves a stale lock.
+    """
+    path = state / "serve.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as err:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+        os.close(fd)
+        raise ServerError(f"a bench server (pid {holder}) already runs on state dir {state}: "
+                          "stop it first, or give another --state") from err
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
 
 
 class BenchServer:
@@ -65,6 +90,8 @@ class BenchServer:
         self.state = Path(state) if state else lab_state_dir(lab.name)
         self.info: dict[str, object] = {}
         self._proc: subprocess.Popen[str] | None = None
+        self._lifeline: int | None = None
+        self._lock: int | None = None
 
     @property
     def registry(self) -> Registry:
@@ -96,12 +123,22 @@ class BenchServer:
             raise ServerError(f"lab {self.lab.name} is not up (waltport lab up --name "
                               f"{self.lab.name})")
         self.state.mkdir(parents=True, exist_ok=True)
+        self._lock = lock_state(self.state)
         err_path = self.state / "serve.stderr"
         with open(err_path, "w") as err:
-            self._proc = subprocess.Popen(
-                serve_argv(self.lab, self.image_root, self.pxe_first_stage, self.state,
-                           self.tftp_workers),
-                stdout=subprocess.PIPE, stderr=err, text=True)
+            # The server stops when this process dies, even by SIGKILL: an orphan
+            # would keep the lab's ports and the next `serve` would fail.
+            watch_r, self._lifeline = lifeline()
+            try:
+                self._proc = subprocess.Popen(
+                    serve_argv(self.lab, self.image_root, self.pxe_first_stage, self.state,
+                               self.tftp_workers, lifeline_fd=watch_r),
+                    stdout=subprocess.PIPE, stderr=err, text=True, pass_fds=(watch_r,))
+            except BaseException:
+                self.stop()
+                raise
+            finally:
+                os.close(watch_r)
         assert self._proc.stdout is not None
         deadline = time.monotonic() + READY_TIMEOUT
         while time.monotonic() < deadline:
@@ -120,6 +157,18 @@ class BenchServer:
     def stop(self) -> int | None:
         """SIGTERM, then SIGKILL after 10 s; returns the exit code."""
         proc, self._proc = self._proc, None
+        if self._lifeline is not None:
+            os.close(self._lifeline)   # the server sees end-of-file and stops by itself
+            self._lifeline = None
+        try:
+            return self._end(proc)
+        finally:
+            if self._lock is not None:
+                os.close(self._lock)
+                self._lock = None
+
+    @staticmethod
+    def _end(proc: subprocess.Popen[str] | None) -> int | None:
         if proc is None:
             return None
         if proc.poll() is None:

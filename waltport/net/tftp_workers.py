@@ -32,6 +32,7 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from waltport.net.tftp import Resolver, TftpServer, listen_socket
+from waltport.util.proc import die_with_parent
 
 log = logging.getLogger("waltport.net.tftp")
 STOP_TIMEOUT = 10.0
@@ -60,6 +61,7 @@ class TftpWorkers:
         self.make_resolver, self.log_path = make_resolver, log_path
         self._ctx = multiprocessing.get_context("fork")
         self._procs: list[BaseProcess] = []
+        self._parent = os.getpid()
 
     @property
     def pids(self) -> list[int]:
@@ -133,19 +135,22 @@ class TftpWorkers:
     def _worker(self, sock: socket.socket, ready_r: int, ready_w: int) -> None:
         """Body of one worker process (runs after the fork)."""
         term = threading.Event()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the group; parent decides
+        # Ctrl-C or a closed terminal reaches the whole group: the parent decides.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, lambda *_: term.set())
+        # SIGTERM when the parent dies, however it dies (SIGKILL included).
+        die_with_parent(signal.SIGTERM, parent=self._parent)
         os.close(ready_r)
         # A late DHCP answer costs a board a retry or a reset; a slower transfer
         # costs only time: under load the DHCP process gets the CPU first.
         os.nice(NICENESS)
-        parent = os.getppid()
         server = TftpServer(self.ip, self.make_resolver(), self.log_path, sock=sock)
         server.start()
         log.info("tftp worker %d serving %s:%d", os.getpid(), self.ip, self.port)
         os.write(ready_w, b"1")
         os.close(ready_w)
-        # Leave with the parent even if it is killed without a chance to stop us.
-        while not term.wait(0.5) and os.getppid() == parent:
+        # The parent check also covers a parent gone before die_with_parent ran.
+        while not term.wait(0.5) and os.getppid() == self._parent:
             pass
         server.stop()
