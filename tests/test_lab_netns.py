@@ -8,6 +8,7 @@ import subprocess
 import pytest
 from net_fixtures import needs_root
 
+from waltport.cli import main
 from waltport.lab.netns import Lab, LabError, is_owned, netns_exists
 
 pytestmark = [pytest.mark.root, needs_root]
@@ -26,6 +27,17 @@ def test_names_and_argv() -> None:
 def test_bad_arguments_are_refused(name: str, subnet: str) -> None:
     with pytest.raises(LabError):
         Lab(name, subnet)
+
+
+def test_lab_name_with_a_final_newline_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14 item 3: ``lab up --name $'x\\n'`` made a namespace with a newline."""
+    with pytest.raises(LabError, match="bad lab name"):
+        Lab("hd-x\n")
+    with pytest.raises(LabError, match="bad tap name"):
+        Lab("hd-x").add_tap("tap0\n")
+    assert main(["lab", "up", "--name", "hd-x\n"]) == 3
+    assert "bad lab name" in capsys.readouterr().err
+    assert not netns_exists("hd-x\n")
 
 
 def test_up_status_tap_down() -> None:

@@ -1,10 +1,11 @@
-"""The lease pool (issue 14, item 5): an OFFER binds nothing, unconfirmed offers expire,
+"""The lease pool (issue 14, item 5) and who is a node (item 6): an OFFER binds nothing,
 unregistered devices give their address back when the pool is short, registered nodes
 keep theirs; then a real flood against the bench server, and a real udhcpc after it."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -14,8 +15,10 @@ import pytest
 from net_fixtures import make_image_root, needs_root, set_mac, udhcpc
 
 from waltport.lab.netns import Lab
-from waltport.net.registry import OFFER_TTL, Registry
+from waltport.net.registry import OFFER_TTL, Registry, classify
+from waltport.net.serve import make_resolver
 from waltport.net.server import BenchServer
+from waltport.net.tftp_map import TftpRefused
 
 POOL = ("10.0.0.10", "10.0.0.11", "10.0.0.12")
 T0 = 1_000_000.0
@@ -64,6 +67,35 @@ def test_a_flood_never_starves_a_node_or_takes_its_address(tmp_path: Path) -> No
     # Only registered nodes left and no offer to take over: nothing to give.
     reg.commit(_mac(1000), uip, "walt.node.testm", None, now=T0 + 3)
     assert reg.offer(_mac(1001), POOL, now=T0 + 4 + OFFER_TTL) is None
+
+
+@pytest.mark.parametrize("ident", ["walt.node...", "walt.node.../../outside", "walt.node..",
+                                   "walt.node.a/b", "walt.node.rpi\n", "walt.node.Rpi",
+                                   "walt.node.x--y"])
+def test_only_walt_alphabet_models_are_registered(tmp_path: Path, ident: str) -> None:
+    """Issue 14 item 6: any string after walt.node. became a model, and model '..'
+    served <image-root>/X."""
+    assert classify(ident, None) == ("unknown", None)
+    assert classify(None, ident) == ("unknown", None)
+    reg = Registry(tmp_path / "r.sqlite")
+    reg.commit(_mac(1), POOL[0], ident, None)
+    (dev,) = reg.devices()
+    assert (dev.type, dev.model) == ("unknown", None)
+    assert reg.node_for(POOL[0]) is None
+    assert classify("walt.node.rpi-3-b", None) == ("node", "rpi-3-b")
+
+
+def test_a_bad_model_in_an_old_registry_serves_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "image"
+    (root / "boot").mkdir(parents=True)
+    (root / "secret").write_text("outside boot/")
+    reg = Registry(tmp_path / "r.sqlite")
+    reg.commit(_mac(1), POOL[0], "walt.node.good", None)
+    with sqlite3.connect(reg.path) as db:      # as an older server stored it
+        db.execute("UPDATE devices SET model = '..'")
+    resolve = make_resolver(reg, root, None)
+    with pytest.raises(TftpRefused, match="no node registered"):
+        resolve("secret", POOL[0])
 
 
 FLOOD = """

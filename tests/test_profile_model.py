@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from waltport.errors import ProfileError
 from waltport.profile.load import dump_profile, load_profile, parse_profile, profile_digest
 from waltport.profile.regex import subset_problems
 
-BOARDS = sorted((Path(__file__).resolve().parent.parent / "boards").glob("*.yaml"))
+BOARDS_DIR = Path(__file__).resolve().parent.parent / "boards"
+BOARDS = sorted(BOARDS_DIR.glob("*.yaml"))
 
 MINIMAL = """
 name: myboard
@@ -198,3 +200,42 @@ def test_submodel_arch_problems(model_arch: str, path: str, fragment: str) -> No
     reasons = {p.path: p.reason for p in exc.value.problems}
     assert path in reasons, reasons
     assert fragment in reasons[path]
+
+
+@pytest.mark.parametrize("path,edit", [
+    ("name", lambda d: d.update(name="rpi\n")),
+    ("models[1]", lambda d: d["models"].__setitem__(1, "rpi-b-plus\n")),
+    ("detect.source", lambda d: d["detect"].update(source="fdtfile\n")),
+    ("uboot.addresses.Addresses.kernel", lambda d: d["uboot"].update(
+        addresses={"kernel": "0x40080000\n", "fdt": "0x43000000", "ramdisk": "0x44000000",
+                   "script": "0x40000000"})),
+], ids=["name", "model", "source", "address"])
+def test_trailing_newline_is_refused(path: str, edit) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14 item 3: ``^...$`` with re.match accepted a final newline."""
+    data = yaml.safe_load((BOARDS_DIR / "rpi.yaml").read_text())
+    edit(data)
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(yaml.safe_dump(data))
+    # (an address is a union: pydantic also says it is not 'board-defaults')
+    assert path in [p.path for p in exc.value.problems], exc.value.problems
+    assert len(exc.value.problems) <= 2
+
+
+def test_single_model_with_newline_is_refused() -> None:
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(MINIMAL.replace("model: myboard", 'model: "myboard\\n"'))
+    assert [p.path for p in exc.value.problems] == ["model"]
+
+
+@pytest.mark.parametrize("regex", ["[^]", "[^]x", "(a))("])
+def test_regex_python_cannot_compile_is_a_problem(regex: str) -> None:
+    """Issue 14 item 4: ``[^]`` raised re.error out of the validator (a traceback)."""
+    text = MINIMAL.replace("model: myboard", "models: [a, b]") + f"""detect:
+  method: uboot
+  source: fdtfile
+  substitutions:
+    - {{regex: '{regex}', replace: ''}}
+"""
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(text)
+    assert exc.value.problems[0].path == "detect.substitutions[0].regex"

@@ -174,7 +174,7 @@ def lint_identifier(profile: Profile, first_stage: str, artifact: str) -> list[F
             if len(ident.encode()) > DHCP_STRING_MAX:
                 findings.append(Finding(artifact, n, "W001", "error",
                                         f"{ident!r} is longer than {DHCP_STRING_MAX} bytes"))
-            if not MODEL_NAME_RE.match(tail):
+            if not MODEL_NAME_RE.fullmatch(tail):
                 findings.append(Finding(artifact, n, "W001", "error",
                                         f"{ident!r}: model {tail!r} is outside WalT's alphabet"))
     return findings

@@ -30,7 +30,7 @@ from waltport.errors import WaltportError
 
 MARKER_DIR = Path(os.environ.get("WALTPORT_LAB_MARKERS", "/run/waltport/labs"))
 NETNS_DIR = Path("/run/netns")
-NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,20}$")
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,20}")   # fullmatch: no final newline
 BRIDGE = "br0"
 UPLINK = "vc0"
 CLIENT_IF = "eth0"
@@ -82,7 +82,7 @@ class Lab:
     """One lab: a server namespace with a bridge, and a client namespace on the same segment."""
 
     def __init__(self, name: str = "walt-lab", subnet: str = "192.168.152.0/24") -> None:
-        if not NAME_RE.match(name):
+        if not NAME_RE.fullmatch(name):
             raise LabError(f"bad lab name {name!r}: use [a-z0-9-], start with a letter, "
                            "at most 21 characters")
         try:
@@ -198,7 +198,7 @@ class Lab:
     # -- taps for QEMU boards --------------------------------------------
     def add_tap(self, tap_name: str) -> str:
         """Create tap ``tap_name`` in the server namespace, on the bridge; returns its name."""
-        if not re.match(r"^[A-Za-z0-9_-]{1,15}$", tap_name):
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,15}", tap_name):
             raise LabError(f"bad tap name {tap_name!r} (1-15 of [A-Za-z0-9_-])")
         if not is_owned(self.name):
             raise LabError(f"lab {self.name} is not up (run `waltport lab up --name {self.name}`)")

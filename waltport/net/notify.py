@@ -19,8 +19,8 @@ from waltport.net.service import SocketService
 
 log = logging.getLogger("waltport.net.notify")
 PORT = 7557
-LINE_RE = re.compile(r"^WALTPORT-BOOTED model=([a-z][a-z0-9-]*) "
-                     r"mac=((?:[0-9a-f]{2}:){5}[0-9a-f]{2}) ip=(\S+)\r?\n?$")
+LINE_RE = re.compile(r"WALTPORT-BOOTED model=([a-z][a-z0-9-]*) "
+                     r"mac=((?:[0-9a-f]{2}:){5}[0-9a-f]{2}) ip=(\S+)\r?\n?")
 
 
 class NotificationError(WaltportError):
@@ -40,7 +40,7 @@ def parse_notification(data: bytes) -> BootNotification:
         text = data.decode("ascii")
     except UnicodeDecodeError as err:
         raise NotificationError(f"boot notification is not ASCII: {data[:40]!r}") from err
-    m = LINE_RE.match(text)
+    m = LINE_RE.fullmatch(text)
     if not m:
         raise NotificationError(f"boot notification not of the form "
                                 f"'WALTPORT-BOOTED model=M mac=MAC ip=IP': {text[:80]!r}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from waltport.errors import WaltportError
+from waltport.profile.model import is_model_name
 
 log = logging.getLogger("waltport.net.registry")
 
@@ -72,9 +73,14 @@ class Event:
 
 
 def classify(vci: str | None, uci: str | None) -> tuple[str, str | None]:
-    """WalT's rule: the user class first, then the VCI, else ``unknown``."""
+    """WalT's rule: the user class first, then the VCI, else ``unknown``.
+
+    Only a model in WalT's alphabet makes a node: the model names a directory
+    (``boot/<model>``) the TFTP server serves, so ``walt.node...`` or
+    ``walt.node.../../x`` is an unknown device, not a node.
+    """
     for ident in (uci, vci):
-        if ident and ident.startswith(WALT_PREFIX) and len(ident) > len(WALT_PREFIX):
+        if ident and ident.startswith(WALT_PREFIX) and is_model_name(ident[len(WALT_PREFIX):]):
             return "node", ident[len(WALT_PREFIX):]
     return "unknown", None
 

@@ -28,6 +28,7 @@ from waltport.net.registry import Registry
 from waltport.net.tftp import Resolver
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
 from waltport.net.tftp_workers import TftpWorkers, default_workers
+from waltport.profile.model import is_model_name
 from waltport.util.proc import watch_lifeline
 
 
@@ -58,7 +59,8 @@ def make_resolver(registry: Registry, image_root: Path, pxe_first_stage: Path | 
                 raise TftpRefused(ERR_NOT_FOUND, f"no image {target.key!r}")
             return contained(image_root, target.rest)
         node = registry.node_for(target.key)
-        if node is None or node.model is None:
+        # A registry written by an older server may hold any model string.
+        if node is None or node.model is None or not is_model_name(node.model):
             raise TftpRefused(ERR_NOT_FOUND, f"no node registered as {target.key}")
         return contained(image_root, ("boot", node.model, *target.rest))
 

@@ -15,16 +15,18 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from waltport.profile.regex import replacement_problems, subset_problems
 
-MODEL_NAME_RE = re.compile(r"^[a-z][a-z0-9-]*$")
-UBOOT_VAR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-HEX_ADDR_RE = re.compile(r"^0x[0-9a-fA-F]{1,16}$")
+# Always used with fullmatch: ``^...$`` with re.match accepts a final newline,
+# and these values become file names, script tokens and DHCP strings.
+MODEL_NAME_RE = re.compile(r"[a-z][a-z0-9-]*")
+UBOOT_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+HEX_ADDR_RE = re.compile(r"0x[0-9a-fA-F]{1,16}")
 WALT_PREFIX = "walt.node."
 DHCP_STRING_MAX = 255
 
 
 def check_model_name(value: str) -> str:
     """WalT builds paths, image names and DHCP strings from a model name."""
-    if not MODEL_NAME_RE.match(value):
+    if not MODEL_NAME_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a WalT model name: use [a-z0-9-], starting "
                          "with a letter (WalT builds /boot/<model> and image names from it)")
     if value.endswith("-") or "--" in value:
@@ -36,7 +38,7 @@ def check_model_name(value: str) -> str:
 
 
 def _check_uboot_var(value: str) -> str:
-    if not UBOOT_VAR_RE.match(value):
+    if not UBOOT_VAR_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a valid environment variable name")
     return value
 
@@ -56,9 +58,18 @@ def _check_replacement(value: str) -> str:
 
 
 def _check_hex(value: str) -> str:
-    if not HEX_ADDR_RE.match(value):
+    if not HEX_ADDR_RE.fullmatch(value):
         raise ValueError(f"{value!r} is not a hexadecimal address such as 0x40080000")
     return value
+
+
+def is_model_name(value: str) -> bool:
+    """Pure: True when ``value`` is a model name WalT accepts (see check_model_name)."""
+    try:
+        check_model_name(value)
+    except ValueError:
+        return False
+    return True
 
 
 ModelName = Annotated[str, AfterValidator(check_model_name)]

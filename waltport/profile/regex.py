@@ -130,6 +130,10 @@ def subset_problems(pattern: str) -> list[str]:
 def _engine_limits(pattern: str) -> list[str]:
     """Rules found by running random patterns through the real U-Boot."""
     out: list[str] = []
+    try:
+        re.compile(pattern)
+    except re.error as err:   # e.g. '[^]': an empty negated set that never closes
+        return [f"not a valid regular expression: {err}"]
     if re.search(pattern, "") is not None:
         out.append("the pattern can match an empty string: U-Boot then differs "
                    "(no empty match at the end); make at least one item required")
