@@ -7,7 +7,11 @@ import gzip
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import tarfile
+import tracemalloc
 from pathlib import Path
 
 import image_fixtures as fx
@@ -16,7 +20,7 @@ import pytest
 from waltport.image.checks import builtin_profile_for, run_checks
 from waltport.image.sources import open_path, sniff
 from waltport.image.tarball import extract_view, write_rootfs_tar
-from waltport.image.view import ImageSourceError, RootView
+from waltport.image.view import MAX_READ, ImageSourceError, RootView
 
 
 def _layer(files: dict[str, bytes | str | None]) -> bytes:
@@ -154,3 +158,110 @@ def test_resolution_semantics(tmp_path: Path) -> None:
     assert view.resolve("/boot/m/up").ok           # '..' stops at / in a chroot
     assert "escapes" in view.resolve("/boot/m/up", tftp=True).reason
     assert "too many levels" in view.resolve("/boot/m/loop").reason
+
+
+def _good_tar_plus(tmp_path: Path, extra: list[tarfile.TarInfo]) -> Path:
+    """The good arm64 rootfs as a tarball, with ``extra`` members appended."""
+    root = fx.good_arm64(tmp_path / "root")
+    tar = write_rootfs_tar(fx.view_of(root), tmp_path / "img.tar")
+    with tarfile.open(tar, "a") as t:
+        for info in extra:
+            t.addfile(info, io.BytesIO(b"x" * info.size) if info.isreg() else None)
+    return tar
+
+
+def _member(name: str, kind: bytes = tarfile.REGTYPE, link: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type, info.linkname = kind, link
+    info.size = 1 if kind == tarfile.REGTYPE else 0
+    return info
+
+
+def test_odd_member_names_are_findings_not_renames(tmp_path: Path) -> None:
+    """Issue 14 item 10: '..' and absolute names were silently normalised."""
+    tar = _good_tar_plus(tmp_path, [_member("../etc/evil"), _member("/abs/file"),
+                                    _member("./bin/../../up"),
+                                    _member("./hl", tarfile.LNKTYPE, "../../etc/shadow")])
+    with open_path(tar) as view:
+        assert view.get("/etc/evil") is None and view.get("/abs/file") is None
+        assert view.get("/up") is None and view.get("/hl") is None
+        view.labels = dict(fx.LABELS)
+        rep = run_checks(view, "qemu-arm64", builtin_profile_for("qemu-arm64"))
+    res = rep.get("archive.members")
+    assert res.status == "fail" and res.mandatory and not rep.ok
+    text = "\n".join(res.evidence)
+    for needle in ("'../etc/evil': '..' in the name", "'/abs/file': absolute name",
+                   "'./bin/../../up': '..'", "'./hl': hard link to '../../etc/shadow'"):
+        assert needle in text, res.evidence
+    assert [r.name for r in rep.failed] == ["archive.members"]
+
+
+def test_a_fifo_as_the_kernel_fails_those_checks_only(tmp_path: Path) -> None:
+    """Issue 14 item 10: a device node or FIFO as the kernel aborted the whole check."""
+    root = fx.good_arm64(tmp_path / "root")
+    kernel = root / f"boot/vmlinuz-{fx.VERSION}"
+    kernel.unlink()
+    os.mkfifo(kernel)
+    (root / f"boot/config-{fx.VERSION}").unlink()      # so the kernel itself is read
+    rep = run_checks(fx.view_of(root, fx.LABELS), "qemu-arm64",
+                     builtin_profile_for("qemu-arm64"))
+    assert {r.name for r in rep.failed} == {"kernel.config", "kernel.arch"}
+    assert any("is a other, not a file" in e for e in rep.get("kernel.arch").evidence)
+    assert rep.get("init").status == "pass"
+
+
+def test_sparse_member_claiming_100_gib(tmp_path: Path) -> None:
+    """Issue 14 item 4: a PAX sparse member claiming 100 GiB raised MemoryError."""
+    pax = {"GNU.sparse.major": "1", "GNU.sparse.minor": "0", "GNU.sparse.name": "bin/busybox",
+           "GNU.sparse.realsize": str(100 << 30)}
+    root = fx.good_arm64(tmp_path / "root")
+    (root / "bin/busybox").unlink()
+    tar = write_rootfs_tar(fx.view_of(root), tmp_path / "img.tar")
+    with tarfile.open(tar, "a", format=tarfile.PAX_FORMAT) as t:
+        info = tarfile.TarInfo("./GNUSparseFile.0/busybox")
+        sparse_map = b"1\n0\n4\n".ljust(512, b"\0")
+        info.size, info.pax_headers = len(sparse_map) + 4, pax
+        t.addfile(info, io.BytesIO(sparse_map + b"ELF!"))
+    done = subprocess.run([sys.executable, "-m", "waltport.cli", "image", "check", str(tar),
+                           "--model", "qemu-arm64"], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert "Traceback" not in done.stderr and "MemoryError" not in done.stderr, done.stderr
+    assert done.returncode == 1, done.stderr
+    assert "sparse file (107374182400 bytes claimed): not read" in done.stdout
+
+
+def test_member_read_into_memory_is_capped(tmp_path: Path) -> None:
+    root = fx.good_arm64(tmp_path / "root")
+    with open(root / "bin/busybox", "r+b") as f:      # a hole: no disk used
+        f.truncate(MAX_READ + 1)
+    view = fx.view_of(root, fx.LABELS)
+    with pytest.raises(ImageSourceError, match="more than the 256 MiB"):
+        view.read("/bin/busybox")
+    rep = run_checks(view, "qemu-arm64", builtin_profile_for("qemu-arm64"))
+    assert rep.get("busybox.applets").status == "fail"
+
+
+def test_a_200_mib_kernel_is_streamed(tmp_path: Path) -> None:
+    """Issue 14 item 10: the embedded config search held the whole kernel (460 MB for
+    200 MiB); now its peak is a few chunks."""
+    root = fx.good_arm64(tmp_path / "root")
+    config = (root / f"boot/config-{fx.VERSION}").read_bytes()
+    (root / f"boot/config-{fx.VERSION}").unlink()
+    kernel = root / f"boot/vmlinuz-{fx.VERSION}"
+    head = kernel.read_bytes()
+    with open(kernel, "r+b") as f:
+        f.truncate(200 << 20)
+        f.seek(150 << 20)
+        f.write(b"IKCFG_ST" + gzip.compress(config, mtime=0) + b"IKCFG_ED")
+    with open(kernel, "rb") as f:
+        assert f.read(len(head)) == head
+    view = fx.view_of(root, fx.LABELS)
+    tracemalloc.start()
+    try:
+        rep = run_checks(view, "qemu-arm64", builtin_profile_for("qemu-arm64"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert rep.get("kernel.config").status == "pass", rep.get("kernel.config").evidence
+    assert "embedded IKCONFIG" in rep.get("kernel.config").evidence[0]
+    assert peak < 64 << 20, peak

@@ -9,9 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from waltport.errors import WaltportError
 from waltport.image import checks_boot as boot
 from waltport.image import checks_system as system
-from waltport.image.context import CheckReport, CheckResult, Context
+from waltport.image.context import FAIL, WARN, CheckReport, CheckResult, Context
 from waltport.image.podman import open_source
 from waltport.image.view import RootView
 from waltport.profile.load import load_profile
@@ -19,28 +20,43 @@ from waltport.profile.model import Profile
 from waltport.util.paths import boards_dir
 
 # Order is the order of the report: what the server reads first comes first.
-MANDATORY: tuple[Callable[[Context], CheckResult], ...] = (
-    boot.check_models_label,
-    boot.check_minversion_label,
-    boot.check_second_stage,
-    boot.check_fetched_files,
-    boot.check_boot_symlinks,
-    boot.check_kernel_config,
-    boot.check_kernel_arch,
-    system.check_init,
-    system.check_busybox,
-    system.check_busybox_linkage,
-    system.check_commands,
-    system.check_ssh,
-    system.check_binaries_arch,
+# Each check with the name its result carries (used when it cannot run at all).
+MANDATORY: tuple[tuple[str, Callable[[Context], CheckResult]], ...] = (
+    ("labels.models", boot.check_models_label),
+    ("labels.minversion", boot.check_minversion_label),
+    ("boot.second-stage", boot.check_second_stage),
+    ("boot.fetched-files", boot.check_fetched_files),
+    ("boot.symlinks", boot.check_boot_symlinks),
+    ("kernel.config", boot.check_kernel_config),
+    ("kernel.arch", boot.check_kernel_arch),
+    ("init", system.check_init),
+    ("busybox.applets", system.check_busybox),
+    ("busybox.linkage", system.check_busybox_linkage),
+    ("commands", system.check_commands),
+    ("ssh.server", system.check_ssh),
+    ("binaries.arch", system.check_binaries_arch),
+    ("archive.members", system.check_archive_members),
 )
 
 
 def run_checks(view: RootView, model: str, profile: Profile | None = None) -> CheckReport:
     """Every check over ``view`` for ``model`` (pure: reads the view, runs nothing)."""
     ctx = Context(view, model, profile)
-    results = [check(ctx) for check in MANDATORY] + system.optional_checks(ctx)
+    results = [_run(name, check, ctx) for name, check in MANDATORY]
+    try:
+        results += system.optional_checks(ctx)
+    except WaltportError as err:
+        results.append(CheckResult("optional", WARN, False, (f"could not be checked: {err}",)))
     return CheckReport(view.source, view.kind, model, ctx.arch, tuple(results))
+
+
+def _run(name: str, check: Callable[[Context], CheckResult], ctx: Context) -> CheckResult:
+    """One check; a file it cannot read (a FIFO as the kernel, a file too big) fails that
+    check with the reason, and the others still run."""
+    try:
+        return check(ctx)
+    except WaltportError as err:
+        return CheckResult(name, FAIL, True, (f"could not be checked: {err}",))
 
 
 def builtin_profile_for(model: str) -> Profile | None:

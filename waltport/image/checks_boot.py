@@ -8,7 +8,7 @@ from waltport.image.elf import kernel_arch
 from waltport.image.initrd import initrd_paths, module_names
 from waltport.image.stage2 import Fetch
 from waltport.image.view import SYMLINK
-from waltport.profile.model import check_model_name
+from waltport.profile.model import is_model_name
 
 KERNEL_HEAD = 1 << 16
 
@@ -19,14 +19,6 @@ def _result(name: str, problems: list[str], evidence: list[str], *,
     return CheckResult(name, status, True, tuple(problems + (warnings or []) + evidence))
 
 
-def _is_model_name(name: str) -> bool:
-    """The profile's own rule for model names (one definition of WalT's alphabet)."""
-    try:
-        check_model_name(name)
-    except ValueError:
-        return False
-    return True
-
 
 def check_models_label(ctx: Context) -> CheckResult:
     raw = ctx.labels.get("walt.node.models")
@@ -36,7 +28,7 @@ def check_models_label(ctx: Context) -> CheckResult:
             why += " (a rootfs carries no labels: check the image built from it)"
         return _result("labels.models", [why], [])
     problems = []
-    bad = [name for name in raw.split(",") if not _is_model_name(name)]
+    bad = [name for name in raw.split(",") if not is_model_name(name)]
     if bad:
         problems.append(f"walt.node.models={raw!r} is not a comma-separated list of model "
                         f"names without spaces (bad: {', '.join(map(repr, bad))})")
@@ -154,7 +146,7 @@ def _config_for(ctx: Context, kernels: list[str]) -> tuple[str | None, str | Non
     if len(configs) == 1:
         return configs[0], ctx.text(configs[0])
     for k in kernels:
-        text = kconfig.embedded_config(ctx.view.read(k))
+        text = kconfig.embedded_config(ctx.view.chunks(k))   # streamed: kernels are big
         if text:
             return f"{k} (embedded IKCONFIG)", text
     return None, None

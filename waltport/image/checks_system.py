@@ -47,6 +47,14 @@ def _elf_problems(ctx: Context, path: str, info: ElfInfo) -> list[str]:
     return out
 
 
+def check_archive_members(ctx: Context) -> CheckResult:
+    """Members the archive names in a way that would be renamed or cannot be read
+    (absolute or ``..`` names, hard links out of the tree, sparse files)."""
+    found = list(ctx.view.findings)
+    return _result("archive.members", found,
+                   [] if found else ["every member is named inside the image"])
+
+
 def check_init(ctx: Context) -> CheckResult:
     res = ctx.view.resolve("/sbin/init")
     if res.entry is None:

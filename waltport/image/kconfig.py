@@ -9,8 +9,10 @@ cannot be modules) may be absent when the initrd mounts the root itself.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 REQUIRED = ("OVERLAY_FS", "NFS_FS", "NFS_V3", "ROOT_NFS", "IP_PNP", "IP_PNP_DHCP")
@@ -18,6 +20,7 @@ REQUIRED = ("OVERLAY_FS", "NFS_FS", "NFS_V3", "ROOT_NFS", "IP_PNP", "IP_PNP_DHCP
 MODULE_FILES = {"OVERLAY_FS": "overlay.ko", "NFS_FS": "nfs.ko", "NFS_V3": "nfsv3.ko"}
 IN_KERNEL_ONLY = ("ROOT_NFS", "IP_PNP", "IP_PNP_DHCP")
 IKCFG_START = b"IKCFG_ST"
+CONFIG_MAX = 4 << 20   # compressed bytes read after the marker
 _LINE = re.compile(r"^CONFIG_([A-Za-z0-9_]+)=(.*)$")
 _UNSET = re.compile(r"^# CONFIG_([A-Za-z0-9_]+) is not set$")
 
@@ -33,17 +36,38 @@ def parse_config(text: str) -> dict[str, str]:
     return out
 
 
-def embedded_config(kernel: bytes) -> str | None:
-    """The IKCONFIG text inside an uncompressed kernel image, if any."""
-    pos = kernel.find(IKCFG_START)
-    if pos < 0:
-        return None
+def embedded_config(kernel: bytes | Iterable[bytes]) -> str | None:
+    """The IKCONFIG text inside an uncompressed kernel image, if any.
+
+    ``kernel`` may be the bytes or chunks of them: a 200 MiB kernel is
+    scanned a chunk at a time, never held whole.
+    """
+    chunks = iter((kernel,) if isinstance(kernel, bytes) else kernel)
+    tail = b""
+    for chunk in chunks:
+        buf = tail + chunk
+        pos = buf.find(IKCFG_START)
+        if pos >= 0:
+            return _inflate_config(buf[pos + len(IKCFG_START):], chunks)
+        tail = buf[-(len(IKCFG_START) - 1):]
+    return None
+
+
+def _inflate_config(start: bytes, rest: Iterator[bytes]) -> str | None:
+    """Gunzip the config that starts at ``start`` (at most CONFIG_MAX bytes of input)."""
+    dec = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    out: list[bytes] = []
+    fed = 0
     try:
-        return zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(
-            kernel[pos + len(IKCFG_START):pos + len(IKCFG_START) + (4 << 20)]).decode(
-                "utf-8", "replace")
+        for chunk in itertools.chain((start,), rest):
+            part = chunk[:CONFIG_MAX - fed]
+            fed += len(part)
+            out.append(dec.decompress(part))
+            if dec.eof or fed >= CONFIG_MAX:
+                break
     except zlib.error:
         return None
+    return b"".join(out).decode("utf-8", "replace")
 
 
 @dataclass(frozen=True)

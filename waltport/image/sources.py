@@ -143,6 +143,12 @@ def apply_tar(entries: dict[str, Entry], path: Path, offset: int, label: str,
                             del entries[k]
                         continue
                     kind = _tar_kind(m)
+                    if m.issparse():
+                        # Its bytes are not one run in the archive: never read as one.
+                        kind = OTHER
+                        if findings is not None:
+                            findings.append(f"member {m.name!r}: sparse file ({m.size} "
+                                            "bytes claimed): not read")
                     target = m.linkname if kind == SYMLINK else (
                         norm(m.linkname) if kind == HARDLINK else "")
                     blob = (str(path), m.offset_data) if kind == FILE else None

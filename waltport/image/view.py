@@ -18,6 +18,10 @@ from waltport.errors import WaltportError
 
 FILE, DIR, SYMLINK, HARDLINK, OTHER = "file", "dir", "symlink", "hardlink", "other"
 MAX_LINKS = 40
+# The most a check reads of one file into memory: what is bigger (a kernel) is
+# streamed (:meth:`RootView.chunks`); a member claiming more (a sparse one says
+# 100 GiB) is an error naming it, never a MemoryError.
+MAX_READ = 256 << 20
 
 
 class ImageSourceError(WaltportError):
@@ -199,6 +203,9 @@ def read_blob(entry: Entry, limit: int | None) -> bytes:
     assert entry.blob is not None
     name, offset = entry.blob
     want = entry.size if limit is None else min(limit, entry.size)
+    if want > MAX_READ:
+        raise ImageSourceError(f"{entry.path}: {entry.size} bytes, more than the "
+                               f"{MAX_READ >> 20} MiB waltport reads of one file")
     try:
         with open(name, "rb") as f:
             f.seek(offset)
