@@ -8,9 +8,11 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tarfile
+import tempfile
 import tracemalloc
 from pathlib import Path
 
@@ -265,3 +267,24 @@ def test_a_200_mib_kernel_is_streamed(tmp_path: Path) -> None:
     assert rep.get("kernel.config").status == "pass", rep.get("kernel.config").evidence
     assert "embedded IKCONFIG" in rep.get("kernel.config").evidence[0]
     assert peak < 64 << 20, peak
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to run the command as another user")
+def test_unreadable_archive_is_a_named_error(tmp_path: Path) -> None:
+    """Issue 14 item 4: ``image check`` on a tar its user cannot read gave a traceback."""
+    top = Path(tempfile.mkdtemp(prefix="hd-perm-"))     # reachable by another user
+    try:
+        top.chmod(0o755)
+        tar = write_rootfs_tar(fx.view_of(fx.good_arm64(tmp_path / "root")), top / "img.tar")
+        tar.chmod(0o000)
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+             "-m", "waltport.cli", "image", "check", str(tar), "--model", "qemu-arm64"],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "WALTPORT_STATE": str(top / "state"), "HOME": str(top)})
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr
+        assert f"{tar}: cannot read: Permission denied" in done.stderr
+    finally:
+        shutil.rmtree(top)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from waltport.cli import main
 from waltport.errors import ProfileError
 from waltport.profile.load import dump_profile, load_profile, parse_profile, profile_digest
 from waltport.profile.regex import subset_problems
@@ -239,3 +240,16 @@ def test_regex_python_cannot_compile_is_a_problem(regex: str) -> None:
     with pytest.raises(ProfileError) as exc:
         parse_profile(text)
     assert exc.value.problems[0].path == "detect.substitutions[0].regex"
+
+
+def test_huge_profile_is_refused_before_parsing(tmp_path: Path) -> None:
+    """Issue 14 item 4: a 200 MB profile took 76 s and 638 MB; the cap answers at once."""
+    big = tmp_path / "big.yaml"
+    with open(big, "w") as f:
+        f.write(MINIMAL)
+        f.write("description: '" + "x" * (8 << 20) + "'\n")
+    with pytest.raises(ProfileError, match="more than 256 KiB"):
+        load_profile(big)
+    with pytest.raises(ProfileError, match="more than 256 KiB"):
+        parse_profile(big.read_text())
+    assert main(["check", str(big)]) == 2

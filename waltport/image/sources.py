@@ -312,10 +312,13 @@ OPENERS: dict[str, Callable[[Path], RootView]] = {
 def open_path(path: str | Path) -> RootView:
     """Open a host path source (directory or archive); error if it is none of them."""
     p = Path(path)
-    kind = sniff(p)
-    if kind is None:
-        raise ImageSourceError(f"{p}: no such file or directory")
-    return OPENERS[kind](p)
+    try:
+        kind = sniff(p)
+        if kind is None:
+            raise ImageSourceError(f"{p}: no such file or directory")
+        return OPENERS[kind](p)
+    except OSError as err:   # e.g. PermissionError on the archive or a directory in it
+        raise ImageSourceError(f"{p}: cannot read: {err.strerror or err}") from err
 
 
 def looks_like_path(source: str) -> bool:

@@ -13,6 +13,9 @@ from waltport.errors import FieldProblem, ProfileError
 from waltport.profile.model import Profile
 
 _UNION_TAGS = {"uboot", "ipxe-cpuid"}
+# The largest built-in profile is 2 KiB; YAML parsing of a huge file costs
+# minutes and gigabytes before validation could say anything.
+MAX_PROFILE_BYTES = 256 << 10
 
 
 def _loc_to_path(loc: tuple[Any, ...]) -> str:
@@ -51,6 +54,8 @@ def problems_from_validation(err: ValidationError) -> list[FieldProblem]:
 
 def parse_profile(text: str, source: str = "<profile>") -> Profile:
     """Pure: YAML text -> Profile, or ProfileError listing every problem."""
+    if len(text) > MAX_PROFILE_BYTES:
+        raise _too_big(source)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -68,13 +73,23 @@ def parse_profile(text: str, source: str = "<profile>") -> Profile:
 
 
 def load_profile(path: str | Path) -> Profile:
-    """Read and validate a profile file."""
+    """Read and validate a profile file (at most MAX_PROFILE_BYTES)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        with open(p, "rb") as f:
+            raw = f.read(MAX_PROFILE_BYTES + 1)
+        if len(raw) > MAX_PROFILE_BYTES:
+            raise _too_big(str(p))
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ProfileError(str(p), [FieldProblem("(file)", f"cannot read: {err}")]) from err
     return parse_profile(text, str(p))
+
+
+def _too_big(source: str) -> ProfileError:
+    return ProfileError(source, [FieldProblem(
+        "(file)", f"more than {MAX_PROFILE_BYTES >> 10} KiB: a board profile is a few dozen "
+        "lines (is this the right file?)")])
 
 
 def profile_digest(profile: Profile) -> str:
