@@ -4,6 +4,10 @@ files it did not write, refuses odd outputs with exit 2, and leaves nothing behi
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -88,11 +92,25 @@ def test_mkimage_output_errors(tmp_path: Path, capsys, case: str) -> None:
     assert _tree(tmp_path) == ["d", "s.txt"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes anywhere")
-def test_unwritable_parent(tmp_path: Path) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir(mode=0o555)
-    assert main(["bootloader", ARM, "--out", str(ro / "o")]) == 2
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("setpriv") is None,
+                    reason="needs root to run the command as another user")
+@pytest.mark.parametrize("argv", [["bootloader", ARM, "--out"],
+                                  ["mkimage", "--arch", "arm64", "--name", "n", ARM]],
+                         ids=["bootloader", "mkimage"])
+def test_unwritable_parent_as_a_user(argv: list[str]) -> None:
+    top = Path(tempfile.mkdtemp(prefix="hd-ro-"))     # reachable, not writable, by nobody
+    try:
+        top.chmod(0o755)
+        done = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable,
+             "-m", "waltport.cli", *argv, str(top / "out")],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "WALTPORT_STATE": str(top / "state"), "HOME": str(top)})
+        assert done.returncode == 2, done.stderr
+        assert "Traceback" not in done.stderr and "ermission denied" in done.stderr
+        assert os.listdir(top) == []
+    finally:
+        shutil.rmtree(top)
 
 
 @pytest.mark.parametrize("argv", [
