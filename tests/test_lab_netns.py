@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from net_fixtures import needs_root
+from net_fixtures import make_image_root, needs_root, udhcpc
 
 from waltport.cli import main
 from waltport.lab.netns import Lab, LabError, is_owned, netns_exists
@@ -83,3 +86,38 @@ def test_foreign_namespace_is_never_touched() -> None:
         assert netns_exists(name)
     finally:
         subprocess.run(["ip", "netns", "del", name], check=True)
+
+
+@pytest.mark.root
+@needs_root
+def test_the_lab_subnet_is_recorded_and_used_everywhere(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 14 item 8: after ``up --subnet``, serve and status used the default subnet,
+    and a second ``up`` with another subnet silently added a second address."""
+    name = f"hd-subnet-{os.getpid() % 100000}"
+    try:
+        assert main(["lab", "up", "--name", name, "--subnet", "10.213.77.0/24"]) == 0
+        assert main(["lab", "up", "--name", name]) == 0          # idempotent, same subnet
+        assert main(["lab", "up", "--name", name, "--subnet", "10.9.9.0/24"]) == 3
+        assert "is up with subnet 10.213.77.0/24" in capsys.readouterr().err
+        lab = Lab(name)
+        assert (lab.subnet, lab.server_ip) == ("10.213.77.0/24", "10.213.77.1")
+        st = lab.status()
+        assert st["subnet"] == "10.213.77.0/24" and st["server_ip"] == "10.213.77.1"
+        (br0,) = [x for x in st["links"][name] if x["ifname"] == "br0"]  # type: ignore[index]
+        assert br0["addresses"] == ["10.213.77.1/24"]
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "waltport.cli", "serve", "--lab", name, "--image-root",
+             str(make_image_root(tmp_path / "img")), "--state", str(tmp_path / "state")],
+            stdout=subprocess.PIPE, text=True)
+        try:
+            assert serve.stdout is not None
+            assert "on 10.213.77.1 " in serve.stdout.readline()
+            got = udhcpc(lab, tmp_path, "-V", "walt.node.testm")
+            assert got["ip"].startswith("10.213.77.") and got["siaddr"] == "10.213.77.1"
+        finally:
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(20) == 0
+    finally:
+        main(["lab", "down", "--name", name])
+    assert not netns_exists(name)

@@ -5,15 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from waltport.lab.netns import Lab
-
-
-def _lab(args: argparse.Namespace) -> Lab:
-    return Lab(args.name, args.subnet) if getattr(args, "subnet", None) else Lab(args.name)
+from waltport.lab.netns import DEFAULT_SUBNET, Lab
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    lab = _lab(args).up()
+    lab = Lab(args.name, args.subnet).up()
     print(f"lab {lab.name} up: server {lab.server_ip} on {lab.bridge} in netns {lab.netns}, "
           f"clients in netns {lab.client_netns}")
     return 0
@@ -44,8 +40,9 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         p = lab_sub.add_parser(name, help=text)
         p.add_argument("--name", default="walt-lab", help="lab name (default walt-lab)")
         if name == "up":
-            p.add_argument("--subnet", default="192.168.152.0/24",
-                           help="private IPv4 subnet; the server is its first host")
+            p.add_argument("--subnet", default=None,
+                           help="private IPv4 subnet; the server is its first host (default "
+                                f"{DEFAULT_SUBNET}, or the one the lab is up with)")
         if name == "status":
             p.add_argument("--json", action="store_true")
         p.set_defaults(func=func)

@@ -31,6 +31,7 @@ from waltport.errors import WaltportError
 MARKER_DIR = Path(os.environ.get("WALTPORT_LAB_MARKERS", "/run/waltport/labs"))
 NETNS_DIR = Path("/run/netns")
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,20}")   # fullmatch: no final newline
+DEFAULT_SUBNET = "192.168.152.0/24"
 BRIDGE = "br0"
 UPLINK = "vc0"
 CLIENT_IF = "eth0"
@@ -78,13 +79,32 @@ def current_netns_is(name: str) -> bool:
     return (mine.st_dev, mine.st_ino) == (theirs.st_dev, theirs.st_ino)
 
 
-class Lab:
-    """One lab: a server namespace with a bridge, and a client namespace on the same segment."""
+def recorded_subnet(name: str) -> str | None:
+    """The subnet lab ``name`` was brought up with (from its marker), None if it is not."""
+    path = marker_path(name)
+    try:
+        return str(json.loads(path.read_text())["subnet"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise LabError(f"lab marker {path} is unreadable ({err}): `waltport lab down "
+                       f"--name {name}` removes the lab") from err
 
-    def __init__(self, name: str = "walt-lab", subnet: str = "192.168.152.0/24") -> None:
+
+class Lab:
+    """One lab: a server namespace with a bridge, and a client namespace on the same segment.
+
+    ``subnet``: for a lab that is up, the one it was brought up with (recorded
+    in its marker) unless given; else ``DEFAULT_SUBNET``.  ``up`` refuses a
+    subnet other than the recorded one.
+    """
+
+    def __init__(self, name: str = "walt-lab", subnet: str | None = None) -> None:
         if not NAME_RE.fullmatch(name):
             raise LabError(f"bad lab name {name!r}: use [a-z0-9-], start with a letter, "
                            "at most 21 characters")
+        self.recorded = recorded_subnet(name)
+        subnet = subnet or self.recorded or DEFAULT_SUBNET
         try:
             net = ipaddress.IPv4Network(subnet)
         except ValueError as err:
@@ -134,6 +154,10 @@ class Lab:
             if netns_exists(ns) and not marker_path(self.name).is_file():
                 raise LabError(f"network namespace {ns} exists but was not created by "
                                "waltport: refusing to use it (pick another --name)")
+        if self.recorded is not None and ipaddress.IPv4Network(self.recorded) != self.network:
+            raise LabError(f"lab {self.name} is up with subnet {self.recorded}, not "
+                           f"{self.subnet}: `waltport lab down --name {self.name}` first to "
+                           "change it")
         MARKER_DIR.mkdir(parents=True, exist_ok=True)
         if not marker_path(self.name).is_file():
             marker_path(self.name).write_text(json.dumps(
