@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 import zlib
 from pathlib import Path
 
 import pytest
 
+from waltport.bootloader import scriptimage as si
 from waltport.bootloader.scriptimage import (
     ARCHES,
     HEADER_SIZE,
@@ -147,3 +149,54 @@ def test_cli_dumpimage_corrupt_exit_code(tmp_path: Path, capsys) -> None:
     assert main(["dumpimage", str(p)]) == 2
     assert "bad magic" in capsys.readouterr().err
     assert main(["dumpimage", str(tmp_path / "missing")]) == 2
+
+
+def _image_with_payload(data: bytes, name: bytes = b"t") -> bytes:
+    """A script image header with valid CRCs around any ``data``."""
+    fields = [si.MAGIC, 0, 0, len(data), 0, 0, zlib.crc32(data), si.OS_LINUX,
+              si.ARCHES["arm64"], si.TYPE_SCRIPT, si.COMP_NONE, name.ljust(32, b"\0")]
+    fields[1] = zlib.crc32(si.HEADER.pack(*fields))
+    return si.HEADER.pack(*fields) + data
+
+
+@pytest.mark.parametrize("size", range(8))
+def test_payload_too_short_for_a_size_table(size: int) -> None:
+    """Issue 14 item 9: a payload of 0-7 bytes was accepted as an empty script."""
+    with pytest.raises(ScriptImageError, match=f"payload is {size} bytes: too short"):
+        si.parse_script_image(_image_with_payload(b"\0" * size))
+
+
+@pytest.mark.parametrize("payload,listed,follow", [
+    (struct.pack(">II", 4, 0) + b"echo hi\n", 4, 8),              # table says less
+    (struct.pack(">III", 3, 2, 0) + b"abc\0de" + b"extra", 6, 11),   # bytes left over
+])
+def test_size_table_must_match_the_payload(payload: bytes, listed: int, follow: int) -> None:
+    with pytest.raises(ScriptImageError, match=f"lists {listed} bytes .* but {follow} follow"):
+        si.parse_script_image(_image_with_payload(payload))
+
+
+def test_dumpimage_never_prints_escape_sequences(tmp_path: Path, capsys) -> None:
+    script = b"echo hi\n\x1b]0;owned\x07\x1b[2J\x1b[8mhidden\n"
+    img = tmp_path / "evil.img"
+    img.write_bytes(_image_with_payload(struct.pack(">II", len(script), 0) + script,
+                                        name=b"n\x1b[31m"))
+    assert main(["dumpimage", str(img)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "\\x1b]0;owned\\x07\\x1b[2J\\x1b[8mhidden\n" in out and "n\\x1b[31m" in out
+    assert main(["dumpimage", str(img), "--json"]) == 0
+    assert "\x1b" not in capsys.readouterr().out
+
+
+def test_mkimage_warns_on_binary_input(tmp_path: Path, capsys) -> None:
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(bytes(range(256)) * 4096)          # 1 MiB of binary data
+    assert main(["mkimage", "--arch", "arm64", "--name", "n", str(blob),
+                 str(tmp_path / "o.img")]) == 0
+    err = capsys.readouterr().err
+    assert "does not look like a U-Boot script" in err and "NUL" in err
+    text = tmp_path / "s.txt"
+    text.write_text("echo hi\r\n\tsetenv a b\n")
+    assert main(["mkimage", "--arch", "arm64", "--name", "n", str(text),
+                 str(tmp_path / "t.img")]) == 0
+    assert capsys.readouterr().err == ""

@@ -111,7 +111,10 @@ def parse_script_image(blob: bytes, source: str = "<image>") -> ScriptImage:
         defects.append(f"compression {COMP_NAMES.get(comp, comp)}: waltport reads only "
                        "uncompressed scripts")
     script = b""
-    if len(data) >= 8 and not defects:
+    if not defects and len(data) < 8:
+        defects.append(f"payload is {len(data)} bytes: too short for a size table "
+                       "(one size word and the ending zero word, 8 bytes)")
+    elif not defects:
         script = _script_from_data(data, defects)
     if defects:
         raise ScriptImageError(source, defects)
@@ -139,4 +142,10 @@ def _script_from_data(data: bytes, defects: list[str]) -> bytes:
     first = data[off:off + sizes[0]]
     if len(first) < sizes[0]:
         defects.append(f"script says {sizes[0]} bytes but only {len(first)} follow")
+        return first
+    # Every image but the last is padded to 4 bytes (U-Boot's image_multi_getimg).
+    listed = sum((s + 3) & ~3 for s in sizes[:-1]) + sizes[-1]
+    if listed != len(data) - off:
+        defects.append(f"size table lists {listed} bytes of images ({', '.join(map(str, sizes))}) "
+                       f"but {len(data) - off} follow it")
     return first

@@ -11,10 +11,11 @@ from waltport.bootloader.generate import generate_bootloader
 from waltport.bootloader.lint import lint_profile
 from waltport.bootloader.render import source_date_epoch
 from waltport.bootloader.scriptimage import ARCHES, build_script_image, parse_script_image
-from waltport.errors import ScriptImageError, UsageError
+from waltport.errors import UsageError
 from waltport.profile.load import load_profile
 from waltport.util.atomic import write_bytes
 from waltport.util.outdir import check_out_file
+from waltport.util.text import binary_reasons, for_terminal
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -77,7 +78,11 @@ def _read(path: str) -> bytes:
 
 def cmd_mkimage(args: argparse.Namespace) -> int:
     out = check_out_file(args.output)
-    data = build_script_image(_read(args.input), arch=args.arch, name=args.name,
+    script = _read(args.input)
+    if reasons := binary_reasons(script):
+        print(f"waltport mkimage: warning: {args.input} does not look like a U-Boot script "
+              f"({', '.join(reasons)}): wrapped as it is", file=sys.stderr)
+    data = build_script_image(script, arch=args.arch, name=args.name,
                               timestamp=source_date_epoch())
     write_bytes(out, data)
     print(f"{args.output}: script image, {args.arch}, {len(data)} bytes")
@@ -85,17 +90,15 @@ def cmd_mkimage(args: argparse.Namespace) -> int:
 
 
 def cmd_dumpimage(args: argparse.Namespace) -> int:
-    blob = _read(args.file)
-    try:
-        image = parse_script_image(blob, args.file)
-    except ScriptImageError:
-        raise
+    image = parse_script_image(_read(args.file), args.file)
     if args.json:
         print(json.dumps({**image.to_json(),
                           "script": image.script.decode("utf-8", "replace")}, indent=2))
         return 0
+    # The header name and the script come from the file: no escape sequence of
+    # theirs reaches the terminal as is.
     for key, value in image.to_json().items():
-        print(f"{key:>12}: {value}")
+        print(f"{key:>12}: {for_terminal(str(value))}")
     print("-" * 40)
-    sys.stdout.write(image.script.decode("utf-8", "replace"))
+    sys.stdout.write(for_terminal(image.script.decode("utf-8", "replace")))
     return 0
