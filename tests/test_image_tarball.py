@@ -27,6 +27,9 @@ def _hostile_tar(path: Path, outside: Path) -> Path:
                 tar.addfile(info)
         add("./etc", tarfile.DIRTYPE)
         add("./etc/hostname", data=b"node\n")
+        info = tarfile.TarInfo("./suid")
+        info.mode, info.size = 0o4755, 1
+        tar.addfile(info, io.BytesIO(b"x"))
         # A link to the host, then a member under it: a naive extractor writes outside/file.
         add("./escape", tarfile.SYMTYPE, str(outside))
         add("./escape/file", data=b"pwned")
@@ -55,6 +58,7 @@ def test_extraction_never_follows_a_link_out_of_the_root(tmp_path: Path) -> None
     root = out.root
     assert (root / "etc/hostname").read_bytes() == b"node\n"
     assert os.path.samefile(root / "good-hard", root / "etc/hostname")
+    assert (root / "suid").stat().st_mode & 0o7777 == 0o755
     assert os.readlink(root / "escape") == str(outside)      # kept as a link, never followed
     for name in ("escape/file", "rel/file2", "hard", "hard2", "hard3", "dev/console"):
         assert not os.path.lexists(root / name), name

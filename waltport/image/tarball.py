@@ -76,7 +76,9 @@ def _write_entry(tree: SafeTree, e: Entry) -> str | None:
     elif e.kind == SYMLINK:
         tree.symlink(name, e.target)
     elif e.kind == FILE:
-        tree.write_file(name, stream_blob(e), e.mode)
+        # No set-user/group-ID bits: written by root, an image's setuid file would be
+        # a root-owned setuid program of the image's author on this host.
+        tree.write_file(name, stream_blob(e), e.mode & 0o1777)
     elif e.kind == HARDLINK:
         tree.hardlink(name, e.target.lstrip("/"))
     else:
