@@ -18,7 +18,7 @@ from waltport.pipeline.jupyter import jupyter_environment
 if TYPE_CHECKING:  # the runner pulls in nbformat/papermill (~1 s): only `run` pays for it
     from waltport.pipeline.runner import RunOutcome
 from waltport.pipeline.stages import STAGES, notebooks_dir, parse_params, select
-from waltport.util.outdir import prepare_out_dir
+from waltport.util.outdir import check_out_dir, prepare_out_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -68,6 +68,7 @@ def _progress_bar(total: int, disable: bool) -> tuple[tqdm, object]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    check_out_dir(args.out, force=args.force)   # before the slow imports: refuse at once
     from waltport.pipeline import runner  # noqa: PLC0415 (keeps every other command fast)
 
     for prof in args.profiles:
