@@ -106,6 +106,12 @@ def arm64_kernel() -> bytes:
     return bytes(head)
 
 
+def arm_zimage() -> bytes:
+    head = bytearray(4096)
+    struct.pack_into("<I", head, 0x24, 0x016F2818)
+    return bytes(head)
+
+
 def x86_kernel(bits64: bool = True) -> bytes:
     head = bytearray(4096)
     head[0x202:0x206] = b"HdrS"

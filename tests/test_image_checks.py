@@ -15,6 +15,7 @@ from waltport.image.context import CheckReport
 
 ARM = builtin_profile_for("qemu-arm64")
 PC = builtin_profile_for("pc-x86-64")
+RPI = builtin_profile_for("rpi-b")
 
 
 def report(root: Path, labels: dict[str, str] | None = None, model: str = "qemu-arm64"
@@ -147,10 +148,40 @@ def test_each_failure_is_named_with_its_reason(tmp_path: Path, check: str,
     assert not rep.ok and check in [r.name for r in rep.failed]
 
 
+# Checks that need a family profile (per-model CPUs, kernels, porter files):
+# (check, labels, model, reason), over the good arm64 fixture and the rpi profile.
+FAMILY_FAILURES = [
+    ("boot.model-files", {**fx.LABELS, "walt.node.models": "rpi-5-b"}, "rpi-5-b",
+     "the porter supplies rpi-5-b/Image"),
+    ("userland.cpu", {**fx.LABELS, "walt.node.models": "rpi-b,rpi-4-b"}, "rpi-4-b",
+     "rpi-b is armv6: build the image with userland armel"),
+]
+
+
+@pytest.mark.parametrize(("check", "labels", "model", "reason"), FAMILY_FAILURES,
+                         ids=[c for c, *_ in FAMILY_FAILURES])
+def test_family_failures_are_named(tmp_path: Path, check: str, labels: dict[str, str],
+                                   model: str, reason: str) -> None:
+    rep = run_checks(fx.view_of(fx.good_arm64(tmp_path), labels), model, RPI)
+    res = rep.get(check)
+    assert res.status == "fail" and res.mandatory
+    assert any(reason in e for e in res.evidence), res.evidence
+
+
+def test_zimage_booted_with_booti_fails_kernel_cpu(tmp_path: Path) -> None:
+    root = fx.good_arm64(tmp_path)
+    fx.put(root, f"boot/vmlinuz-{fx.VERSION}", fx.arm_zimage())
+    res = report(root).get("kernel.cpu")
+    assert res.status == "fail"
+    assert any("boots with booti, a arm zImage needs bootz" in e for e in res.evidence), \
+        res.evidence
+
+
 def test_every_mandatory_check_has_a_failing_fixture(tmp_path: Path) -> None:
     mandatory = {r.name for r in report(fx.good_arm64(tmp_path)).results if r.mandatory}
     # archive.members fails on archives only: tests/test_image_sources.py has its fixtures.
-    assert {c for c, _m, _r in FAILURES} | {"archive.members"} == mandatory
+    assert {c for c, _m, _r in FAILURES} | {c for c, *_ in FAMILY_FAILURES} | \
+        {"kernel.cpu", "archive.members"} == mandatory
     assert len(mandatory) == len(MANDATORY)
 
 

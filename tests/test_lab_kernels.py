@@ -26,5 +26,5 @@ def test_apt_options_stay_private(tmp_path: Path) -> None:
         assert pairs[key].startswith(str(tmp_path)), key
     assert pairs["Dir::Etc::sourcelist"] == "/dev/null"
     arches = [o.split("=", 1)[1] for o in opts[1::2] if o.startswith("APT::Architectures")]
-    assert arches == ["amd64", "arm64", "i386"]
+    assert arches == ["amd64", "arm64", "i386", "armhf", "armel"]
     assert all(flag == "-o" for flag in opts[::2])

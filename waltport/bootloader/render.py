@@ -85,20 +85,25 @@ def uboot_detection_lines(profile: Profile) -> list[str]:
     return [ln for ln in text.splitlines() if ln.strip()]
 
 
-def _second_stage_args(profile: Profile) -> dict[str, str]:
+def _second_stage_args(profile: Profile, model: str | None) -> dict[str, str]:
     s = profile.second_stage
     assert profile.uboot is not None
-    cmd = profile.uboot.boot_command
+    # A family's models may boot different kernel formats (booti / bootz).
+    cmd = profile.boot_command_of(model) if model else profile.uboot.boot_command
     if s.initrd:
         initrd = "${ramdisk_addr_r}" if cmd == "bootm" else "${ramdisk_addr_r}:${walt_initrd_size}"
     else:
         initrd = "-"
     fdt = "${fdt_addr_r}" if s.dtb else "${fdtcontroladdr}"
-    return {"initrd_arg": initrd, "fdt_arg": fdt}
+    return {"initrd_arg": initrd, "fdt_arg": fdt, "boot_command": cmd}
 
 
-def render_texts(profile: Profile) -> dict[str, str]:
-    """The text artifacts (scripts and fragment) for ``profile``."""
+def render_texts(profile: Profile, model: str | None = None) -> dict[str, str]:
+    """The text artifacts (scripts and fragment) for ``profile``.
+
+    ``model``: the second stage of that model (its boot command follows its
+    kernel's format); default: the profile's ``uboot.boot_command``.
+    """
     ctx = {"p": profile, "s": profile.second_stage, "version": __version__,
            "bootargs": kernel_command_line(profile)}
     if profile.bootloader is Bootloader.UBOOT:
@@ -106,7 +111,7 @@ def render_texts(profile: Profile) -> dict[str, str]:
             "boot.scr.txt": render("uboot/boot.scr.txt.j2", **ctx),
             "bootcommand.fragment": render("uboot/bootcommand.fragment.j2", **ctx),
             "start.uboot.txt": render("uboot/start.uboot.txt.j2", **ctx,
-                                      **_second_stage_args(profile)),
+                                      **_second_stage_args(profile, model)),
         }
     return {
         "boot.ipxe": render("ipxe/boot.ipxe.j2", **ctx),
@@ -114,10 +119,14 @@ def render_texts(profile: Profile) -> dict[str, str]:
     }
 
 
-def render_artifacts(profile: Profile, *, timestamp: int | None = None) -> dict[str, bytes]:
-    """Every artifact, compiled script images included, plus ``manifest.json``."""
+def render_artifacts(profile: Profile, *, timestamp: int | None = None,
+                     model: str | None = None) -> dict[str, bytes]:
+    """Every artifact, compiled script images included, plus ``manifest.json``.
+
+    ``model``: the second stage is that model's (see :func:`render_texts`).
+    """
     ts = source_date_epoch() if timestamp is None else timestamp
-    out = {name: text.encode("utf-8") for name, text in render_texts(profile).items()}
+    out = {name: text.encode("utf-8") for name, text in render_texts(profile, model).items()}
     if profile.bootloader is Bootloader.UBOOT:
         arch = str(profile.arch)
         out["boot.scr"] = build_script_image(out["boot.scr.txt"], arch=arch, name="boot.scr",

@@ -43,7 +43,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _build(args: argparse.Namespace) -> int:
     built = build_image(args.profile, base=args.base, rootfs=args.rootfs, tag=args.tag,
-                        model=args.model)
+                        model=args.model, boot_files=args.boot_files)
     print(f"built {built.tag} ({built.image_id[:12]}, {built.arch}, {built.method})")
     for key in ("walt.node.models", "walt.server.minversion"):
         print(f"  {key}={built.labels.get(key, '(missing)')}")
@@ -96,6 +96,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "family's arch)")
     p.add_argument("--tag", help="image name (default localhost/waltport/<profile>:latest, "
                                  "<profile>-<arch> for another arch)")
+    p.add_argument("--boot-files", type=Path, metavar="DIR",
+                   help="directory of the files the profile's boot_files say the porter "
+                        "supplies ({porter: NAME}); a model whose files are missing is left "
+                        "out of the image")
     p.set_defaults(func=_build)
 
     p = isub.add_parser("import", help="tag as docker.io/waltplatform/<model>-default:latest "

@@ -23,7 +23,12 @@ from pathlib import Path
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts, source_date_epoch
 from waltport.image.podman import PodmanError, PodmanService, open_source
-from waltport.image.rootfs import RootfsError, assemble_default_rootfs, image_models
+from waltport.image.rootfs import (
+    RootfsError,
+    assemble_default_rootfs,
+    image_models,
+    served_models,
+)
 from waltport.image.sources import open_path
 from waltport.image.tarball import write_rootfs_tar
 from waltport.image.view import RootView
@@ -70,20 +75,24 @@ def image_arch(profile: Profile, model: str | None) -> str:
     return str(profile.arch_of(model))
 
 
-def image_labels(profile: Profile, arch: str | None = None) -> dict[str, str]:
+def image_labels(profile: Profile, arch: str | None = None,
+                 models: tuple[str, ...] | None = None) -> dict[str, str]:
     """The labels a WalT server reads (plus where the image came from)."""
-    return {"walt.node.models": ",".join(image_models(profile, arch)),
+    models = image_models(profile, arch) if models is None else models
+    return {"walt.node.models": ",".join(models),
             "walt.server.minversion": MINVERSION, "waltport.profile": profile.name,
             "waltport.version": __version__}
 
 
 def render_containerfile(profile: Profile, *, base: str, rootfs: bool, boot: bool,
-                         arch: str | None = None) -> str:
+                         arch: str | None = None,
+                         models: tuple[str, ...] | None = None) -> str:
     """The Containerfile text (pure)."""
     arch = arch or str(profile.arch)
+    models = image_models(profile, arch) if models is None else models
     return render("image/Containerfile.j2", version=__version__, profile=profile,
                   arch=arch, base=base, rootfs=rootfs, boot=boot,
-                  models=image_models(profile, arch), minversion=MINVERSION)
+                  models=models, minversion=MINVERSION)
 
 
 def _newest(view: RootView, prefix: str) -> str | None:
@@ -142,18 +151,25 @@ def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str
 
 def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                 rootfs: str | Path | None = None, tag: str | None = None,
-                model: str | None = None) -> BuiltImage:
+                model: str | None = None, boot_files: str | Path | None = None) -> BuiltImage:
     """Build the default image of a profile into waltport's podman storage.
 
     ``model`` picks the image by the sub-model it must serve: an image of that
     model's arch (``model_arch``), labelled with every model of that arch.
-    Default: the family's arch.
+    Default: the family's arch.  ``boot_files``: the directory of the files
+    the profile says the porter supplies (a model whose files are not there
+    is left out of the image, with a note).
     """
     profile = profile_path if isinstance(profile_path, Profile) else load_profile(profile_path)
     arch = image_arch(profile, model)
     tag = tag or default_tag(profile, arch)
-    labels = image_labels(profile, arch)
+    porter_dir = Path(boot_files) if boot_files is not None else None
+    if porter_dir is not None and not porter_dir.is_dir():
+        raise RootfsError(f"--boot-files {porter_dir}: not a directory")
     models = image_models(profile, arch)
+    if base is None and rootfs is None:
+        models = served_models(profile, arch, porter_dir)
+    labels = image_labels(profile, arch, models)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=state_dir()))
     try:
         if rootfs is not None:
@@ -168,9 +184,9 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                                   models, notes=tuple(notes))
         notes = []
         if base is None:
-            assemble_default_rootfs(profile, work / "rootfs", arch)
+            notes = assemble_default_rootfs(profile, work / "rootfs", arch, porter_dir)
             text = render_containerfile(profile, base="scratch", rootfs=True, boot=False,
-                                        arch=arch)
+                                        arch=arch, models=models)
         else:
             with open_source(base) as view:
                 notes = write_boot_overlay(profile, work, view, arch)

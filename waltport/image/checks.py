@@ -11,6 +11,7 @@ from pathlib import Path
 
 from waltport.errors import WaltportError
 from waltport.image import checks_boot as boot
+from waltport.image import checks_cpu as cpu
 from waltport.image import checks_system as system
 from waltport.image.context import FAIL, WARN, CheckReport, CheckResult, Context
 from waltport.image.podman import open_source
@@ -27,14 +28,17 @@ MANDATORY: tuple[tuple[str, Callable[[Context], CheckResult]], ...] = (
     ("boot.second-stage", boot.check_second_stage),
     ("boot.fetched-files", boot.check_fetched_files),
     ("boot.symlinks", boot.check_boot_symlinks),
+    ("boot.model-files", cpu.check_boot_model_files),
     ("kernel.config", boot.check_kernel_config),
     ("kernel.arch", boot.check_kernel_arch),
+    ("kernel.cpu", cpu.check_kernel_cpu),
     ("init", system.check_init),
     ("busybox.applets", system.check_busybox),
     ("busybox.linkage", system.check_busybox_linkage),
     ("commands", system.check_commands),
     ("ssh.server", system.check_ssh),
     ("binaries.arch", system.check_binaries_arch),
+    ("userland.cpu", cpu.check_userland_cpu),
     ("archive.members", system.check_archive_members),
 )
 

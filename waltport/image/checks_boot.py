@@ -127,8 +127,9 @@ def check_boot_symlinks(ctx: Context) -> CheckResult:
 
 
 def _role_files(ctx: Context, role: str) -> list[str]:
+    """The model's files of ``role``: models of a family may boot different kernels."""
     out = []
-    for model in ctx.stages:
+    for model in (ctx.model,):
         for _script, f in _all_fetches(ctx, model):
             if f.role == role and f.name is not None:
                 res = ctx.view.resolve(f"/boot/{model}/{f.name}", tftp=True)
@@ -181,11 +182,15 @@ def check_kernel_arch(ctx: Context) -> CheckResult:
         return _result("kernel.arch", ["no kernel file fetched by the second stage was "
                                        "found in the image"], [])
     problems, evidence = [], []
+    # The kernel's arch may differ from the userland's (boot_files: an arm64
+    # kernel under an armel userland on a Raspberry Pi 4).
+    want = ctx.profile.kernel_arch(ctx.model) if ctx.profile is not None and \
+        ctx.model in ctx.profile.all_models else ctx.arch
     for k in kernels:
         info = kernel_arch(ctx.view.read(k, KERNEL_HEAD))
         line = f"{k}: {info.format}, arch {info.arch} ({info.evidence})"
-        if info.arch is None or (ctx.arch is not None and info.arch != ctx.arch):
-            problems.append(f"{line}; the board is {ctx.arch}")
+        if info.arch is None or (want is not None and info.arch != want):
+            problems.append(f"{line}; the board's kernel is {want}")
         else:
             evidence.append(line)
     if ctx.arch is None:

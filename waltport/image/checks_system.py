@@ -19,7 +19,8 @@ REQUIRED_COMMANDS = ("chmod", "chroot", "cp", "date", "echo", "grep", "head", "l
                      "mount", "reboot", "sed", "setsid", "sh", "timeout", "tr", "umount")
 LIB_DIRS = ("/lib", "/usr/lib", "/lib64", "/usr/lib64", "/lib/aarch64-linux-gnu",
             "/usr/lib/aarch64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu",
-            "/lib/arm-linux-gnueabihf", "/usr/lib/arm-linux-gnueabihf", "/lib/i386-linux-gnu",
+            "/lib/arm-linux-gnueabihf", "/usr/lib/arm-linux-gnueabihf", "/lib/arm-linux-gnueabi",
+            "/usr/lib/arm-linux-gnueabi", "/lib/i386-linux-gnu",
             "/usr/lib/i386-linux-gnu")
 SSHD_PATHS = ("/usr/sbin/dropbear", "/usr/bin/dropbear", "/sbin/dropbear", "/usr/sbin/sshd")
 START_FILES = ("/etc/inittab", "/etc/init.d/rcS", "/etc/rc.local")

@@ -5,12 +5,15 @@ Layout, WalT-style::
     /bin/busybox (Debian busybox-static of the arch) + one link per applet
     /sbin/init -> ../bin/busybox (busybox init, /etc/inittab starts dropbear)
     /usr/sbin/dropbear + the libraries it needs (Debian packages of the arch)
-    /boot/vmlinuz-<ver>, initrd.img-<ver>, config-<ver>   (Debian kernel, lab initramfs)
+    /boot/vmlinuz-<ver>, initrd.img-<ver>, config-<ver>   (Debian kernels, initramfs)
     /boot/<model>/start.uboot | start.ipxe                 (bootloader stage)
-    /boot/<model>/kernel -> ../vmlinuz-<ver>, initrd -> ../initrd.img-<ver>
+    /boot/<model>/kernel -> ../vmlinuz-<ver>, initrd -> ../initrd.img-<ver>, dtb -> ...
 
-Binaries are copied, never run; the applet links come from the applet table
-read out of the busybox binary.  Why dropbear: see docs/image.md.
+The userland is the profile's (``userland``: armel for a family with an
+ARMv6 model); each model's kernel and dtb come from its ``boot_files`` entry
+(:mod:`waltport.image.bootfiles`).  Binaries are copied, never run; the
+applet links come from the applet table read out of the busybox binary.  Why
+dropbear: see docs/image.md.
 """
 
 from __future__ import annotations
@@ -21,20 +24,18 @@ from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.image.bootfiles import missing_porter_files, place_boot_files, plan_boot_files
 from waltport.image.busybox import applets
 from waltport.image.debs import fetch_packages
 from waltport.image.elf import parse_elf
-from waltport.lab.cpio import write_newc
-from waltport.lab.initramfs import NET_MODULES, initramfs_entries, resolve_modules
-from waltport.lab.kernels import fetch_busybox, fetch_kernel
+from waltport.lab.kernels import fetch_busybox
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import staged_dir
 
-# The initrd carries NFS and overlay modules: Debian builds them as =m.
-INITRD_MODULES = (*NET_MODULES, "nfsv3", "overlay")
 LIB_DIRS = ("lib", "usr/lib", "lib64", "lib/aarch64-linux-gnu", "usr/lib/aarch64-linux-gnu",
             "lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu", "lib/i386-linux-gnu",
-            "usr/lib/i386-linux-gnu")
+            "usr/lib/i386-linux-gnu", "lib/arm-linux-gnueabihf", "usr/lib/arm-linux-gnueabihf",
+            "lib/arm-linux-gnueabi", "usr/lib/arm-linux-gnueabi")
 INITTAB = """\
 # busybox init (waltport default image)
 ::sysinit:/etc/init.d/rcS
@@ -136,24 +137,29 @@ def _write(root: Path, rel: str, data: bytes | str, mode: int = 0o644) -> None:
     p.chmod(mode)
 
 
-def assemble_default_rootfs(profile: Profile, out_dir: str | Path,
-                            arch: str | None = None) -> Path:
-    """Write the virtual board's default rootfs into ``out_dir`` (replaced as a whole).
+def served_models(profile: Profile, arch: str | None = None,
+                  porter_dir: Path | None = None) -> tuple[str, ...]:
+    """The models an image of ``arch`` boots: those of that arch whose porter files are here."""
+    models = image_models(profile, arch)
+    missing = missing_porter_files(plan_boot_files(profile, models), porter_dir)
+    return tuple(m for m in models if m not in missing)
 
-    ``arch`` (default: the family's) selects the packages and the models served.
+
+def assemble_default_rootfs(profile: Profile, out_dir: str | Path, arch: str | None = None,
+                            porter_dir: Path | None = None) -> list[str]:
+    """Write the default rootfs into ``out_dir`` (replaced as a whole); notes to report.
+
+    ``arch`` (default: the family's) selects the userland and the models
+    served; ``porter_dir`` holds the files the profile says the porter supplies.
     """
     arch = arch or str(profile.arch)
     models = image_models(profile, arch)
     if not models:
         raise RootfsError(f"{profile.name}: no model of arch {arch}")
-    kernel = fetch_kernel(arch)
-    busybox = fetch_busybox(arch)
-    bb = busybox.read_bytes()
-    mods = [(m.name, m.path.read_bytes())
-            for m in resolve_modules(kernel.modules_dir, INITRD_MODULES)]
-    ver = kernel.version
-    trees = fetch_packages(arch)
-    artifacts = render_artifacts(profile)
+    userland = profile.userland_of(arch)
+    bb = fetch_busybox(userland).read_bytes()
+    trees = fetch_packages(userland)
+    plan = plan_boot_files(profile, models)
     with staged_dir(out_dir) as root:
         for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "root/.ssh",
                   "etc/dropbear", "var/log", "usr/bin", "usr/sbin", "mnt"):
@@ -172,21 +178,14 @@ def assemble_default_rootfs(profile: Profile, out_dir: str | Path,
         _copy_with_libs(trees, "/usr/sbin/dropbear", root)
         boot = root / "boot"
         boot.mkdir()
-        shutil.copyfile(kernel.image, boot / f"vmlinuz-{ver}")
-        initrd = write_newc(initramfs_entries(busybox=bb, modules=mods,
-                                              model=models[0]))
-        _write(root, f"boot/initrd.img-{ver}", initrd)
-        if kernel.config is not None:
-            shutil.copyfile(kernel.config, boot / f"config-{ver}")
+        notes = place_boot_files(profile, plan, boot, busybox=bb, porter_dir=porter_dir)
         script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
-        s = profile.second_stage
         for model in models:
-            mdir = boot / model
-            mdir.mkdir()
+            if not (boot / model).is_dir():
+                continue
+            # Per model: its boot command follows its kernel's format.
+            artifacts = render_artifacts(profile, model=model)
             _write(root, f"boot/{model}/{script}", artifacts[script])
             if script == "start.uboot":
                 _write(root, f"boot/{model}/start.uboot.txt", artifacts["start.uboot.txt"])
-            (mdir / s.kernel).symlink_to(f"../vmlinuz-{ver}")
-            if s.initrd:
-                (mdir / s.initrd).symlink_to(f"../initrd.img-{ver}")
-    return Path(out_dir)
+    return notes

@@ -25,13 +25,22 @@ from waltport.errors import ToolMissing, WaltportError
 from waltport.util.atomic import staged_dir
 from waltport.util.paths import cache_dir
 
-# Profile arch -> Debian arch.
+# Profile arch (or Debian userland arch) -> Debian arch.  A 32-bit ARM board's
+# default userland is armhf (ARMv7); armel (ARMv5TE baseline) is named when an
+# ARMv6 CPU must run it.
 DEBIAN_ARCH = {"arm64": "arm64", "aarch64": "arm64", "x86_64": "amd64", "amd64": "amd64",
-               "x86": "i386", "i386": "i386"}
-# Debian arch -> kernel flavour: i386's plain "686" (no PAE) boots any 32-bit
-# CPU a PC node may have; "686-pae" would refuse CPUs without PAE.
-KERNEL_FLAVOUR = {"arm64": "arm64", "amd64": "amd64", "i386": "686"}
-APT_ARCHES = ("amd64", "arm64", "i386")
+               "x86": "i386", "i386": "i386", "arm": "armhf", "armhf": "armhf",
+               "armel": "armel"}
+# Debian arch -> default kernel flavour: i386's plain "686" (no PAE) boots any
+# 32-bit CPU a PC node may have; "686-pae" would refuse CPUs without PAE.
+# armhf's "armmp" is the multiplatform ARMv7 kernel (QEMU virt, RPi 2...);
+# armel's "rpi" is the one bookworm kernel for ARMv6 Raspberry Pis.
+KERNEL_FLAVOUR = {"arm64": "arm64", "amd64": "amd64", "i386": "686", "armhf": "armmp",
+                  "armel": "rpi"}
+# Kernel flavour -> the Debian arch that ships it.
+FLAVOUR_ARCH = {"arm64": "arm64", "amd64": "amd64", "686": "i386", "686-pae": "i386",
+                "armmp": "armhf", "armmp-lpae": "armhf", "rpi": "armel", "marvell": "armel"}
+APT_ARCHES = ("amd64", "arm64", "i386", "armhf", "armel")
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
 APT_TIMEOUT = 900
 PARTIAL_UPDATE = "Some index files failed to download"
@@ -45,10 +54,11 @@ class FetchError(WaltportError):
 class KernelFiles:
     """An unpacked Debian kernel: the bootable image and its modules."""
 
-    image: Path                 # arm64: raw Image (booti-able); amd64, i386: bzImage
+    image: Path                 # arm64: raw Image (booti-able); arm: zImage; x86: bzImage
     version: str                # kernel release, e.g. 6.1.0-56-arm64, 6.1.0-56-686
     modules_dir: Path           # .../lib/modules/<version>
     config: Path | None         # .../boot/config-<version>
+    dtb_dir: Path | None = None  # .../usr/lib/linux-image-<version> (ARM device trees)
 
 
 def debian_arch(arch: str) -> str:
@@ -202,18 +212,35 @@ def _kernel_files(tree: Path) -> KernelFiles:
     if not modules.is_dir():
         raise FetchError(f"{tree}: no lib/modules/{version} in the kernel package")
     config = root / "boot" / f"config-{version}"
-    return KernelFiles(images[0], version, modules, config if config.exists() else None)
+    dtbs = root / "usr" / "lib" / f"linux-image-{version}"
+    return KernelFiles(images[0], version, modules, config if config.exists() else None,
+                       dtbs if dtbs.is_dir() else None)
 
 
-def fetch_kernel(arch: str, *, refresh: bool = False) -> KernelFiles:
+def kernel_flavour_arch(flavour: str) -> str:
+    """The Debian arch that ships kernel ``flavour``; error for an unknown flavour."""
+    try:
+        return FLAVOUR_ARCH[flavour]
+    except KeyError as err:
+        raise FetchError(f"unknown Debian kernel flavour {flavour!r}: known "
+                         f"{sorted(FLAVOUR_ARCH)}") from err
+
+
+def fetch_kernel(arch: str, *, flavour: str | None = None,
+                 refresh: bool = False) -> KernelFiles:
     """Debian's current ``linux-image-<ver>-<flavour>`` unpacked in the cache.
 
-    The flavour is the arch's (``arm64``, ``amd64``; ``686`` for i386).
-    Without ``refresh`` a kernel already in the cache is used (offline runs);
-    with it, apt resolves the newest version and fetches it if new.
+    The flavour defaults to the arch's (``arm64``, ``amd64``, ``armmp``;
+    ``686`` for i386); a given ``flavour`` (``rpi``, ``armmp-lpae``...)
+    decides the Debian arch itself.  Without ``refresh`` a kernel already in
+    the cache is used (offline runs); with it, apt resolves the newest
+    version and fetches it if new.
     """
-    darch = debian_arch(arch)
-    flavour = KERNEL_FLAVOUR[darch]
+    if flavour is None:
+        darch = debian_arch(arch)
+        flavour = KERNEL_FLAVOUR[darch]
+    else:
+        darch = kernel_flavour_arch(flavour)
     with _locked("debian-fetch") as root:
         if not refresh and (tree := _cached(f"linux-image-*-{flavour}_{darch}_*")):
             return _kernel_files(tree)

@@ -13,6 +13,20 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from waltport.profile.bootfiles import (
+    BOOT_COMMAND,
+    CPU_NAMES,
+    DEFAULT_CPU,
+    DEFAULT_FLAVOUR,
+    DEFAULT_USERLAND,
+    USERLANDS,
+    BootGroup,
+    Cpu,
+    DtbSource,
+    KernelSource,
+    group_problems,
+    kernel_arch_of,
+)
 from waltport.profile.regex import replacement_problems, subset_problems
 
 # Always used with fullmatch: ``^...$`` with re.match accepts a final newline,
@@ -225,6 +239,12 @@ class Profile(_Strict):
     samples: dict[str, str] = Field(
         default_factory=dict,
         description="example values of the detection source -> expected model (checked)")
+    userland: Literal["armel", "armhf", "arm64", "i386", "amd64"] | None = Field(
+        default=None, description="Debian arch of the default image's binaries (default: "
+                                  "the arch's: armhf, arm64, i386, amd64); armel for ARMv6")
+    boot_files: list[BootGroup] = Field(
+        default_factory=list,
+        description="per model (or group of models): CPU, kernel and dtb")
     uboot: UBootSettings | None = None
     ipxe: IpxeSettings | None = None
     kernel: KernelSettings = Field(default_factory=KernelSettings)
@@ -263,6 +283,42 @@ class Profile(_Strict):
     def models_of_arch(self, arch: Arch | str) -> tuple[str, ...]:
         """The models whose CPU is ``arch``, in profile order (one default image serves them)."""
         return tuple(m for m in self.all_models if self.arch_of(m) == arch)
+
+    def userland_of(self, arch: Arch | str) -> str:
+        """The Debian arch of the image of ``arch`` (the family's ``userland``, else default)."""
+        if str(arch) == str(self.arch) and self.userland is not None:
+            return self.userland
+        return DEFAULT_USERLAND[str(arch)]
+
+    def boot_group(self, model: str) -> BootGroup | None:
+        """The ``boot_files`` group that lists ``model``, if any."""
+        return next((g for g in self.boot_files if model in g.models), None)
+
+    def cpu_of(self, model: str) -> Cpu:
+        """The model's CPU: its boot-files group's, else the default of its arch."""
+        g = self.boot_group(model)
+        return CPU_NAMES[g.cpu] if g is not None else DEFAULT_CPU[str(self.arch_of(model))]
+
+    def kernel_of(self, model: str) -> KernelSource:
+        """A Debian kernel flavour, or the porter's file, for ``model``."""
+        g = self.boot_group(model)
+        return g.kernel if g is not None else DEFAULT_FLAVOUR[str(self.arch_of(model))]
+
+    def kernel_arch(self, model: str) -> str:
+        """The arch of ``model``'s kernel image (it may differ from the userland's)."""
+        g = self.boot_group(model)
+        return kernel_arch_of(g) if g is not None else str(self.arch_of(model))
+
+    def dtb_of(self, model: str) -> DtbSource | None:
+        g = self.boot_group(model)
+        return g.dtb_of(model) if g is not None else None
+
+    def boot_command_of(self, model: str) -> str:
+        """U-Boot's boot command for ``model``: its kernel's format decides (booti/bootz)."""
+        assert self.uboot is not None
+        if self.boot_group(model) is None:
+            return self.uboot.boot_command
+        return BOOT_COMMAND.get(self.kernel_arch(model), self.uboot.boot_command)
 
     def identifier(self, model: str) -> str:
         """The DHCP class string a node of ``model`` must send."""
@@ -323,9 +379,37 @@ def coherence_problems(p: Profile) -> list[tuple[str, str]]:
         problems.append((f"model_arch.{p.detect.otherwise}",
                          "the cpuid fallback (otherwise) runs on a CPU without long mode: "
                          "declare its arch x86 in model_arch"))
+    problems += boot_files_problems(p)
     if p.samples and p.detect is None:
         problems.append(("samples", "samples given without detection rules"))
-    if p.bootloader is Bootloader.UBOOT and p.second_stage.dtb is None and \
-            p.uboot is not None and p.uboot.boot_command == "bootz" and p.arch is Arch.ARM:
-        problems.append(("second_stage.dtb", "bootz on a 32-bit ARM board needs a dtb file"))
     return problems
+
+
+def boot_files_problems(p: Profile) -> list[tuple[str, str]]:
+    """Userland, CPUs, kernels and dtbs that cannot work together (with what to change)."""
+    out: list[tuple[str, str]] = []
+    if p.userland is not None and USERLANDS[p.userland][0] != str(p.arch):
+        out.append(("userland", f"{p.userland} binaries are not {p.arch}: use "
+                                f"{DEFAULT_USERLAND[str(p.arch)]} or change 'arch'"))
+        return out
+    seen: set[str] = set()
+    for i, g in enumerate(p.boot_files):
+        for m in g.models:
+            if m in seen:
+                out.append((f"boot_files[{i}].models", f"{m!r} is in two groups"))
+            seen.add(m)
+        out += group_problems(i, g, known=set(p.all_models),
+                              userland=p.userland_of(p.arch_of(g.models[0])),
+                              arch=str(p.arch_of(g.models[0])))
+        if p.second_stage.dtb is None and (g.dtb is not None):
+            out.append((f"boot_files[{i}].dtb", "second_stage.dtb is null: the second "
+                        "stage fetches no dtb; name it there (e.g. dtb)"))
+    if p.boot_files and p.second_stage.dtb is not None and "$" not in p.second_stage.dtb:
+        lacking = [m for m in p.all_models if p.dtb_of(m) is None]
+        if lacking:
+            out.append(("boot_files", f"second_stage.dtb fetches {p.second_stage.dtb!r} but "
+                        f"no dtb is given for {', '.join(lacking)}"))
+    if p.boot_files and p.bootloader is Bootloader.IPXE:
+        out.append(("boot_files", "iPXE boards boot the image's kernel for their arch; "
+                                  "boot_files is for U-Boot boards"))
+    return out
