@@ -22,6 +22,7 @@ from pathlib import Path
 
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.image.bootfiles import BootFilesError, missing_porter_files, plan_boot_files
 from waltport.image.podman import PodmanError, PodmanService, open_source
 from waltport.image.rootfs import (
     RootfsError,
@@ -165,10 +166,18 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
     tag = tag or default_tag(profile, arch)
     porter_dir = Path(boot_files) if boot_files is not None else None
     if porter_dir is not None and not porter_dir.is_dir():
-        raise RootfsError(f"--boot-files {porter_dir}: not a directory")
+        raise BootFilesError(f"--boot-files {porter_dir}: not a directory")
     models = image_models(profile, arch)
     if base is None and rootfs is None:
         models = served_models(profile, arch, porter_dir)
+        if not models:
+            missing = missing_porter_files(plan_boot_files(profile, image_models(profile, arch)),
+                                           porter_dir)
+            raise BootFilesError(f"{profile.name}: no model can be built without the files the "
+                              "porter supplies: " + "; ".join(
+                                  f"{m}: {', '.join(f)}" for m, f in missing.items()) +
+                              " (see boot_files in the profile; give their directory with "
+                              "--boot-files DIR)")
     labels = image_labels(profile, arch, models)
     work = Path(tempfile.mkdtemp(prefix="build-", dir=state_dir()))
     try:

@@ -65,18 +65,17 @@ def _check_cpu(value: str) -> str:
     return value
 
 
-def _check_flavour(value: str) -> str:
-    if value not in FLAVOURS:
-        raise ValueError(f"{value!r} is not a Debian kernel flavour waltport knows: "
-                         f"use one of {sorted(FLAVOURS)}, or {{porter: FILE}}")
-    return value
+def member_problem(value: str) -> str | None:
+    """Why ``value`` is not a safe relative path inside a package or directory, or None."""
+    if not value or value.startswith("/") or ".." in value.split("/") or \
+            any(c.isspace() or c in "\"';$" for c in value):
+        return f"{value!r} must be a relative path without '..', spaces, quotes or '$'"
+    return None
 
 
 def _check_member(value: str) -> str:
-    if not value or value.startswith("/") or ".." in value.split("/") or \
-            any(c.isspace() or c in "\"';$" for c in value):
-        raise ValueError(f"{value!r} must be a relative path without '..', spaces, quotes "
-                         "or '$'")
+    if problem := member_problem(value):
+        raise ValueError(problem)
     return value
 
 
@@ -87,7 +86,6 @@ def _check_module(value: str) -> str:
 
 
 CpuName = Annotated[str, AfterValidator(_check_cpu)]
-Flavour = Annotated[str, AfterValidator(_check_flavour)]
 Member = Annotated[str, AfterValidator(_check_member)]
 
 
@@ -102,8 +100,10 @@ class PorterFile(BaseModel):
 
 # A dtb: a path inside the Debian kernel package's dtb directory
 # (/usr/lib/linux-image-<version>/, e.g. broadcom/bcm2711-rpi-4-b.dtb), or a porter file.
-DtbSource = Member | PorterFile
-KernelSource = Flavour | PorterFile
+# A kernel: a Debian flavour, or a porter file.  The strings are checked by
+# group_problems (one message per field, not one per branch of the union).
+DtbSource = PorterFile | str
+KernelSource = PorterFile | str
 
 
 class BootGroup(BaseModel):
@@ -117,7 +117,9 @@ class BootGroup(BaseModel):
     kernel_arch: str | None = Field(
         default=None, description="arch of a porter-supplied kernel (arm | arm64 | x86 | "
                                   "x86_64); a Debian flavour says it itself")
-    dtb: DtbSource | dict[str, DtbSource] | None = None
+    # {porter: ...} is a porter file, any other mapping is per model: tried in order.
+    dtb: DtbSource | dict[str, DtbSource] | None = Field(default=None,
+                                                         union_mode="left_to_right")
     files: dict[Member, DtbSource] = Field(
         default_factory=dict,
         description="more files in /boot/<model>/ (e.g. dtbs a run-time variable names)")
@@ -148,9 +150,16 @@ def group_problems(i: int, g: BootGroup, *, known: set[str], userland: str,
         if m not in known:
             out.append((f"{where}.models", f"{m!r} is not in 'models'"))
     if isinstance(g.dtb, dict):
-        for m in g.dtb:
+        for m, src in g.dtb.items():
             if m not in g.models:
                 out.append((f"{where}.dtb.{m}", "not one of this group's models"))
+            if isinstance(src, str) and (problem := member_problem(src)):
+                out.append((f"{where}.dtb.{m}", problem))
+    elif isinstance(g.dtb, str) and (problem := member_problem(g.dtb)):
+        out.append((f"{where}.dtb", problem))
+    for name, src in g.files.items():
+        if isinstance(src, str) and (problem := member_problem(src)):
+            out.append((f"{where}.files.{name}", problem))
     if DEFAULT_CPU[arch].family != cpu.family:
         out.append((f"{where}.cpu", f"{g.cpu} cannot run the {arch} userland of this profile"))
     elif not cpu_runs_userland(cpu, userland):
@@ -161,7 +170,10 @@ def group_problems(i: int, g: BootGroup, *, known: set[str], userland: str,
         out.append((f"{where}.cpu", f"an {g.cpu} CPU cannot run the {userland} userland "
                     f"(it needs {USERLANDS[userland][1].label} or newer; models "
                     f"{', '.join(g.models)}): {fix}"))
-    if isinstance(g.kernel, str):
+    if isinstance(g.kernel, str) and g.kernel not in FLAVOURS:
+        out.append((f"{where}.kernel", f"{g.kernel!r} is not a Debian kernel flavour waltport "
+                    f"knows: use one of {sorted(FLAVOURS)}, or {{porter: FILE}}"))
+    elif isinstance(g.kernel, str):
         _karch, cpus = FLAVOURS[g.kernel]
         if cpu not in cpus:
             fits = sorted(f for f, (_a, c) in FLAVOURS.items() if cpu in c)
