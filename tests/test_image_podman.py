@@ -60,6 +60,7 @@ def _inspect(name: str) -> dict[str, object] | None:
 
 
 @pytest.mark.parametrize(("board", "model", "arch"), [("qemu-arm64", "qemu-arm64", "arm64"),
+                                                      ("qemu-arm", "qemu-arm", "arm"),
                                                       ("qemu-x86-64", "pc-x86-64", "amd64"),
                                                       ("qemu-x86-64", "pc-x86-32", "386")])
 def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, board: str,

@@ -105,6 +105,31 @@ def test_arm64_uboot_boots_to_userspace(capsys: pytest.CaptureFixture[str],
     _assert_nothing_left(lab, out)
 
 
+@pytest.mark.skipif(shutil.which("qemu-system-arm") is None, reason="needs qemu-system-arm")
+def test_arm_uboot_boots_default_image_to_ssh_login(capsys: pytest.CaptureFixture[str],
+                                                    tmp_path: Path) -> None:
+    # The 32-bit ARM board: Debian's qemu_arm U-Boot (Cortex-A15), bootz of the
+    # armmp zImage, the armhf default image over NFS, twice (--boots statistics).
+    lab, out = _lab_name("r"), tmp_path / "out"
+    code = main(["lab", "boot", str(BOARDS / "qemu-arm.yaml"), "--lab", lab, "--default-image",
+                 "--boots", "2", "--out", str(out), "--timeout", str(TIMEOUT), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0, json.dumps(report, indent=1)
+    assert report["success_rate"] == 1.0 and len(report["boots"]) == 2
+    assert set(report["stages"]) >= {"walt_dhcp", "kernel_fetched", "userspace", "ssh_login"}
+    assert all(report["stages"][s]["median"] <= report["stages"][s]["p95"]
+               for s in report["stages"])
+    stages = {s["name"]: s for s in report["boots"][0]["stages"]}
+    assert stages["walt_dhcp"]["evidence"]["vci"] == "walt.node.qemu-arm"
+    kernel = out / "default-image" / "boot" / "qemu-arm" / "kernel"
+    assert kernel_arch(kernel.read_bytes()[:65536]).format == "arm zImage"
+    assert stages["kernel_fetched"]["evidence"]["bytes"] == kernel.stat().st_size
+    assert "Starting kernel" in stages["kernel_started"]["evidence"]["line"]
+    assert "WALTPORT-IMAGE-INIT model=qemu-arm" in stages["image_userspace"]["evidence"]["marker"]
+    assert stages["ssh_login"]["evidence"]["output"] == "armv7l"
+    _assert_nothing_left(lab, out)
+
+
 def test_x86_ipxe_boots_to_userspace(tmp_path: Path) -> None:
     lab, out = _lab_name("x"), tmp_path / "out"
     report = boot_board(BOARDS / "qemu-x86-64.yaml", lab_name=lab, out_dir=out, timeout=TIMEOUT)

@@ -29,6 +29,16 @@ def test_arm64_board() -> None:
     assert _opt(argv, "-drive") == ["if=none,id=sd0,format=raw,readonly=on,file=/x/sd.img"]
 
 
+def test_arm_board_is_an_armv7_virt_with_debians_qemu_arm_uboot() -> None:
+    argv = qemu_argv(Board(arch="arm", tap="tap6", mac="52:54:00:59:00:01",
+                           disk=Path("/x/sd.img")))
+    assert argv[0] == "qemu-system-arm"
+    assert _opt(argv, "-M") == ["virt"] and _opt(argv, "-cpu") == ["cortex-a15"]
+    assert _opt(argv, "-bios") == ["/usr/lib/u-boot/qemu_arm/u-boot.bin"]
+    assert "virtio-net-pci,disable-legacy=on,netdev=n0,mac=52:54:00:59:00:01" in \
+        _opt(argv, "-device")
+
+
 def test_arm64_flash_environment() -> None:
     argv = qemu_argv(Board(arch="arm64", tap="t", flash=Path("/x/flash1.img")))
     assert _opt(argv, "-drive") == ["if=pflash,unit=1,format=raw,file=/x/flash1.img"]
@@ -74,3 +84,5 @@ def test_firmware_problems(tmp_path: Path) -> None:
     assert "u-boot-qemu" in firmware_problems(missing)[0]
     (tmp_path / "u-boot.bin").write_bytes(b"x")
     assert firmware_problems(missing) == []
+    arm = Board(arch="arm", tap="t", firmware=tmp_path / "qemu_arm.bin")
+    assert "u-boot-qemu" in firmware_problems(arm)[0]

@@ -18,8 +18,12 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
         "boot", help="netboot a virtual board (QEMU) against the bench server, to userspace")
     boot.add_argument("profile", type=Path, help="board profile (boards/qemu-arm64.yaml, ...)")
     boot.add_argument("--lab", default="walt-lab", help="lab name (brought up if needed)")
-    boot.add_argument("--image-root", type=Path,
+    root = boot.add_mutually_exclusive_group()
+    root.add_argument("--image-root", type=Path,
                       help="image root with boot/<model>/ (default: build one)")
+    root.add_argument("--default-image", action="store_true",
+                      help="boot the profile's default image (busybox, dropbear, Debian "
+                           "kernel, initrd) to an SSH login instead of the lab's initramfs")
     boot.add_argument("--boots", type=int, default=1, help="boot N times (reliability run)")
     boot.add_argument("--timeout", type=float, default=180.0,
                       help="seconds per boot to reach userspace")
@@ -52,7 +56,8 @@ def _boot(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out, "lab boot", force=args.force) if args.out else None
     report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
                         boots=args.boots, timeout=args.timeout, out_dir=out,
-                        first_stage_mode=args.first_stage, model=args.model)
+                        first_stage_mode=args.first_stage, model=args.model,
+                        default_image=args.default_image)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 4
 

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.image.rootfs import assemble_default_rootfs
 from waltport.lab.console import Console, ConsoleTimeout
 from waltport.lab.disk import build_fat_image
 from waltport.lab.flashenv import (
@@ -147,7 +148,7 @@ class BootReport:
 
 def board_mac(index: int, arch: str) -> str:
     """A distinct locally administered MAC per boot (a new node each time)."""
-    kind = {"arm64": 0x56, "x86": 0x58}.get(arch, 0x57)
+    kind = {"arm64": 0x56, "x86": 0x58, "arm": 0x59}.get(arch, 0x57)
     return f"52:54:00:{kind:02x}:{(index >> 8) & 0xff:02x}:{index & 0xff:02x}"
 
 
@@ -309,7 +310,7 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
                first_stage_mode: str = "sdcard", model: str | None = None,
-               image_login: bool | None = None) -> BootReport:
+               image_login: bool | None = None, default_image: bool = False) -> BootReport:
     """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
 
     Without ``image_root`` one is built (Debian kernel + lab initramfs + the
@@ -319,7 +320,10 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     the real iPXE detects it).  ``image_login`` (default: when the image root
     has its own ``/sbin/init``, e.g. the default image) serves the root over
     NFS and adds the stages ``image_userspace`` and ``ssh_login``.  Failures
-    are recorded in the report, not raised.
+    are recorded in the report, not raised.  ``default_image`` boots the
+    profile's default image (the rootfs ``waltport image build`` puts in
+    podman, assembled here without podman) instead of the lab's kernel and
+    initramfs: its NFS root, init and SSH login are then part of the boot.
     """
     profile = load_profile(profile_path)
     try:
@@ -339,7 +343,13 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     problems = firmware_problems(Board(arch=board_arch(profile, model), tap="t"))
     if problems:
         raise BootFailed("; ".join(problems))
-    root = Path(image_root) if image_root else build_image_root(profile, model, out / "image-root")
+    if image_root:
+        root = Path(image_root)
+    elif default_image:
+        root = out / "default-image"
+        assemble_default_rootfs(profile, root, str(profile.arch_of(model)))
+    else:
+        root = build_image_root(profile, model, out / "image-root")
     check_image_root(root, profile, model)
     first = first_stage(profile, out, first_stage_mode)
     if image_login is None:

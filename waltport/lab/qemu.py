@@ -14,6 +14,10 @@ from pathlib import Path
 from waltport.errors import WaltportError
 
 UBOOT_QEMU_ARM64 = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
+UBOOT_QEMU_ARM = Path("/usr/lib/u-boot/qemu_arm/u-boot.bin")
+# Arch -> (QEMU system binary, CPU, Debian's U-Boot build for QEMU virt).
+UBOOT_BOARDS = {"arm64": ("qemu-system-aarch64", "cortex-a57", UBOOT_QEMU_ARM64),
+                "arm": ("qemu-system-arm", "cortex-a15", UBOOT_QEMU_ARM)}
 IPXE_ROM_DIR = Path("/usr/lib/ipxe/qemu")
 
 
@@ -25,13 +29,13 @@ class QemuError(WaltportError):
 class Board:
     """One virtual board run: machine kind, NIC, optional disk and firmware."""
 
-    arch: str                         # arm64 | x86_64 | x86 (a PC whose CPU has no long mode)
+    arch: str                         # arm64 | arm | x86_64 | x86 (a PC without long mode)
     tap: str | None                   # tap device in the lab netns; None: no NIC
     mac: str = "52:54:00:12:34:56"
     memory_mb: int = 512
     disk: Path | None = None          # raw FAT image (the SD-card analog)
-    flash: Path | None = None         # arm64: pflash bank 1 with U-Boot's environment
-    firmware: Path | None = None      # arm64: U-Boot binary; x86_64: NIC option ROM
+    flash: Path | None = None         # arm64, arm: pflash bank 1 with U-Boot's environment
+    firmware: Path | None = None      # arm64, arm: U-Boot binary; x86_64: NIC option ROM
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -59,9 +63,22 @@ def aarch64_argv(board: Board) -> list[str]:
     Legacy virtio-net makes U-Boot report MAC 52:52:52:52:52:52, hence
     ``disable-legacy=on``.
     """
-    bios = board.firmware or UBOOT_QEMU_ARM64
-    argv = ["qemu-system-aarch64", "-M", "virt", "-cpu", "cortex-a57", "-bios", str(bios),
-            *_common(board)]
+    return _uboot_virt_argv(board)
+
+
+def arm_argv(board: Board) -> list[str]:
+    """``qemu-system-arm -M virt -cpu cortex-a15`` (ARMv7) running Debian's qemu_arm U-Boot.
+
+    The 32-bit ARM board a porter of any ARMv7 board rehearses on: same
+    devices as the arm64 one (virtio-net, virtio disk, pflash environment).
+    """
+    return _uboot_virt_argv(board)
+
+
+def _uboot_virt_argv(board: Board) -> list[str]:
+    system, cpu, default_bios = UBOOT_BOARDS[board.arch]
+    bios = board.firmware or default_bios
+    argv = [system, "-M", "virt", "-cpu", cpu, "-bios", str(bios), *_common(board)]
     if board.tap is not None:
         argv += ["-device",
                  f"virtio-net-pci,disable-legacy=on,netdev=n0,mac={_check_mac(board.mac)}"]
@@ -99,7 +116,7 @@ def x86_argv(board: Board) -> list[str]:
     return _pc_argv(board, ["qemu-system-i386", "-M", "pc", "-cpu", "qemu32"])
 
 
-BUILDERS = {"arm64": aarch64_argv, "x86_64": x86_64_argv, "x86": x86_argv}
+BUILDERS = {"arm64": aarch64_argv, "arm": arm_argv, "x86_64": x86_64_argv, "x86": x86_argv}
 
 
 def qemu_argv(board: Board) -> list[str]:
@@ -113,8 +130,9 @@ def qemu_argv(board: Board) -> list[str]:
 
 def firmware_problems(board: Board) -> list[str]:
     """Firmware files the command line names that are missing (checked before a run)."""
-    path = board.firmware or (UBOOT_QEMU_ARM64 if board.arch == "arm64" else None)
+    uboot = UBOOT_BOARDS.get(board.arch)
+    path = board.firmware or (uboot[2] if uboot else None)
     if path is not None and not path.is_file():
-        pkg = "u-boot-qemu" if board.arch == "arm64" else "ipxe-qemu"
+        pkg = "u-boot-qemu" if uboot else "ipxe-qemu"
         return [f"{path} is missing (Debian package {pkg})"]
     return []
