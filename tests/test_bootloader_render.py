@@ -17,7 +17,7 @@ from waltport.bootloader.render import (
 )
 from waltport.bootloader.scriptimage import parse_script_image
 from waltport.cli import main
-from waltport.errors import GenerationError
+from waltport.errors import GenerationError, ProfileError
 from waltport.profile.load import load_profile, parse_profile
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
@@ -129,6 +129,29 @@ second_stage: {kernel: zImage, dtb: board.dtb, initrd: null}
     assert ["tftp", "${fdt_addr_r}", "board.dtb", "||", "reset"] in words
     assert words[-1] == ["bootz", "${kernel_addr_r}", "-", "${fdt_addr_r}", "||", "reset"]
     assert parse_script_image(render_artifacts(profile)["boot.scr"]).arch_name == "arm"
+
+
+def test_gzip_kernel_sets_booti_decompression_per_model() -> None:
+    rpi = (BOARDS / "rpi.yaml").read_text().replace(
+        "  boot_command: bootz ", "  kernel_compression: gzip\n  kernel_comp_addr: '0x0a000000'"
+        "\n  boot_command: bootz ")
+    profile = parse_profile(rpi)
+    # An arm64 model: the size of what was fetched, and where booti copies it first.
+    words = statements(render_texts(profile, "rpi-4-b")["start.uboot.txt"])
+    i = words.index(["tftp", "${kernel_addr_r}", "kernel", "||", "reset"])
+    assert words[i + 1: i + 3] == [["setenv", "kernel_comp_size", "${filesize}"],
+                                   ["setenv", "kernel_comp_addr_r", "0x0a000000"]]
+    assert words[-1][0] == "booti"
+    # A zImage inflates itself: nothing to set for a bootz model.
+    words = statements(render_texts(profile, "rpi-b")["start.uboot.txt"])
+    assert words[-1][0] == "bootz" and not any(w[1:2] == ["kernel_comp_size"] for w in words)
+
+
+def test_gzip_without_a_booti_model_is_refused() -> None:
+    text = (BOARDS / "qemu-arm.yaml").read_text().replace(
+        "  boot_command: bootz", "  boot_command: bootz\n  kernel_compression: gzip")
+    with pytest.raises(ProfileError, match="gzip is for booti"):
+        parse_profile(text)
 
 
 def test_ipxe_second_stage() -> None:

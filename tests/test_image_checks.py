@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -175,6 +176,18 @@ def test_zimage_booted_with_booti_fails_kernel_cpu(tmp_path: Path) -> None:
     assert res.status == "fail"
     assert any("boots with booti, a arm zImage needs bootz" in e for e in res.evidence), \
         res.evidence
+
+
+def test_gzip_kernel_is_checked_like_the_raw_one(tmp_path: Path) -> None:
+    root = fx.good_arm64(tmp_path)
+    (root / f"boot/vmlinuz-{fx.VERSION}").unlink()
+    fx.put(root, f"boot/vmlinuz-{fx.VERSION}.gz", gzip.compress(fx.arm64_kernel(), mtime=0))
+    (root / "boot/qemu-arm64/kernel").unlink()
+    fx.link(root, "boot/qemu-arm64/kernel", f"../vmlinuz-{fx.VERSION}.gz")
+    rep = report(root)
+    assert rep.ok, rep.failed
+    assert rep.get("kernel.config").evidence[0].endswith(f"/boot/config-{fx.VERSION}")
+    assert any("gzip+arm64 Image" in e for e in rep.get("kernel.cpu").evidence)
 
 
 def test_every_mandatory_check_has_a_failing_fixture(tmp_path: Path) -> None:

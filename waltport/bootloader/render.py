@@ -85,7 +85,7 @@ def uboot_detection_lines(profile: Profile) -> list[str]:
     return [ln for ln in text.splitlines() if ln.strip()]
 
 
-def _second_stage_args(profile: Profile, model: str | None) -> dict[str, str]:
+def _second_stage_args(profile: Profile, model: str | None) -> dict[str, str | bool]:
     s = profile.second_stage
     assert profile.uboot is not None
     # A family's models may boot different kernel formats (booti / bootz).
@@ -95,7 +95,9 @@ def _second_stage_args(profile: Profile, model: str | None) -> dict[str, str]:
     else:
         initrd = "-"
     fdt = "${fdt_addr_r}" if s.dtb else "${fdtcontroladdr}"
-    return {"initrd_arg": initrd, "fdt_arg": fdt, "boot_command": cmd}
+    gzip = profile.uboot.kernel_compression == "gzip" and cmd == "booti"
+    return {"initrd_arg": initrd, "fdt_arg": fdt, "boot_command": cmd,
+            "kernel_gzip": gzip, "kernel_comp_addr": profile.uboot.kernel_comp_addr or ""}
 
 
 def render_texts(profile: Profile, model: str | None = None) -> dict[str, str]:

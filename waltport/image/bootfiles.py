@@ -3,6 +3,7 @@
 Layout (every file stored once, whatever the number of models using it)::
 
     /boot/vmlinuz-<ver>, config-<ver>, initrd.img-<ver>   one per kernel
+                                                           (vmlinuz-<ver>.gz: gzip'd for booti)
     /boot/dtbs/<ver>/<path in the kernel package>          the dtbs models use
     /boot/porter/<name>                                    files the porter supplied
     /boot/<model>/kernel -> ../vmlinuz-<ver>, dtb -> ../dtbs/<ver>/..., initrd -> ...
@@ -15,6 +16,7 @@ with a note naming the file; the image check names it too.
 
 from __future__ import annotations
 
+import gzip
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from waltport.image import kconfig
 from waltport.lab.cpio import write_newc
 from waltport.lab.initramfs import NET_MODULES, initramfs_entries, resolve_modules
 from waltport.lab.kernels import KernelFiles, fetch_kernel
-from waltport.profile.bootfiles import DtbSource, PorterFile
+from waltport.profile.bootfiles import FLAVOURS, DtbSource, PorterFile
 from waltport.profile.model import Profile
 
 # Every initrd carries NFS and overlay (Debian builds them =m) and netconsole
@@ -108,6 +110,18 @@ class _Kernels:
         return self.by_flavour[flavour]
 
 
+def gzip_kernel(image: bytes) -> bytes:
+    """The kernel gzip'd for booti (reproducible: no name, mtime 0)."""
+    return gzip.compress(image, compresslevel=9, mtime=0)
+
+
+def kernel_file_name(profile: Profile, flavour: str, version: str) -> str:
+    """``vmlinuz-<ver>``, or ``vmlinuz-<ver>.gz`` when the profile sends arm64 Images gzip'd."""
+    gz = profile.uboot is not None and profile.uboot.kernel_compression == "gzip" and \
+        FLAVOURS[flavour][0] == "arm64"
+    return f"vmlinuz-{version}.gz" if gz else f"vmlinuz-{version}"
+
+
 def _copy_once(src: Path, dest: Path) -> None:
     if not dest.exists():
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -163,8 +177,12 @@ def place_boot_files(profile: Profile, plan: tuple[ModelBoot, ...], boot: Path, 
                              "with them built in (boot_files[].kernel)")
     missing = missing_porter_files(plan, porter_dir)
     notes: list[str] = []
-    for kf in kernels.by_flavour.values():
-        _copy_once(kf.image, boot / f"vmlinuz-{kf.version}")
+    for flavour, kf in kernels.by_flavour.items():
+        name = kernel_file_name(profile, flavour, kf.version)
+        if name.endswith(".gz"):
+            (boot / name).write_bytes(gzip_kernel(kf.image.read_bytes()))
+        else:
+            _copy_once(kf.image, boot / name)
         if kf.config is not None:
             _copy_once(kf.config, boot / f"config-{kf.version}")
         if s.initrd:
@@ -186,7 +204,8 @@ def place_boot_files(profile: Profile, plan: tuple[ModelBoot, ...], boot: Path, 
         d.mkdir(parents=True, exist_ok=True)
         mkf = kernels.get(mb.kernel) if isinstance(mb.kernel, str) else None
         if mkf is not None:
-            (d / s.kernel).symlink_to(_rel(f"vmlinuz-{mkf.version}"))
+            assert isinstance(mb.kernel, str)
+            (d / s.kernel).symlink_to(_rel(kernel_file_name(profile, mb.kernel, mkf.version)))
             if s.initrd:
                 (d / s.initrd).symlink_to(_rel(f"initrd.img-{mkf.version}"))
         else:

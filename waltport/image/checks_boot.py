@@ -138,10 +138,15 @@ def _role_files(ctx: Context, role: str) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+def kernel_version(path: str) -> str:
+    """``/boot/vmlinuz-6.1.0-57-arm64[.gz]`` -> ``6.1.0-57-arm64``."""
+    return path.rsplit("/", 1)[-1].split("-", 1)[-1].removesuffix(".gz")
+
+
 def _config_for(ctx: Context, kernels: list[str]) -> tuple[str | None, str | None]:
     configs = [f"/boot/{n}" for n in ctx.view.children("/boot") if n.startswith("config-")]
     for k in kernels:
-        version = k.rsplit("/", 1)[-1].split("-", 1)[-1]
+        version = kernel_version(k)
         if f"/boot/config-{version}" in configs:
             return f"/boot/config-{version}", ctx.text(f"/boot/config-{version}")
     if len(configs) == 1:

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 from waltport.image import kconfig
-from waltport.image.checks_boot import KERNEL_HEAD, _result, _role_files
+from waltport.image.checks_boot import KERNEL_HEAD, _result, _role_files, kernel_version
 from waltport.image.context import CheckResult, Context
 from waltport.image.cpulevel import elf_cpu_need
 from waltport.image.elf import kernel_arch
@@ -80,8 +80,7 @@ def check_boot_model_files(ctx: Context) -> CheckResult:
 
 
 def _config(ctx: Context, kernel: str) -> dict[str, str] | None:
-    version = kernel.rsplit("/", 1)[-1].removeprefix("vmlinuz-")
-    text = ctx.text(f"/boot/config-{version}")
+    text = ctx.text(f"/boot/config-{kernel_version(kernel)}")
     return kconfig.parse_config(text) if text else None
 
 

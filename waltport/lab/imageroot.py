@@ -14,8 +14,9 @@ from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.image.bootfiles import gzip_kernel, kernel_file_name
 from waltport.lab.initramfs import build_initramfs
-from waltport.lab.kernels import fetch_busybox, fetch_kernel
+from waltport.lab.kernels import KERNEL_FLAVOUR, debian_arch, fetch_busybox, fetch_kernel
 from waltport.profile.detect import detect
 from waltport.profile.model import Bootloader, IpxeCpuidDetect, Profile
 from waltport.util.atomic import staged_dir
@@ -117,7 +118,11 @@ def build_image_root(profile: Profile, model: str | None, out_dir: str | Path) -
         (boot / script).write_bytes(artifacts[script])
         if script == "start.uboot":
             (boot / "start.uboot.txt").write_bytes(artifacts["start.uboot.txt"])
-        _place(kernel.image, boot / profile.second_stage.kernel)
+        if kernel_file_name(profile, KERNEL_FLAVOUR[debian_arch(arch)],
+                            kernel.version).endswith(".gz"):
+            (boot / profile.second_stage.kernel).write_bytes(gzip_kernel(kernel.image.read_bytes()))
+        else:
+            _place(kernel.image, boot / profile.second_stage.kernel)
         if profile.second_stage.initrd:
             (boot / profile.second_stage.initrd).write_bytes(initrd)
         (boot / "kernel.version").write_text(kernel.version + "\n")

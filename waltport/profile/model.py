@@ -178,6 +178,14 @@ class UBootSettings(_Strict):
                                 description="CONFIG_SYS_CBSIZE; the bootcommand must fit")
     boot_retry_seconds: int = Field(default=15, ge=1)
     watchdog_seconds: int = Field(default=15, ge=0)
+    kernel_compression: Literal["none", "gzip"] = Field(
+        default="none",
+        description="gzip: the image stores the arm64 Image gzip'd and booti inflates it "
+                    "(U-Boot >= 2020.07, given kernel_comp_addr_r and kernel_comp_size)")
+    kernel_comp_addr: HexAddr | None = Field(
+        default=None,
+        description="where booti copies the compressed Image before inflating it into "
+                    "kernel_addr_r (default: the board's own ${kernel_comp_addr_r})")
 
 
 class IpxeSettings(_Strict):
@@ -380,6 +388,11 @@ def coherence_problems(p: Profile) -> list[tuple[str, str]]:
                          "the cpuid fallback (otherwise) runs on a CPU without long mode: "
                          "declare its arch x86 in model_arch"))
     problems += boot_files_problems(p)
+    if p.uboot is not None and p.uboot.kernel_compression == "gzip" and \
+            not any(p.boot_command_of(m) == "booti" for m in p.all_models):
+        # Only booti models get a gzip'd Image; a zImage (bootz) inflates itself.
+        problems.append(("uboot.kernel_compression", "gzip is for booti (arm64 Image); no "
+                         "model of this profile boots with booti"))
     if p.samples and p.detect is None:
         problems.append(("samples", "samples given without detection rules"))
     return problems
