@@ -12,7 +12,8 @@ from waltport.widgets import ProfileForm
 from waltport.widgets.core import evaluate, values_from_profile, values_to_yaml
 
 
-@pytest.mark.parametrize("board", ["qemu-arm64", "qemu-x86-64", "rpi", "coral-dev-board"])
+@pytest.mark.parametrize("board", ["qemu-arm64", "qemu-arm", "qemu-x86-64", "rpi", "nanopi-r5c",
+                                   "coral-dev-board"])
 def test_form_values_round_trip_every_builtin_profile(board: str) -> None:
     prof = load_profile(BOARDS / f"{board}.yaml")
     ev = evaluate(values_from_profile(prof))

@@ -53,11 +53,15 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "") 
             models = (model,) if model else tuple(built.models)
         rec.data["source"] = source
         rec.data["models"] = list(models)
+        notes = rec.data.get("built", {}).get("notes", ())
         for other in (m for m in prof.all_models if m not in models and not model):
-            # e.g. pc-x86-32, the cpuid fallback: one image per arch, it needs its own.
+            # e.g. pc-x86-32, the cpuid fallback: one image per arch, it needs its own;
+            # or a model whose porter files (boot_files) were not given.
+            why = next((n for n in notes if n.startswith(f"{other}: left out")),
+                       f"{other} needs an image of its own arch")
             rec.check(f"[{other}] served by this image", None,
-                      f"not built here: the image lists {', '.join(models)}; {other} needs "
-                      "an image of its own arch", mandatory=False)
+                      f"not built here: the image lists {', '.join(models)}; {why}",
+                      mandatory=False)
         several = len(models) > 1
         for m in models:
             with rec.step(f"check {m}"):

@@ -19,7 +19,8 @@ from waltport.profile.model import Bootloader, Profile
 from waltport.stages.board import detect_rows
 
 # Sections the form does not edit: kept as loaded, written back unchanged.
-KEPT_SECTIONS = ("model_arch", "uboot", "ipxe", "kernel", "second_stage")
+KEPT_SECTIONS = ("model_arch", "userland", "boot_files", "uboot", "ipxe", "kernel",
+                 "second_stage")
 FIRST_STAGE = {Bootloader.UBOOT: ("boot.scr.txt", "bootcommand.fragment"),
                Bootloader.IPXE: ("boot.ipxe",)}
 
