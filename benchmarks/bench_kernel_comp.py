@@ -68,6 +68,7 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=240.0)
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     args = ap.parse_args()
+    load = os.getloadavg()[0]
     results: dict[str, list[dict[str, float] | None]] = {"none": [], "gzip": []}
     with tempfile.TemporaryDirectory(prefix="waltport-bench-kcomp-") as tmp:
         work = Path(tmp)
@@ -94,6 +95,7 @@ def main() -> int:
         med[comp] = {m: statistics.median(r[m] for r in ok) for m in (*METRICS, "kernel_bytes")} \
             if ok else {}
         print(f"{comp}: {len(ok)}/{len(runs)} boots measured")
+    print(f"host load average (1 min) at start {load:.1f}, at end {os.getloadavg()[0]:.1f}")
     print("| kernel | bytes sent | kernel TFTP (s) | fetched -> Starting kernel (s) | "
           "kernel started (s) | userspace (s) |")
     print("|---|---|---|---|---|---|")

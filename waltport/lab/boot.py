@@ -203,7 +203,7 @@ def first_stage(profile: Profile, work: Path, mode: str = "sdcard") -> FirstStag
         return FirstStage(mode, disk=build_fat_image({"boot.scr": artifacts["boot.scr"]},
                                                      work / "sdcard.img"))
     if mode == "flash":
-        defaults = dump_default_env(work / "uboot-default-env.log")
+        defaults = dump_default_env(work / "uboot-default-env.log", arch=str(profile.arch))
         settings = fragment_settings(artifacts["bootcommand.fragment"].decode())
         text = stored_env_text(defaults, settings)
         write_text(work / "uboot-env.txt", text)

@@ -66,10 +66,13 @@ def stored_env_text(defaults: dict[str, str], settings: dict[str, str]) -> str:
     return "".join(f"{k}={v}\n" for k, v in sorted(env.items()))
 
 
-def dump_default_env(log: Path, *, firmware: Path | None = None,
+def dump_default_env(log: Path, *, firmware: Path | None = None, arch: str = "arm64",
                      timeout: float = 60.0) -> dict[str, str]:
-    """The built-in environment of the U-Boot binary, as its own ``printenv`` shows it."""
-    board = Board(arch="arm64", tap=None, memory_mb=128, firmware=firmware)
+    """The built-in environment of the U-Boot binary, as its own ``printenv`` shows it.
+
+    ``arch``: the virtual board whose U-Boot is asked (``arm64`` or ``arm``).
+    """
+    board = Board(arch=arch, tap=None, memory_mb=128, firmware=firmware)
     with Console(qemu_argv(board), log) as console:
         try:
             console.expect(r"Hit any key to stop autoboot", timeout, "U-Boot autoboot prompt")
