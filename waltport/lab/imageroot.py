@@ -43,7 +43,8 @@ def lab_model(profile: Profile) -> str:
     except WaltportError as err:
         raise ImageRootError(
             f"{profile.name}: its sub-model comes from a variable of the real board ({err}); "
-            "the lab's virtual boards cannot supply it. Boot boards/qemu-arm64.yaml or "
+            "the lab's virtual boards cannot supply it. Boot boards/qemu-arm64.yaml, "
+            "boards/qemu-arm.yaml (32-bit ARM) or "
             "boards/qemu-x86-64.yaml in the lab, and check this profile's detection against "
             "the real U-Boot with: waltport lab crosscheck PROFILE") from err
     if model is None:
