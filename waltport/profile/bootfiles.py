@@ -10,9 +10,12 @@ cannot work, with the reason and what to change, before anything is built.
 from __future__ import annotations
 
 from enum import IntEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:   # the profile model imports this module: no import cycle at run time
+    from waltport.profile.model import Profile
 
 
 class Cpu(IntEnum):
@@ -193,3 +196,33 @@ def kernel_arch_of(g: BootGroup) -> str:
     if isinstance(g.kernel, str):
         return FLAVOURS[g.kernel][0]
     return g.kernel_arch or ""
+
+
+def boot_files_problems(p: Profile) -> list[tuple[str, str]]:
+    """Userland, CPUs, kernels and dtbs that cannot work together (with what to change)."""
+    out: list[tuple[str, str]] = []
+    if p.userland is not None and USERLANDS[p.userland][0] != str(p.arch):
+        out.append(("userland", f"{p.userland} binaries are not {p.arch}: use "
+                                f"{DEFAULT_USERLAND[str(p.arch)]} or change 'arch'"))
+        return out
+    seen: set[str] = set()
+    for i, g in enumerate(p.boot_files):
+        for m in g.models:
+            if m in seen:
+                out.append((f"boot_files[{i}].models", f"{m!r} is in two groups"))
+            seen.add(m)
+        out += group_problems(i, g, known=set(p.all_models),
+                              userland=p.userland_of(p.arch_of(g.models[0])),
+                              arch=str(p.arch_of(g.models[0])))
+        if p.second_stage.dtb is None and (g.dtb is not None):
+            out.append((f"boot_files[{i}].dtb", "second_stage.dtb is null: the second "
+                        "stage fetches no dtb; name it there (e.g. dtb)"))
+    if p.boot_files and p.second_stage.dtb is not None and "$" not in p.second_stage.dtb:
+        lacking = [m for m in p.all_models if p.dtb_of(m) is None]
+        if lacking:
+            out.append(("boot_files", f"second_stage.dtb fetches {p.second_stage.dtb!r} but "
+                        f"no dtb is given for {', '.join(lacking)}"))
+    if p.boot_files and str(p.bootloader) == "ipxe":
+        out.append(("boot_files", "iPXE boards boot the image's kernel for their arch; "
+                                  "boot_files is for U-Boot boards"))
+    return out

@@ -19,12 +19,11 @@ from waltport.profile.bootfiles import (
     DEFAULT_CPU,
     DEFAULT_FLAVOUR,
     DEFAULT_USERLAND,
-    USERLANDS,
     BootGroup,
     Cpu,
     DtbSource,
     KernelSource,
-    group_problems,
+    boot_files_problems,
     kernel_arch_of,
 )
 from waltport.profile.regex import replacement_problems, subset_problems
@@ -397,32 +396,3 @@ def coherence_problems(p: Profile) -> list[tuple[str, str]]:
         problems.append(("samples", "samples given without detection rules"))
     return problems
 
-
-def boot_files_problems(p: Profile) -> list[tuple[str, str]]:
-    """Userland, CPUs, kernels and dtbs that cannot work together (with what to change)."""
-    out: list[tuple[str, str]] = []
-    if p.userland is not None and USERLANDS[p.userland][0] != str(p.arch):
-        out.append(("userland", f"{p.userland} binaries are not {p.arch}: use "
-                                f"{DEFAULT_USERLAND[str(p.arch)]} or change 'arch'"))
-        return out
-    seen: set[str] = set()
-    for i, g in enumerate(p.boot_files):
-        for m in g.models:
-            if m in seen:
-                out.append((f"boot_files[{i}].models", f"{m!r} is in two groups"))
-            seen.add(m)
-        out += group_problems(i, g, known=set(p.all_models),
-                              userland=p.userland_of(p.arch_of(g.models[0])),
-                              arch=str(p.arch_of(g.models[0])))
-        if p.second_stage.dtb is None and (g.dtb is not None):
-            out.append((f"boot_files[{i}].dtb", "second_stage.dtb is null: the second "
-                        "stage fetches no dtb; name it there (e.g. dtb)"))
-    if p.boot_files and p.second_stage.dtb is not None and "$" not in p.second_stage.dtb:
-        lacking = [m for m in p.all_models if p.dtb_of(m) is None]
-        if lacking:
-            out.append(("boot_files", f"second_stage.dtb fetches {p.second_stage.dtb!r} but "
-                        f"no dtb is given for {', '.join(lacking)}"))
-    if p.boot_files and p.bootloader is Bootloader.IPXE:
-        out.append(("boot_files", "iPXE boards boot the image's kernel for their arch; "
-                                  "boot_files is for U-Boot boards"))
-    return out
