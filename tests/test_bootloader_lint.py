@@ -77,8 +77,8 @@ def test_bootcommand_quote_and_length() -> None:
 
 
 def test_too_long_bootcommand_stops_generation(tmp_path: Path) -> None:
-    text = (BOARDS / "rpi.yaml").read_text().replace("boot_command: booti",
-                                                     "boot_command: booti\n  console_buffer: 256")
+    text = (BOARDS / "rpi.yaml").read_text().replace("  boot_command: bootz",
+                                                     "  console_buffer: 256\n  boot_command: bootz")
     bad = tmp_path / "rpi-small.yaml"
     bad.write_text(text)
     profile = load_profile(bad)
