@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from waltport.cli import main
 from waltport.image.bootfiles import BootFilesError, plan_boot_files
 from waltport.image.build import image_labels
 from waltport.image.checks import run_checks
@@ -101,6 +102,18 @@ def test_modular_nfs_without_initrd_is_refused_naming_the_fields(tmp_path: Path)
     assert "second_stage.initrd is null" in msg and "CONFIG_NFS_FS=m" in msg
     assert "boot_files[].kernel" in msg
     assert not (tmp_path / "rootfs").exists()
+
+
+def test_cli_build_without_the_porter_files_names_them(capsys: pytest.CaptureFixture[str],
+                                                       tmp_path: Path) -> None:
+    # Refused before podman is reached: nothing of nanopi-r5c can boot without its dtb.
+    assert main(["image", "build", str(boards_dir() / "nanopi-r5c.yaml")]) == 2
+    err = capsys.readouterr().err
+    assert "nanopi-r5c: rk3568-nanopi-r5c.dtb" in err and "--boot-files DIR" in err
+    assert "Traceback" not in err
+    assert main(["image", "build", str(boards_dir() / "rpi.yaml"), "--boot-files",
+                 str(tmp_path / "absent")]) == 2
+    assert "not a directory" in capsys.readouterr().err
 
 
 def test_plan_is_per_model() -> None:

@@ -174,7 +174,7 @@ def test_zimage_booted_with_booti_fails_kernel_cpu(tmp_path: Path) -> None:
     fx.put(root, f"boot/vmlinuz-{fx.VERSION}", fx.arm_zimage())
     res = report(root).get("kernel.cpu")
     assert res.status == "fail"
-    assert any("boots with booti, a arm zImage needs bootz" in e for e in res.evidence), \
+    assert any("boots with booti; the arm zImage needs bootz" in e for e in res.evidence), \
         res.evidence
 
 

@@ -104,8 +104,8 @@ def check_kernel_cpu(ctx: Context) -> CheckResult:
     if p.bootloader is Bootloader.UBOOT and want and st is not None and st.analysis:
         cmds = st.analysis.boot_commands
         if want not in cmds and "bootm" not in cmds:
-            problems.append(f"{st.path}: boots with {', '.join(cmds) or 'nothing'}, "
-                            f"a {info.format} needs {want}")
+            problems.append(f"{st.path}: boots with {', '.join(cmds) or 'nothing'}; "
+                            f"the {info.format} needs {want}")
         else:
             evidence.append(f"{st.path}: {', '.join(cmds)} boots the {info.format}")
     config = _config(ctx, kernel)
