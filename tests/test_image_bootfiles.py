@@ -19,6 +19,7 @@ from waltport.image.checks import run_checks
 from waltport.image.context import CheckReport
 from waltport.image.rootfs import assemble_default_rootfs, served_models
 from waltport.image.sources import open_rootfs_dir
+from waltport.lab.kernels import fetch_busybox
 from waltport.profile.load import load_profile, parse_profile
 from waltport.util.paths import boards_dir
 
@@ -62,6 +63,35 @@ def test_every_debian_model_passes_every_mandatory_check(rpi_root: Path, model: 
     assert any("Tag_CPU_arch v5TE" in e for e in rep.get("userland.cpu").evidence)
     cpu = rep.get("kernel.cpu").evidence
     assert any(f"{model} is {RPI.cpu_of(model).label}" in e for e in cpu)
+
+
+def test_armmp_kernel_for_an_armv6_model_fails_kernel_cpu(tmp_path: Path,
+                                                          rpi_root: Path) -> None:
+    # An image built elsewhere that boots the ARMv7 multiplatform kernel on a Pi B.
+    root = tmp_path / "rootfs"
+    shutil.copytree(rpi_root, root, symlinks=True)
+    armmp = os.readlink(root / "boot/rpi-2-b/kernel")
+    (root / "boot/rpi-b/kernel").unlink()
+    (root / "boot/rpi-b/kernel").symlink_to(armmp)
+    res = _report(root, "rpi-b", served_models(RPI)).get("kernel.cpu")
+    assert res.status == "fail"
+    assert any("CONFIG_ARCH_MULTI_V6" in e and "does not run on armv6" in e
+               for e in res.evidence), res.evidence
+
+
+@pytest.mark.parametrize(("userland", "fails"), [("armel", False), ("armhf", True),
+                                                 ("arm64", True)])
+def test_userland_level_against_the_oldest_cpu(tmp_path: Path, rpi_root: Path,
+                                               userland: str, fails: bool) -> None:
+    # Real Debian busybox-static binaries in the Pi family's image (oldest CPU: ARMv6).
+    root = tmp_path / "rootfs"
+    shutil.copytree(rpi_root, root, symlinks=True)
+    shutil.copyfile(fetch_busybox(userland), root / "bin/busybox")
+    res = _report(root, "rpi-4-b", served_models(RPI)).get("userland.cpu")
+    assert (res.status == "fail") is fails, res.evidence
+    if fails:
+        assert any(e.startswith("/bin/busybox") and "rpi-b is armv6: build the image with "
+                   "userland armel" in e for e in res.evidence), res.evidence
 
 
 def test_rpi_5_b_check_names_the_porter_files(rpi_root: Path) -> None:
