@@ -115,7 +115,8 @@ def test_porter_files_are_placed_when_given(tmp_path: Path, rpi_root: Path) -> N
     root = tmp_path / "rootfs"
     notes = assemble_default_rootfs(only, root, porter_dir=tmp_path / "porter")
     assert os.readlink(root / "boot/rpi-5-b/dtb") == "../porter/rpi-5-b/bcm2712-rpi-5-b.dtb"
-    assert any("no initrd" in n for n in notes)
+    assert any("its initrd carries no modules" in n for n in notes)
+    assert os.readlink(root / "boot/rpi-5-b/initrd") == "../initrd.img-porter"
     view = open_rootfs_dir(root)
     view.labels = image_labels(only, "arm", ("rpi-5-b",))
     assert run_checks(view, "rpi-5-b", only).get("boot.model-files").status == "pass"

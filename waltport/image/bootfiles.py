@@ -32,6 +32,7 @@ from waltport.profile.model import Profile
 # Every initrd carries NFS and overlay (Debian builds them =m) and netconsole
 # (the boot notification); the network driver is the board's.
 BASE_MODULES = ("netconsole", "nfsv3", "overlay")
+PORTER_INITRD = "initrd.img-porter"
 
 
 class BootFilesError(WaltportError):
@@ -188,8 +189,8 @@ def place_boot_files(profile: Profile, plan: tuple[ModelBoot, ...], boot: Path, 
         if s.initrd:
             mods = resolve_modules(kf.modules_dir, _available(kf, kernels.modules[kf.version],
                                                               notes))
-            # The initrd's default model name is its first model's (the
-            # command line's walt.model= overrides it).
+            # Models sharing a kernel share its initrd, which names the first
+            # of them in /etc/walt-model (a walt.model= argument overrides it).
             data = write_newc(initramfs_entries(
                 busybox=busybox, modules=[(m.name, m.path.read_bytes()) for m in mods],
                 model=first_model[kf.version]))
@@ -212,8 +213,16 @@ def place_boot_files(profile: Profile, plan: tuple[ModelBoot, ...], boot: Path, 
             assert isinstance(mb.kernel, PorterFile) and porter_dir is not None
             _copy_once(porter_dir / mb.kernel.porter, boot / "porter" / mb.kernel.porter)
             (d / s.kernel).symlink_to(_rel(f"porter/{mb.kernel.porter}"))
-            notes.append(f"{mb.model}: porter kernel {mb.kernel.porter}: no initrd "
-                         "(its modules are unknown); it must have NFS root support built in")
+            if s.initrd:
+                # Its modules are unknown: an initrd with none, whose init still
+                # configures the network and mounts the NFS root.
+                if not (boot / PORTER_INITRD).exists():
+                    (boot / PORTER_INITRD).write_bytes(write_newc(initramfs_entries(
+                        busybox=busybox, modules=[], model=mb.model)))
+                (d / s.initrd).symlink_to(_rel(PORTER_INITRD))
+            notes.append(f"{mb.model}: porter kernel {mb.kernel.porter}: its initrd carries "
+                         "no modules: the kernel needs its network driver, NFS and overlay "
+                         "built in")
         if mb.dtb is not None and s.dtb:
             target = _place_source(mb.dtb, mkf, boot, porter_dir, f"{mb.where}.dtb")
             (d / s.dtb).symlink_to(_rel(target))

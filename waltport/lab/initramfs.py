@@ -168,7 +168,9 @@ fi
 # then the image's own init.  Any failure falls back to powering off.
 nfs_root() {
   [ -n "$nfsroot" ] || { echo "no nfsroot= on the command line"; return 1; }
-  [ -e /lib/modules/nfsv3.ko ] || { echo "this initrd carries no NFS modules"; return 1; }
+  # NFS as modules in the initrd, or built into the kernel (a porter's kernel).
+  [ -e /lib/modules/nfsv3.ko ] || grep -qw nfs /proc/filesystems \
+    || { echo "this initrd carries no NFS modules"; return 1; }
   path="${nfsroot#*:}"; opts=""
   case "$path" in *,*) opts=",${path#*,}"; path="${path%%,*}" ;; esac
   mkdir -p /nfs /ram /newroot /lab
