@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,6 +177,19 @@ def test_zimage_booted_with_booti_fails_kernel_cpu(tmp_path: Path) -> None:
     assert res.status == "fail"
     assert any("boots with booti; the arm zImage needs bootz" in e for e in res.evidence), \
         res.evidence
+
+
+@pytest.mark.parametrize(("bits64", "fails"), [(True, True), (False, False)])
+def test_32bit_pc_needs_a_32bit_bzimage(tmp_path: Path, bits64: bool, fails: bool) -> None:
+    root = fx.good_x86(tmp_path)
+    shutil.copytree(root / "boot/pc-x86-64", root / "boot/pc-x86-32", symlinks=True)
+    fx.put(root, f"boot/vmlinuz-{fx.VERSION}", fx.x86_kernel(bits64))
+    labels = {**fx.X86_LABELS, "walt.node.models": "pc-x86-32"}
+    res = run_checks(fx.view_of(root, labels), "pc-x86-32", PC).get("kernel.cpu")
+    assert (res.status == "fail") is fails, res.evidence
+    if fails:
+        assert any("the x86_64 kernel (x86 bzImage) does not run on x86 (pc-x86-32)" in e
+                   for e in res.evidence), res.evidence
 
 
 def test_gzip_kernel_is_checked_like_the_raw_one(tmp_path: Path) -> None:

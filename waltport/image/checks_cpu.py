@@ -97,7 +97,7 @@ def check_kernel_cpu(ctx: Context) -> CheckResult:
     problems, evidence = [], [f"{kernel}: {info.format}, arch {info.arch}; {ctx.model} is "
                                 f"{cpu.label}"]
     if info.arch not in KERNEL_CPUS or cpu not in KERNEL_CPUS[info.arch]:
-        problems.append(f"{kernel}: a {info.arch} kernel ({info.format}) does not run on "
+        problems.append(f"{kernel}: the {info.arch} kernel ({info.format}) does not run on "
                         f"{cpu.label} ({ctx.model})")
     st = ctx.stages.get(ctx.model)
     want = BOOT_COMMAND.get(info.arch or "")
