@@ -207,7 +207,7 @@ def test_a_fifo_as_the_kernel_fails_those_checks_only(tmp_path: Path) -> None:
     (root / f"boot/config-{fx.VERSION}").unlink()      # so the kernel itself is read
     rep = run_checks(fx.view_of(root, fx.LABELS), "qemu-arm64",
                      builtin_profile_for("qemu-arm64"))
-    assert {r.name for r in rep.failed} == {"kernel.config", "kernel.arch"}
+    assert {r.name for r in rep.failed} == {"kernel.config", "kernel.arch", "kernel.cpu"}
     assert any("is a other, not a file" in e for e in rep.get("kernel.arch").evidence)
     assert rep.get("init").status == "pass"
 
