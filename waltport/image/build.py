@@ -103,8 +103,12 @@ def _newest(view: RootView, prefix: str) -> str | None:
 
 def write_boot_overlay(profile: Profile, dest: Path, view: RootView | None,
                        arch: str | None = None) -> list[str]:
-    """``boot/<model>/`` with the second stage and links to the kernel files of ``view``."""
-    artifacts = render_artifacts(profile)
+    """``boot/<model>/`` with the second stage and links to the kernel files of ``view``.
+
+    Each model gets its own second stage (its boot command follows its
+    kernel's format); the per-model dtbs of ``boot_files`` are the default
+    build's (this path links the base image's newest kernel and initrd only).
+    """
     script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
     notes = []
     s = profile.second_stage
@@ -113,7 +117,7 @@ def write_boot_overlay(profile: Profile, dest: Path, view: RootView | None,
     for model in image_models(profile, arch):
         d = dest / "boot" / model
         d.mkdir(parents=True, exist_ok=True)
-        (d / script).write_bytes(artifacts[script])
+        (d / script).write_bytes(render_artifacts(profile, model=model)[script])
         for name, target in links.items():
             if not name:
                 continue
