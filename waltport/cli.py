@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "waltport.commands.bootloader",
     "waltport.commands.lab",
     "waltport.commands.run",
+    "waltport.commands.bundle",
     "waltport.commands.net",
     "waltport.commands.image",
 )

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tqdm import tqdm
 
+from waltport.commands.bundle import describe
 from waltport.errors import UsageError
 from waltport.pipeline.jupyter import jupyter_environment
 
@@ -41,6 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help="batch entries (profiles, sub-models) run in parallel processes")
     p.add_argument("--cell-timeout", type=float, default=None, metavar="SECONDS",
                    help="override every stage's per-cell timeout")
+    p.add_argument("--baseline", metavar="OLD_RUN_DIR", default=None,
+                   help="an earlier run (same --out layout): the report says which artifacts "
+                        "are byte-identical to it and which differ")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_run)
 
@@ -70,6 +74,7 @@ def _progress_bar(total: int, disable: bool) -> tuple[tqdm, object]:
 def cmd_run(args: argparse.Namespace) -> int:
     check_out_dir(args.out, force=args.force)   # before the slow imports: refuse at once
     from waltport.pipeline import runner  # noqa: PLC0415 (keeps every other command fast)
+    from waltport.pipeline.bundle import write_bundle  # noqa: PLC0415
 
     for prof in args.profiles:
         if not Path(prof).is_file():
@@ -81,6 +86,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     models = check_models(args.profiles, args.models) if args.models else None
     if models and params.get("model"):
         raise UsageError("give --models or -p model=, not both")
+    if args.baseline and not Path(args.baseline).is_dir():
+        raise UsageError(f"--baseline {args.baseline}: no such run directory")
     entries = len(args.profiles) * (len(models) if models else 1)
     out = prepare_out_dir(args.out, "run", force=args.force)
     bar, progress = _progress_bar(len(stages) * entries, args.no_progress)
@@ -88,14 +95,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         if entries == 1 and not models:
             outcome: RunOutcome = runner.run_profile(args.profiles[0], out, stages=stages,
                                               params=params, cell_timeout=args.cell_timeout,
-                                              progress=progress)  # type: ignore[arg-type]
+                                              progress=progress,  # type: ignore[arg-type]
+                                              baseline=args.baseline)
         else:
             outcome = runner.run_batch(args.profiles, out, jobs=args.jobs, stages=stages,
                                 params=params, cell_timeout=args.cell_timeout,
-                                progress=progress, models=models)  # type: ignore[arg-type]
+                                progress=progress, models=models,  # type: ignore[arg-type]
+                                baseline=args.baseline)
     finally:
         bar.close()
     print_outcome(outcome)
+    print(describe(write_bundle(outcome.run_dir)))
     return outcome.exit_code
 
 

@@ -8,11 +8,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from waltport.errors import UsageError
+from waltport.pipeline.baseline import artifact_hashes, compare, hashes_from
+from waltport.pipeline.hostpaths import host_roots, relativize
 from waltport.pipeline.junit import write_junit
 from waltport.pipeline.report import write_reports
 from waltport.pipeline.results import read_results
 from waltport.pipeline.stages import STAGES, Stage, stage_from_json
-from waltport.pipeline.summary import batch_summary, build_summary, write_summary
+from waltport.pipeline.summary import (
+    batch_summary,
+    build_summary,
+    now,
+    source_date_epoch,
+    write_summary,
+)
 from waltport.pipeline.versions import collect_versions
 from waltport.stages._common import sha256_file
 from waltport.util.atomic import write_text
@@ -26,11 +35,17 @@ NOT_EVIDENCE = frozenset({"image-root", "rootfs", "server-state"})
 
 
 def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
-                   stages: Sequence[Stage]) -> None:
-    """What was asked for: the report stage reads it back."""
+                   stages: Sequence[Stage], *, baseline: str | Path | None = None) -> None:
+    """What was asked for, and when (real time): the report stage reads it back.
+
+    ``baseline``: an earlier run directory to compare the artifacts with; kept
+    as given (it is read back on this machine), never published as such.
+    """
     write_text(run_dir / RUN_FILE, json.dumps(
         {"profile": profile, "parameters": dict(parameters),
-         "stages": [asdict(s) for s in stages]}, indent=2) + "\n")
+         "stages": [asdict(s) for s in stages], "started_at": now(),
+         "source_date_epoch": source_date_epoch(),
+         "baseline": str(Path(baseline).resolve()) if baseline else None}, indent=2) + "\n")
 
 
 def read_run_file(run_dir: Path) -> dict[str, Any]:
@@ -59,9 +74,23 @@ def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str
     stages = [stage_from_json(s) for s in run.get("stages", [])] or list(STAGES)
     stages = [s for s in stages if s.name != "report"]
     results = read_results(rd, [s.name for s in stages])
+    roots = host_roots(rd)
+    base = None
+    if run.get("baseline"):
+        old = Path(run["baseline"])
+        label = relativize(str(old), roots)
+        label = old.name if label.startswith("/") else label
+        try:
+            base = compare(hashes_from(results), artifact_hashes(old), label)
+        except UsageError as err:   # e.g. a batch entry the earlier batch did not have
+            base = {"run": label, "error": str(err).replace(str(old), label)}
     summary = build_summary(results, stages=stages, parameters=run.get("parameters", {}),
                             versions=collect_versions() if with_versions else {},
-                            artifacts=evidence_files(rd), profile_path=run.get("profile", ""))
+                            artifacts=evidence_files(rd), profile_path=run.get("profile", ""),
+                            run_started_at=run.get("started_at"), generated_at=now(),
+                            epoch=run.get("source_date_epoch", source_date_epoch()), baseline=base)
+    # Published files: paths relative to the run dir, no host paths.
+    summary = relativize(summary, roots)
     write_summary(rd, summary)
     write_reports(rd, [(rd, summary)])
     write_junit(rd / "junit.xml", [summary])
@@ -76,7 +105,7 @@ def assemble_batch(out_dir: str | Path, run_dirs: Sequence[Path]) -> dict[str, A
         p = Path(d) / "summary.json"
         if p.exists():
             runs.append((Path(d).resolve(), json.loads(p.read_text())))
-    top = batch_summary([(str(d.relative_to(od)), s) for d, s in runs])
+    top = batch_summary([(str(d.relative_to(od)), s) for d, s in runs], generated_at=now())
     write_summary(od, top)
     write_reports(od, runs)
     write_junit(od / "junit.xml", [s for _, s in runs])

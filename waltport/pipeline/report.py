@@ -2,11 +2,15 @@
 
 Rendering is pure (summaries + inlined plots -> text); :func:`write_reports`
 is the edge that reads plot files and writes the two reports atomically.
+Both show the checklist first, each requirement once with what differs per
+model or board (:mod:`waltport.pipeline.checklist`); report.md fits one
+GitHub comment whatever the run (:func:`render_md`).
 """
 
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import functools
 import html
 import mimetypes
@@ -18,12 +22,16 @@ from typing import Any
 import jinja2
 
 from waltport.errors import GenerationError
+from waltport.pipeline.checklist import checklist, run_label, subjects
 from waltport.pipeline.results import SYMBOL, StageResult
 from waltport.util.atomic import write_text
 from waltport.util.paths import templates_dir
 
 PLOT_PREFIX = "plot:"
 PLOT_TYPES = {".png": "image/png", ".svg": "image/svg+xml"}
+GITHUB_COMMENT_LIMIT = 65536   # characters in one GitHub issue comment
+BUNDLE_NAME = "waltport-bundle.zip"
+FENCE = "`" * 3
 
 
 @dataclass(frozen=True)
@@ -33,6 +41,15 @@ class RunView:
     summary: Mapping[str, Any]
     link: str = ""                                    # run dir relative to the report
     plots: Sequence[tuple[str, str, str]] = field(default_factory=tuple)  # stage, label, URI
+
+
+@dataclass(frozen=True)
+class Hashes:
+    """One artifact's sha256 (or the image ID) and the runs that produced exactly it."""
+
+    artifact: str
+    sha256: str
+    runs: tuple[str, ...]
 
 
 @functools.cache
@@ -48,6 +65,8 @@ def report_environment() -> jinja2.Environment:
     env.filters["sym"] = lambda status: SYMBOL.get(status, "?")
     env.filters["seconds"] = lambda v: f"{float(v):.1f} s" if v is not None else "–"
     env.filters["mdcell"] = md_cell
+    env.filters["short"] = short
+    env.filters["fence"] = fence
     return env
 
 
@@ -56,20 +75,49 @@ def md_cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
 
 
+def short(text: object, cap: int) -> str:
+    """At most ``cap`` characters (0: no limit), an ellipsis saying it was cut."""
+    t = str(text)
+    return t if not cap or len(t) <= cap else t[:cap - 1].rstrip() + "…"
+
+
+def fence(text: object) -> str:
+    """Text safe inside a fenced code block (no closing fence inside it)."""
+    return str(text).replace(FENCE, "'''")
+
+
 def import_commands(summary: Mapping[str, Any]) -> list[str]:
-    """The commands a WalT server admin runs to install the default image."""
-    image = summary.get("image", {}) or {}
-    if image.get("import_commands"):
-        return list(image["import_commands"])
-    models = summary.get("models") or []
-    if not models:
-        return []
-    ref = image.get("reference") or f"waltport/{models[0]}-default:latest"
-    archive = image.get("archive") or f"{models[0]}-default.tar"
-    cmds = [f"podman load -i {archive}"]
-    cmds += [f"podman tag {ref} docker.io/waltplatform/{m}-default:latest" for m in models]
-    cmds += ["walt image show --refresh", "walt advanced update-default-images"]
-    return cmds
+    """The server-side commands the image stage recorded (none recorded: none shown)."""
+    return [str(c) for c in (summary.get("image") or {}).get("import_commands") or []]
+
+
+def epoch_text(epoch: int | None) -> str:
+    """How artifact timestamps were set, for the report header (pure)."""
+    if epoch is None:
+        return "SOURCE_DATE_EPOCH unset: artifact timestamps are 0 (1970-01-01)"
+    when = dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"SOURCE_DATE_EPOCH={epoch} ({when})"
+
+
+def hash_rows(summaries: Sequence[Mapping[str, Any]]) -> list[Hashes]:
+    """Pure: the boot artifacts and image IDs of the runs, identical ones merged."""
+    several = len({str((s.get("board") or {}).get("name")) for s in summaries}) > 1
+    seen: dict[tuple[str, str], list[str]] = {}
+    for s in summaries:
+        label = run_label(s, several)
+        for a in s.get("boot_artifacts") or []:
+            seen.setdefault((str(a["file"]), str(a["sha256"])), []).append(label)
+        digest = (s.get("image") or {}).get("digest")
+        if digest:
+            seen.setdefault(("image ID", str(digest)), []).append(label)
+    return [Hashes(k[0], k[1], tuple(v)) for k, v in seen.items()]
+
+
+def plot_files(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Pure: (label, path in the run dir) of every plot the stages recorded."""
+    return [(label.removeprefix(PLOT_PREFIX), rel) for st in summary.get("stages", [])
+            for label, rel in (st.get("artifacts") or {}).items()
+            if label.startswith(PLOT_PREFIX)]
 
 
 def _render(name: str, **context: object) -> str:
@@ -80,12 +128,19 @@ def _render(name: str, **context: object) -> str:
 
 
 def _context(runs: Sequence[RunView]) -> dict[str, object]:
-    ok = all(r.summary.get("ok") for r in runs)
-    first = runs[0].summary if runs else {}
-    when = first.get("generated_at", "")
-    if first.get("date_source") == "SOURCE_DATE_EPOCH":
-        when += " (SOURCE_DATE_EPOCH)"
-    return {"runs": runs, "ok": ok, "import_commands": import_commands, "generated_at": when}
+    summaries = [r.summary for r in runs]
+    first = summaries[0] if summaries else {}
+    several = len({str((s.get("board") or {}).get("name")) for s in summaries}) > 1
+    return {"runs": runs, "ok": all(s.get("ok") for s in summaries),
+            "rows": checklist(summaries), "hashes": hash_rows(summaries),
+            "subjects": subjects(summaries),
+            "labels": [run_label(s, several) for s in summaries],
+            "import_commands": import_commands, "plot_files": plot_files, "first": first,
+            "started": min((str(s["run_started_at"]) for s in summaries
+                            if s.get("run_started_at")), default=""),
+            "generated_at": max((str(s.get("generated_at") or "") for s in summaries),
+                                default=""),
+            "epoch": epoch_text(first.get("source_date_epoch")), "bundle": BUNDLE_NAME}
 
 
 def render_html(runs: Sequence[RunView]) -> str:
@@ -93,9 +148,25 @@ def render_html(runs: Sequence[RunView]) -> str:
     return _render("report.html.j2", **_context(runs))
 
 
-def render_md(runs: Sequence[RunView]) -> str:
-    """Pure: Markdown to paste as a comment on the WalT issue."""
-    return _render("report.md.j2", **_context(runs))
+# (inline evidence cap, full evidence cap) in characters, tried in order until it fits.
+MD_BUDGETS = ((240, 2000), (160, 600), (100, 0), (60, 0))
+CUT_NOTE = ("\n\n_Cut here to fit one GitHub comment: the whole report is report.html "
+            "in the attached bundle._\n")
+
+
+def render_md(runs: Sequence[RunView], limit: int = GITHUB_COMMENT_LIMIT) -> str:
+    """Pure: Markdown to paste as one comment on the WalT issue, at most ``limit`` chars.
+
+    Long evidence is shortened step by step; if even the shortest form does not
+    fit, the text is cut at a line with a note saying where the rest is.
+    """
+    text = ""
+    context = _context(runs)
+    for inline, full in MD_BUDGETS:
+        text = _render("report.md.j2", **context, cap=inline, full_cap=full)
+        if len(text) <= limit:
+            return text
+    return text[:limit - len(CUT_NOTE)].rsplit("\n", 1)[0] + CUT_NOTE
 
 
 def data_uri(path: Path) -> str:

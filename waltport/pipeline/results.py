@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from waltport.errors import WaltportError
+from waltport.pipeline.hostpaths import host_roots, relativize
 from waltport.util.atomic import write_text
 
 SCHEMA = "waltport.stage/1"
@@ -107,9 +108,14 @@ def result_path(run_dir: str | Path, stage: str) -> Path:
 
 
 def write_result(run_dir: str | Path, result: StageResult) -> Path:
-    """Write ``<run_dir>/<stage>.json`` atomically; returns its path."""
+    """Write ``<run_dir>/<stage>.json`` atomically; returns its path.
+
+    Host paths in it become relative to the run dir (the results are published
+    in the bundle; readers of a result use the paths relative to the run dir).
+    """
     path = result_path(run_dir, result.stage)
-    write_text(path, json.dumps(result.to_json(), indent=2, sort_keys=False) + "\n")
+    obj = relativize(result.to_json(), host_roots(Path(run_dir).resolve()))
+    write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
     return path
 
 

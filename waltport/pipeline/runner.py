@@ -158,8 +158,13 @@ def run_stage(stage: Stage, run_dir: Path, params: Mapping[str, Any], *, noteboo
 def run_profile(profile: str | Path, out_dir: str | Path, *,
                 stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
                 notebooks: Path | None = None, cell_timeout: float | None = None,
-                progress: Progress | None = None) -> RunOutcome:
-    """Run ``stages`` for one profile into ``out_dir``; always writes the reports."""
+                progress: Progress | None = None,
+                baseline: str | Path | None = None) -> RunOutcome:
+    """Run ``stages`` for one profile into ``out_dir``; always writes the reports.
+
+    ``baseline``: an earlier run dir of the same profile; the report then says
+    which artifacts are byte-identical to it.
+    """
     t0 = time.monotonic()
     run_dir = Path(out_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,7 +172,7 @@ def run_profile(profile: str | Path, out_dir: str | Path, *,
     full = {**PARAMETERS, **(params or {}), "profile": str(profile_path),
             "out_dir": str(run_dir)}
     board = profile_path.stem
-    write_run_file(run_dir, str(profile_path), full, stages)
+    write_run_file(run_dir, str(profile_path), full, stages, baseline=baseline)
     for s in stages:   # stale results from an earlier run must not be mistaken for new ones
         result_path(run_dir, s.name).unlink(missing_ok=True)
     selected = {s.name for s in stages}
@@ -206,6 +211,7 @@ class _Job:
     params: Mapping[str, Any]
     notebooks: str | None
     cell_timeout: float | None
+    baseline: str | None = None
 
 
 def _worker(job: _Job, queue: Any) -> tuple[str, int]:
@@ -214,7 +220,8 @@ def _worker(job: _Job, queue: Any) -> tuple[str, int]:
                           params=job.params,
                           notebooks=Path(job.notebooks) if job.notebooks else None,
                           cell_timeout=job.cell_timeout,
-                          progress=lambda b, s, st: queue.put((b, s, st)))
+                          progress=lambda b, s, st: queue.put((b, s, st)),
+                          baseline=job.baseline)
     return str(outcome.run_dir), outcome.exit_code
 
 
@@ -244,11 +251,13 @@ def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int 
               stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
               notebooks: Path | None = None, cell_timeout: float | None = None,
               progress: Progress | None = None,
-              models: Sequence[str] | None = None) -> RunOutcome:
+              models: Sequence[str] | None = None,
+              baseline: str | Path | None = None) -> RunOutcome:
     """Several profiles, ``jobs`` at a time in separate processes; one combined report.
 
     ``models``: each profile runs once per sub-model (parameter ``model``),
-    each its own batch entry in ``DIR/<profile>-<model>``.
+    each its own batch entry in ``DIR/<profile>-<model>``.  ``baseline``: an
+    earlier batch dir; each entry is compared with the entry of the same name.
     """
     t0 = time.monotonic()
     od = Path(out_dir).resolve()
@@ -263,7 +272,8 @@ def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int 
         with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
             jobs_ = [_Job(str(Path(p).resolve()), str(d), tuple(s.name for s in stages),
                           {**(params or {}), **({"model": m} if m else {})},
-                          str(notebooks) if notebooks else None, cell_timeout)
+                          str(notebooks) if notebooks else None, cell_timeout,
+                          str(Path(baseline) / d.name) if baseline else None)
                      for (p, m), d in zip(entries, dirs, strict=True)]
             futures = [pool.submit(_worker, j, queue) for j in jobs_]
             for f in cf.as_completed(futures):

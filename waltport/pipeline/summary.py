@@ -26,18 +26,25 @@ BOARD_KEYS: dict[str, Any] = {"name": None, "description": "", "arch": None, "bo
 BATCH_SCHEMA = "waltport.batch/1"
 
 
-def generated_at() -> str:
-    """ISO time of the run, honouring SOURCE_DATE_EPOCH for reproducible reports."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    t = (dt.datetime.fromtimestamp(int(epoch), dt.UTC) if epoch and epoch.isdigit()
-         else dt.datetime.now(dt.UTC))
-    return t.strftime("%Y-%m-%dT%H:%M:%SZ")
+def iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def date_source() -> str:
-    """Where ``generated_at`` comes from: ``SOURCE_DATE_EPOCH`` or the clock."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    return "SOURCE_DATE_EPOCH" if epoch and epoch.isdigit() else "clock"
+def now() -> str:
+    """The real time (UTC): when a run happened, whatever SOURCE_DATE_EPOCH says."""
+    return iso(dt.datetime.now(dt.UTC))
+
+
+def source_date_epoch() -> int | None:
+    """SOURCE_DATE_EPOCH, the only clock artifacts see (None: unset, artifacts use 0)."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    return int(epoch) if epoch.isdigit() else None
+
+
+def boot_artifacts(results: Mapping[str, StageResult]) -> list[dict[str, Any]]:
+    """The bootloader artifacts with their sha256: what must be the same bytes every run."""
+    r = results.get("bootloader")
+    return [dict(a) for a in (r.data.get("artifacts") or [])] if r else []
 
 
 def network_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
@@ -108,8 +115,15 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
                   parameters: Mapping[str, Any] | None = None,
                   versions: Mapping[str, Any] | None = None,
                   artifacts: Sequence[Mapping[str, Any]] = (),
-                  profile_path: str = "") -> dict[str, Any]:
-    """Pure: the stage results of one run -> the summary dict."""
+                  profile_path: str = "", run_started_at: str | None = None,
+                  generated_at: str = "", epoch: int | None = None,
+                  baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Pure: the stage results of one run -> the summary dict.
+
+    ``run_started_at`` and ``generated_at`` are real times; ``epoch`` is the
+    SOURCE_DATE_EPOCH the artifacts were stamped with; ``baseline`` the
+    comparison with an earlier run (:mod:`waltport.pipeline.baseline`).
+    """
     entries = [stage_entry(s, results.get(s.name)) for s in stages if s.name != "report"]
     data = results["board"].data if "board" in results else {}
     board: dict[str, Any] = {k: data.get(k, default) for k, default in BOARD_KEYS.items()}
@@ -119,8 +133,8 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
     boot = results["first_boot"].data if "first_boot" in results else {}
     ok = is_ok(entries)
     return {
-        "schema": SCHEMA, "generated_at": generated_at(), "date_source": date_source(),
-        "waltport_version": __version__,
+        "schema": SCHEMA, "run_started_at": run_started_at, "generated_at": generated_at,
+        "source_date_epoch": epoch, "waltport_version": __version__,
         "ok": ok, "exit_code": 0 if ok else 1,
         "board": board, "models": board.get("models", []),
         "parameters": dict(parameters or {}),
@@ -128,6 +142,8 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
         "requirements": [{"stage": e["name"], **c} for e in entries for c in e["checks"]],
         "network": network_facts(results),
         "image": image_facts(results),
+        "boot_artifacts": boot_artifacts(results),
+        "baseline": dict(baseline) if baseline else None,
         "first_boot": {k: boot.get(k) for k in ("boots", "stage_timings", "reached_userspace",
                                                "reliability") if k in boot},
         "artifacts": list(artifacts),
@@ -141,10 +157,11 @@ def write_summary(run_dir: str | Path, summary: Mapping[str, Any]) -> Path:
     return path
 
 
-def batch_summary(runs: Sequence[tuple[str, Mapping[str, Any]]]) -> dict[str, Any]:
+def batch_summary(runs: Sequence[tuple[str, Mapping[str, Any]]], generated_at: str = "") \
+        -> dict[str, Any]:
     """Several runs (``(subdir, summary)``) -> the top-level summary of a batch."""
     ok = all(s.get("ok") for _, s in runs)
-    return {"schema": BATCH_SCHEMA, "generated_at": generated_at(),
+    return {"schema": BATCH_SCHEMA, "generated_at": generated_at,
             "waltport_version": __version__, "ok": ok, "exit_code": 0 if ok else 1,
             "runs": [{"dir": d, "board": s.get("board", {}).get("name"),
                       "model": s.get("board", {}).get("model"), "ok": s.get("ok"),

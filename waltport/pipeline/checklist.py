@@ -1,0 +1,155 @@
+"""The porting checklist of one or several runs, with what is identical said once.
+
+A family run checks its image once per model (``[rpi-3-b] kernel ...``) and a
+batch runs one profile per sub-model: the same check then appears for every
+*subject* (a model, or a board of a batch), usually with the same verdict and
+evidence that differs only by the model's name.  :func:`checklist` groups the
+checks by stage and name, compares the evidence with the subject's own name
+replaced by ``<model>``, and keeps a per-subject list only where something
+differs.  Pure: summaries in, rows out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+SUBJECT_RE = re.compile(r"^\[([a-z0-9][a-z0-9-]*)\] (.*)$", re.S)
+PLACEHOLDER = "<model>"
+# Worst first: the status a group shows when its subjects disagree.
+SEVERITY = ("error", "fail", "skip", "pass")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Some subjects that share a status and (normalised) evidence."""
+
+    subjects: tuple[str, ...]
+    status: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """One requirement across every subject that has it."""
+
+    name: str
+    mandatory: bool
+    status: str                      # the worst over the subjects
+    verdicts: tuple[Verdict, ...]    # one when every subject agrees
+
+    @property
+    def uniform(self) -> bool:
+        return len(self.verdicts) == 1
+
+    @property
+    def subjects(self) -> tuple[str, ...]:
+        return tuple(s for v in self.verdicts for s in v.subjects)
+
+
+@dataclass(frozen=True)
+class StageRow:
+    """One stage: its status per subject group, then its checks."""
+
+    name: str
+    title: str
+    status: str
+    verdicts: tuple[Verdict, ...]    # status + message per run group
+    checks: tuple[CheckRow, ...]
+
+
+def worst(statuses: Sequence[str]) -> str:
+    return min(statuses, key=lambda s: SEVERITY.index(s) if s in SEVERITY else 0,
+               default="pass")
+
+
+def normalise(evidence: str, subject: str) -> str:
+    """Evidence with the subject's model name replaced by ``<model>`` (pure).
+
+    ``rpi-3-b`` must not match inside ``rpi-3-b-plus``, but does inside the
+    image name ``rpi-3-b-default``.
+    """
+    if not subject:
+        return evidence
+    pattern = re.escape(subject) + r"(?![a-z0-9]|-(?!default)[a-z0-9])"
+    return re.sub(r"(?<![a-z0-9-])" + pattern, PLACEHOLDER, evidence)
+
+
+def run_label(summary: Mapping[str, Any], several_boards: bool) -> str:
+    """How a run is named among others: its model, or its board (and model)."""
+    b = summary.get("board") or {}
+    name, model = str(b.get("name") or "?"), b.get("model")
+    if model:
+        return f"{name}/{model}" if several_boards else str(model)
+    return name
+
+
+def _subject_model(label: str) -> str:
+    return label.rsplit("/", 1)[-1]
+
+
+def _group(items: Sequence[tuple[str, str, str]]) -> tuple[Verdict, ...]:
+    """(subject, status, evidence) -> verdicts of subjects agreeing on status and evidence."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    original: dict[tuple[str, str], str] = {}
+    for subject, status, evidence in items:
+        key = (status, normalise(evidence, _subject_model(subject)))
+        groups.setdefault(key, []).append(subject)
+        original.setdefault(key, evidence)
+    ordered = sorted(groups.items(), key=lambda kv: SEVERITY.index(kv[0][0])
+                     if kv[0][0] in SEVERITY else 0)
+    # One subject: its own words; several: the shared text with <model> in it.
+    return tuple(Verdict(tuple(subjects), status, ev if len(subjects) > 1 else original[key])
+                 for key, subjects in ordered for status, ev in (key,))
+
+
+def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
+    """The stages and checks of ``summaries``, identical verdicts merged (pure)."""
+    boards = {str((s.get("board") or {}).get("name")) for s in summaries}
+    several = len(boards) > 1
+    order: list[str] = []
+    titles: dict[str, str] = {}
+    stage_items: dict[str, list[tuple[str, str, str]]] = {}
+    check_items: dict[str, dict[tuple[str, bool], list[tuple[str, str, str]]]] = {}
+    for summary in summaries:
+        label = run_label(summary, several)
+        for st in summary.get("stages", []):
+            name = st["name"]
+            if name not in titles:
+                order.append(name)
+                titles[name] = st.get("title") or name
+            stage_items.setdefault(name, []).append(
+                (label, st["status"], st.get("message") or ""))
+            for c in st.get("checks", []):
+                m = SUBJECT_RE.match(c["name"])
+                subject, base = (m.group(1), m.group(2)) if m else (label, c["name"])
+                if m and several:
+                    subject = f"{label.split('/')[0]}/{subject}"
+                check_items.setdefault(name, {}).setdefault(
+                    (base, bool(c.get("mandatory", True))), []).append(
+                    (subject, c["status"], c.get("evidence") or ""))
+    rows = []
+    for name in order:
+        checks = tuple(
+            CheckRow(base, mandatory, worst([i[1] for i in items]), _group(items))
+            for (base, mandatory), items in check_items.get(name, {}).items())
+        verdicts = _group(stage_items[name])
+        rows.append(StageRow(name, titles[name], worst([v.status for v in verdicts]),
+                             verdicts, checks))
+    return tuple(rows)
+
+
+def subjects(summaries: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
+    """What the checklist speaks of: the models a family run checked one by one, else
+    the runs themselves (pure)."""
+    several = len({str((s.get("board") or {}).get("name")) for s in summaries}) > 1
+    out: dict[str, None] = {}
+    for summary in summaries:
+        label = run_label(summary, several)
+        models = [m.group(1) for st in summary.get("stages", []) for c in st.get("checks", [])
+                  if (m := SUBJECT_RE.match(c["name"]))]
+        names = [f"{label.split('/')[0]}/{m}" if several else m for m in models] or [label]
+        out.update(dict.fromkeys(names))
+    return tuple(out)
