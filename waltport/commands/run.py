@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from waltport.commands.bundle import describe
 from waltport.errors import UsageError
-from waltport.pipeline.jupyter import jupyter_environment
+from waltport.pipeline.jupyter import ensure_lab_page_config, jupyter_environment
 
 if TYPE_CHECKING:  # the runner pulls in nbformat/papermill (~1 s): only `run` pays for it
     from waltport.pipeline.runner import RunOutcome
@@ -143,7 +143,11 @@ def jupyter_command(port: int, token: str, *, as_root: bool = False) -> list[str
     argv = [sys.executable, "-m", "jupyterlab", "--ip=127.0.0.1", f"--port={port}",
             "--no-browser", f"--IdentityProvider.token={token}",
             f"--ServerApp.root_dir={notebooks_dir().parent}",
-            "--LabApp.default_url=/lab/tree/notebooks/00-board.ipynb"]
+            "--LabApp.default_url=/lab/tree/notebooks/00-board.ipynb",
+            # No "Jupyter news?" pop-up over the notebook, and no call out for it
+            # or for update checks: the lab works offline.
+            "--LabApp.news_url=None",
+            "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
     # The lab stages need root, so waltport often runs as root; JupyterLab refuses
     # that unless told (it still listens on loopback only, behind the token).
     return [*argv, "--allow-root"] if as_root else argv
@@ -153,6 +157,7 @@ def cmd_jupyter(args: argparse.Namespace) -> int:
     token = os.environ.get("WALTPORT_JUPYTER_TOKEN") or secrets.token_hex(16)
     argv = jupyter_command(args.port, token, as_root=os.geteuid() == 0)
     with jupyter_environment() as env:
+        ensure_lab_page_config(env)
         if args.print_command:
             print(" ".join(f"{k}={v}" for k, v in env.items()), " ".join(argv))
             return 0

@@ -40,7 +40,7 @@ from waltport.lab.imageroot import (
     lab_model,
     second_stage_name,
 )
-from waltport.lab.login import ImageLogin, has_own_init, image_leg, log_in, make_login_key
+from waltport.lab.login import ImageLogin, has_own_init, image_leg, log_in, login_key
 from waltport.lab.netns import Lab, is_owned
 from waltport.lab.qemu import Board, firmware_problems, qemu_argv
 from waltport.lab.stages import (
@@ -354,11 +354,12 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     first = first_stage(profile, out, first_stage_mode)
     if image_login is None:
         image_login = has_own_init(root)
-    login = ImageLogin(root.resolve(), make_login_key(out / "login")) if image_login else None
     runs: list[BootRun] = []
-    with lab_session(lab_name) as lab, \
+    with (login_key() if image_login else contextlib.nullcontext()) as key, \
+            lab_session(lab_name) as lab, \
             BenchServer(lab, root, pxe_first_stage=first.pxe,
                         state=out / "server-state") as server:
+        login = ImageLogin(root.resolve(), key) if key is not None else None
         for i in range(boots):
             runs.append(boot_once(profile, model, lab, server, index=i, first=first,
                                   out_dir=out, timeout=timeout, login=login))

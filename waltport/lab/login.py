@@ -17,6 +17,7 @@ import contextlib
 import ipaddress
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from waltport.lab.console import Console
 from waltport.lab.netns import Lab, LabError, _run
 from waltport.lab.nfs import NfsServer, node_exports
 from waltport.net.registry import Registry
+from waltport.util.paths import state_dir
 
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR")
@@ -57,6 +59,22 @@ class SshResult:
     output: str
     attempts: int
     seconds: float
+
+
+@contextlib.contextmanager
+def login_key() -> Iterator[LoginKey]:
+    """A fresh key pair in waltport's state dir, removed when the boot session ends.
+
+    Never under the run directory: run directories are bundled and published,
+    and a private key (even a lab's throw-away one) must not go with them.
+    """
+    keys = state_dir() / "login-keys"
+    keys.mkdir(mode=0o700, parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="key-", dir=keys))
+    try:
+        yield make_login_key(work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def make_login_key(work: Path) -> LoginKey:

@@ -13,6 +13,9 @@ from waltport.util.atomic import write_text
 from waltport.util.paths import state_dir
 
 KERNEL_NAME = "waltport"
+# JupyterLab's "Would you like to get notified about official Jupyter news?"
+# toast covers the notebook on first start (news_url=None does not stop it).
+DISABLED_LAB_PLUGINS = ("@jupyterlab/apputils-extension:announcements",)
 
 
 def jupyter_env(root: Path | None = None) -> dict[str, str]:
@@ -47,6 +50,16 @@ def ensure_kernelspec(env: dict[str, str], python: str = sys.executable) -> Path
         write_text(path, text)
     for key in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def ensure_lab_page_config(env: dict[str, str]) -> Path:
+    """JupyterLab's page config in the project's JUPYTER_CONFIG_DIR: the news plugin off."""
+    path = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig" / "page_config.json"
+    text = json.dumps({"disabledExtensions": dict.fromkeys(DISABLED_LAB_PLUGINS, True)},
+                      indent=1) + "\n"
+    if not path.exists() or path.read_text() != text:
+        write_text(path, text)
     return path
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from waltport.errors import WaltportError
 from waltport.pipeline.results import StageResult
 
 
@@ -27,12 +28,16 @@ class Html:
         return self.text
 
 
+class ShowError(WaltportError):
+    """A notebook asked for data its stage does not record (a wrong key, not a failed run)."""
+
+
 def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None,
-          title: str = "") -> Html:
+          title: str = "", empty: str = "none") -> Html:
     """Rows of dicts as an HTML table (columns: the union of keys, in first-seen order)."""
     if not rows:
-        return Html(f"<p><i>{html.escape(title or 'table')}: nothing recorded</i></p>",
-                    f"{title}: nothing recorded")
+        return Html(f"<p><i>{html.escape(title or 'table')}: {html.escape(empty)}</i></p>",
+                    f"{title}: {empty}")
     cols = list(columns or dict.fromkeys(k for r in rows for k in r))
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(c)))}</td>" for c in cols)
@@ -48,17 +53,34 @@ def _cell(v: object) -> str:
         return ""
     if isinstance(v, list | tuple):
         return ", ".join(map(str, v))
+    if isinstance(v, Mapping):
+        return ", ".join(f"{k}={x}" for k, x in v.items())
     return str(v)
 
 
-def data_table(result: StageResult, *keys: str, title: str = "") -> Html:
-    """The list found at ``result.data[k1][k2]...`` as a table."""
+def data_table(result: StageResult, *keys: str, title: str = "",
+               columns: Sequence[str] | None = None) -> Html:
+    """The list found at ``result.data[k1][k2]...`` as a table.
+
+    A key the stage did not record raises :class:`ShowError` when the stage
+    passed (the notebook asks for the wrong key: an empty table would hide
+    it); when the stage did not pass, the table says so.
+    """
     cur: Any = result.data
-    for k in keys:
-        cur = cur.get(k, {}) if isinstance(cur, Mapping) else {}
-    rows = cur if isinstance(cur, list) else []
-    return table([r if isinstance(r, Mapping) else {"value": r} for r in rows],
-                 title=title or ".".join(keys))
+    name = title or ".".join(keys)
+    for i, k in enumerate(keys):
+        if not isinstance(cur, Mapping) or k not in cur:
+            if result.status != "pass":
+                return table([], title=name, empty=f"not recorded (stage {result.status})")
+            where = ".".join(keys[:i]) or "data"
+            known = ", ".join(sorted(cur)) if isinstance(cur, Mapping) else type(cur).__name__
+            raise ShowError(f"stage {result.stage} records no {'.'.join(keys[:i + 1])!r} "
+                            f"({where} has: {known})")
+        cur = cur[k]
+    if not isinstance(cur, list):
+        raise ShowError(f"stage {result.stage}: {'.'.join(keys)} is not a list of rows")
+    return table([r if isinstance(r, Mapping) else {"value": r} for r in cur],
+                 columns=columns, title=name)
 
 
 def plot(result: StageResult, label: str, out_dir: str | Path) -> Any:
