@@ -27,13 +27,18 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StageRes
             "network": net}
 
 
-def test_summary_from_real_stage_results(real_results: dict[str, StageResult],
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+def test_summary_from_real_stage_results(real_results: dict[str, StageResult]) -> None:
     s = build_summary(real_results, stages=[st for st in STAGES if st.name != "report"],
-                      versions={"qemu": "x"}, parameters={"mode": "lab"})
+                      versions={"qemu": "x"}, parameters={"mode": "lab"},
+                      run_started_at="2026-12-02T10:00:00Z", generated_at="2026-12-02T10:01:00Z",
+                      epoch=1700000000)
     assert s["schema"] == "waltport.summary/1"
-    assert s["generated_at"] == "2023-11-14T22:13:20Z"
+    # The real time of the run, and apart from it the clock the artifacts saw.
+    assert (s["run_started_at"], s["generated_at"]) == ("2026-12-02T10:00:00Z",
+                                                         "2026-12-02T10:01:00Z")
+    assert s["source_date_epoch"] == 1700000000
+    assert [a["file"] for a in s["boot_artifacts"]] == [
+        a["file"] for a in real_results["bootloader"].data["artifacts"]]
     assert s["board"]["name"] == "qemu-x86-64"
     assert s["models"] == ["pc-x86-64", "pc-x86-32"]
     assert s["board"]["identifiers"] == ["walt.node.pc-x86-64", "walt.node.pc-x86-32"]

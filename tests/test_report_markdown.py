@@ -1,13 +1,32 @@
-"""report.md: what gets pasted on the WalT issue."""
+"""report.md: what gets pasted on the WalT issue (one comment, checklist first, only truths)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from waltport.pipeline.report import RunView, import_commands, md_cell, render_md
+import pytest
+from pipeline_fixtures import BOARDS
+
+from waltport.pipeline.report import (
+    CUT_NOTE,
+    GITHUB_COMMENT_LIMIT,
+    RunView,
+    import_commands,
+    md_cell,
+    render_html,
+    render_md,
+)
 from waltport.pipeline.results import Check, StageResult
 from waltport.pipeline.stages import STAGES
 from waltport.pipeline.summary import build_summary
+from waltport.profile.load import load_profile
+
+STAGES_NO_REPORT = [s for s in STAGES if s.name != "report"]
+IMAGE_CHECKS = ("labels.models", "labels.minversion", "boot.second-stage", "boot.fetched-files",
+                "boot.symlinks", "kernel.config", "kernel.arch", "init", "busybox.applets",
+                "busybox.linkage", "commands", "ssh.server", "binaries.arch", "optional.lldpd",
+                "optional.ptp-ntp", "optional.avahi", "optional.walt-node")
 
 
 def _summary(**image: Any) -> dict[str, Any]:
@@ -25,32 +44,137 @@ def _summary(**image: Any) -> dict[str, Any]:
                                message="wrong VCI"),
         "image": StageResult("image", "pass", data=image),
     }
-    return build_summary(results, stages=[s for s in STAGES if s.name != "report"],
+    return build_summary(results, stages=STAGES_NO_REPORT, epoch=1700000000,
+                         run_started_at="2026-12-02T10:00:00Z",
+                         generated_at="2026-12-02T10:05:00Z",
                          versions={"u-boot": "U-Boot 2023.01", "packages": {"papermill": "2"}})
 
 
-def test_checklist_evidence_details_and_failed_stage() -> None:
+def test_checklist_first_evidence_and_failed_stage() -> None:
     md = render_md([RunView(_summary())])
-    assert "### waltport: `nano` ✘ not ready" in md
+    assert md.startswith("## waltport: `nano` ✘ not ready")
+    assert md.index("### Checklist") < md.index("### Reproducibility") < md.index("<details>")
     assert "- [x] ✔ profile is valid — `ok`" in md
     # Evidence cannot break the Markdown: no raw pipes or backticks inside it.
     assert "- [ ] ✘ VCI is walt.node.<model> — `saw 'U-Boot.armv8' \\| twice`" in md
     assert "✘ **Network: DHCP and TFTP on the wire** (fail: wrong VCI)" in md
     assert "✘ **First boot in the lab** (error: the stage wrote no result)" in md
     assert md.count("<details>") == md.count("</details>") >= 3
-    assert "| TFTP served | `start.uboot` (789 B) |" in md
-    assert "walt image show --refresh" in md and "U-Boot 2023.01" in md
+    assert "`start.uboot` 789 B" in md and "U-Boot 2023.01" in md
 
 
-def test_import_commands_tag_every_model() -> None:
-    cmds = import_commands(_summary(reference="localhost/nano:1", archive="out/nano.tar"))
-    assert cmds[0] == "podman load -i out/nano.tar"
-    assert "podman tag localhost/nano:1 docker.io/waltplatform/nano-a-default:latest" in cmds
-    assert "podman tag localhost/nano:1 docker.io/waltplatform/nano-b-default:latest" in cmds
-    assert cmds[-2:] == ["walt image show --refresh", "walt advanced update-default-images"]
-    given = import_commands(_summary(import_commands=["podman load -i x.tar"]))
-    assert given == ["podman load -i x.tar"]
+def test_dates_real_time_and_source_date_epoch_apart() -> None:
+    md = render_md([RunView(_summary())])
+    assert "Run 2026-12-02T10:00:00Z (real time)" in md
+    assert "SOURCE_DATE_EPOCH=1700000000 (2023-11-14T22:13:20Z)" in md
+
+
+def test_import_commands_only_as_recorded() -> None:
+    assert import_commands(_summary(reference="localhost/nano:1", archive="out/nano.tar")) == []
+    md = render_md([RunView(_summary(reference="localhost/nano:1"))])
+    assert "podman" not in md and "Import the default image" not in md
+    recorded = ["podman load -i /tmp/nano.tar", "walt image show --refresh"]
+    s = _summary(import_commands=recorded)
+    assert import_commands(s) == recorded
+    assert "podman load -i /tmp/nano.tar\nwalt image show --refresh" in render_md([RunView(s)])
 
 
 def test_md_cell() -> None:
     assert md_cell("a|b\nc`d") == "a\\|b c'd"
+
+
+def _image_checks(models: tuple[str, ...], *, differ: bool, fail: bool) -> tuple[Check, ...]:
+    """Image checks per model, as a family run records them (``[model] name``)."""
+    several = len(models) > 1
+    out = []
+    for m in models:
+        for i, name in enumerate(IMAGE_CHECKS):
+            # Real evidence names the model (paths, labels); a failing run's differs more.
+            ev = (f"/boot/{m}/start.uboot: script image, arch arm64, 717 bytes; "
+                  f"walt.node.models={m}; " + "kernel option checked; " * 12)
+            if differ:
+                ev += f"error {i} on {m}: " + "console line that differs per model " * 40
+            status = "fail" if fail and i % 3 == 0 else "pass"
+            out.append(Check(f"[{m}] {name}" if several else name, status, i < 13, ev))
+    return tuple(out)
+
+
+def _run(profile: str, model: str | None, *, differ: bool, fail: bool) -> dict[str, Any]:
+    prof = load_profile(BOARDS / f"{profile}.yaml")
+    models = (model,) if model else prof.all_models
+    long = "U-Boot 2023.01 console tail: " + "=> dhcp\nBOOTP broadcast 1\n" * 60
+    results = {
+        "board": StageResult("board", "pass", (Check("profile is valid", "pass", True, "ok"),),
+                             data={"name": prof.name, "models": list(prof.all_models),
+                                   "model": model, "arch": str(prof.arch)}),
+        "bootloader": StageResult("bootloader", "pass",
+                                  (Check("first and second stage generated", "pass"),),
+                                  data={"artifacts": [{"file": f"bootloader/f{i}",
+                                                       "sha256": "ab" * 32, "bytes": 9}
+                                                      for i in range(6)]}),
+        "network": StageResult("network", "fail" if fail else "pass",
+                               (Check("DHCP request carries walt.node.<model>",
+                                      "fail" if fail else "pass", True,
+                                      long + (model or "") if differ else "packet 15"),),
+                               message=long if fail else ""),
+        "image": StageResult("image", "fail" if fail else "pass",
+                             _image_checks(models, differ=differ, fail=fail),
+                             data={"digest": "cd" * 32,
+                                   "import_commands": [f"podman tag x {m}" for m in models]}),
+        "first_boot": StageResult("first_boot", "error",
+                                  (Check("every boot reaches userspace", "error", True,
+                                         long),), message=long)
+        if fail else StageResult("first_boot", "pass", (Check("kernel started", "pass"),)),
+    }
+    return build_summary(results, stages=STAGES_NO_REPORT, epoch=None,
+                         generated_at="2026-12-02T10:05:00Z")
+
+
+BUILTIN = sorted(p.stem for p in BOARDS.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["passing", "failing"])
+@pytest.mark.parametrize("profile", BUILTIN)
+def test_every_builtin_profile_fits_one_comment(profile: str, fail: bool) -> None:
+    models = load_profile(BOARDS / f"{profile}.yaml").all_models
+    for differ in (False, True):
+        family = [RunView(_run(profile, None, differ=differ, fail=fail))]
+        batch = [RunView(_run(profile, m, differ=differ, fail=fail), f"{profile}-{m}/")
+                 for m in models]
+        for views in (family, batch):
+            md = render_md(views)
+            assert len(md) <= GITHUB_COMMENT_LIMIT, (profile, differ, len(md))
+            assert md.index("### Checklist") < 800
+            if not differ:
+                assert CUT_NOTE not in md   # the real case: evidence shared by the models
+            render_html(views)
+
+
+def test_identical_checks_once_differences_per_model() -> None:
+    views = [RunView(_run("rpi", None, differ=False, fail=False))]
+    md = render_md(views)
+    # 8 models, one line per requirement; the model's own name became <model>.
+    lines = [x for x in md.splitlines() if x.startswith("  - [") and "labels.models" in x]
+    assert len(lines) == 1
+    line = lines[0]
+    assert "all 8" in line and "walt.node.models=<model>" in line
+    assert "Checked for 8: rpi-b, rpi-b-plus, rpi-2-b, rpi-3-b" in md
+    # The boot artifacts, the same bytes for every model: listed once.
+    assert md.count("`bootloader/f0`") == 1
+
+
+def test_a_differing_model_is_named() -> None:
+    s = _run("rpi", None, differ=False, fail=False)
+    image = next(st for st in s["stages"] if st["name"] == "image")
+    bad = next(c for c in image["checks"] if c["name"] == "[rpi-400] kernel.arch")
+    bad.update(status="fail", evidence="/boot/vmlinuz: arm zImage, expected arm64 Image")
+    md = render_md([RunView(s)])
+    at = md.index("kernel.arch")
+    block = md[at:md.index("\n  - ", at + 1)]
+    assert "differs:" in block and "✘ rpi-400: `/boot/vmlinuz: arm zImage" in block
+    assert "✔ rpi-b, rpi-b-plus, rpi-2-b, rpi-3-b, rpi-3-b-plus, rpi-4-b, rpi-5-b" in block
+
+
+def test_cut_with_a_note_when_nothing_else_fits(tmp_path: Path) -> None:
+    md = render_md([RunView(_run("rpi", None, differ=True, fail=True))], limit=4000)
+    assert len(md) <= 4000 and md.endswith(CUT_NOTE) and "### Checklist" in md

@@ -90,6 +90,12 @@ def _subject_model(label: str) -> str:
     return label.rsplit("/", 1)[-1]
 
 
+def per_model(summary: Mapping[str, Any]) -> bool:
+    """Whether a run checked several models one by one (``[model] check`` names)."""
+    return len({m.group(1) for st in summary.get("stages", []) for c in st.get("checks", [])
+                if (m := SUBJECT_RE.match(c["name"]))}) > 1
+
+
 def _group(items: Sequence[tuple[str, str, str]]) -> tuple[Verdict, ...]:
     """(subject, status, evidence) -> verdicts of subjects agreeing on status and evidence."""
     groups: dict[tuple[str, str], list[str]] = {}
@@ -115,6 +121,7 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
     check_items: dict[str, dict[tuple[str, bool], list[tuple[str, str, str]]]] = {}
     for summary in summaries:
         label = run_label(summary, several)
+        split = per_model(summary)
         for st in summary.get("stages", []):
             name = st["name"]
             if name not in titles:
@@ -123,7 +130,7 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
             stage_items.setdefault(name, []).append(
                 (label, st["status"], st.get("message") or ""))
             for c in st.get("checks", []):
-                m = SUBJECT_RE.match(c["name"])
+                m = SUBJECT_RE.match(c["name"]) if split else None
                 subject, base = (m.group(1), m.group(2)) if m else (label, c["name"])
                 if m and several:
                     subject = f"{label.split('/')[0]}/{subject}"
@@ -149,7 +156,7 @@ def subjects(summaries: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     for summary in summaries:
         label = run_label(summary, several)
         models = [m.group(1) for st in summary.get("stages", []) for c in st.get("checks", [])
-                  if (m := SUBJECT_RE.match(c["name"]))]
+                  if (m := SUBJECT_RE.match(c["name"]))] if per_model(summary) else []
         names = [f"{label.split('/')[0]}/{m}" if several else m for m in models] or [label]
         out.update(dict.fromkeys(names))
     return tuple(out)
