@@ -11,12 +11,16 @@ import pytest
 from pipeline_fixtures import BOARDS, _jupyter_dirs, jupyter_root  # noqa: F401
 
 from waltport.cli import main
+from waltport.pipeline.bundle import ATTACHMENT_LIMIT
+from waltport.pipeline.report import GITHUB_COMMENT_LIMIT
+from waltport.util.paths import PROJECT_DIR
 
 pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.podman, pytest.mark.slow,
               pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")]
 
 
-def test_every_stage_passes_with_real_evidence(tmp_path: Path) -> None:
+def test_every_stage_passes_with_real_evidence(tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     rc = main(["run", str(BOARDS / "qemu-arm64.yaml"), "--out", str(out), "--no-progress"])
     s = json.loads((out / "summary.json").read_text())
@@ -34,6 +38,24 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path) -> None:
     assert str(s["versions"]["u-boot"]).startswith("U-Boot 2023.01")
     md = (out / "report.md").read_text()
     assert "`qemu-arm64` ✔ boots as a WalT node" in md and "podman load -i" in md
+    assert len(md) <= GITHUB_COMMENT_LIMIT
+    assert s["image"]["digest"] in md and s["boot_artifacts"][0]["sha256"] in md
+    # Every notebook ran to the end and no table stands empty on this passing run.
+    for nb in sorted(out.glob("*.ipynb")):
+        cells = json.loads(nb.read_text())["cells"]
+        outputs = json.dumps([c.get("outputs", []) for c in cells])
+        assert '"output_type": "error"' not in outputs, nb.name
+        assert "nothing recorded" not in outputs and "not recorded" not in outputs, nb.name
+    # No private key in the run dir (the lab's lives in the state dir, for the boot only),
+    # no host path in what is published.
+    assert not [p for p in out.rglob("id_*") if not p.name.endswith(".pub")]
+    for name in ("report.md", "report.html", "summary.json", "network.json",
+                 "first_boot.json", "image.json"):
+        text = (out / name).read_text()
+        assert str(out) not in text and str(PROJECT_DIR) not in text, name
+    bundle = out / "waltport-bundle.zip"
+    assert f"bundle: {bundle}" in capsys.readouterr().out
+    assert bundle.stat().st_size <= ATTACHMENT_LIMIT
     assert (out / "network" / "ladder.png").exists()
     assert (out / "first_boot" / "timeline.png").exists()
     # The lab is gone: nothing left behind.

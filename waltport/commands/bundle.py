@@ -27,7 +27,7 @@ def describe(info: BundleInfo) -> str:
     """One line for the terminal: where the bundle is, and whether it fits GitHub."""
     from waltport.pipeline.bundle import ATTACHMENT_LIMIT  # noqa: PLC0415
 
-    size = f"{info.bytes / 1e6:.1f} MB"
+    size = f"{info.bytes / 1e6:.1f} MB" if info.bytes >= 10**6 else f"{info.bytes / 1e3:.0f} kB"
     line = (f"bundle: {info.path} ({size}, {info.files} files, {info.left_out} large "
             "artifacts left out: see bundle-manifest.json)")
     if info.over_limit:
