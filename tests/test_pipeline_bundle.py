@@ -1,4 +1,4 @@
-"""`waltport bundle`: what a porter attaches to the WalT issue (small, no secrets, no host paths)."""
+"""`waltport bundle`: what a porter attaches to the WalT issue (small, no secret, no host path)."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ def test_rows_and_plain_values() -> None:
 
 
 def test_unknown_key_of_a_passing_stage_raises() -> None:
-    with pytest.raises(show.ShowError, match="records no 'import'.*imports, lint"):
+    with pytest.raises(show.ShowError, match=r"records no 'import'.*imports, lint"):
         show.data_table(PASSED, "import", "commands")
 
 
