@@ -157,8 +157,8 @@ def test_identical_checks_once_differences_per_model() -> None:
     lines = [x for x in md.splitlines() if x.startswith("  - [") and "labels.models" in x]
     assert len(lines) == 1
     line = lines[0]
-    assert "all 8" in line and "walt.node.models=<model>" in line
-    assert "Checked for 8: rpi-b, rpi-b-plus, rpi-2-b, rpi-3-b" in md
+    assert "all 8 models" in line and "walt.node.models=<model>" in line
+    assert "Checked for 8 models: rpi-b, rpi-b-plus, rpi-2-b, rpi-3-b" in md
     # The boot artifacts, the same bytes for every model: listed once.
     assert md.count("`bootloader/f0`") == 1
 

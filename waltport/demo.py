@@ -2,7 +2,7 @@
 
 Runs ``waltport run boards/qemu-arm64.yaml boards/qemu-x86-64.yaml --out
 reports/demo -j 2``: every stage notebook, both boards in parallel processes,
-then says where the reports are.  The exit code is the run's (non-zero when a
+then says where the reports and the bundle to attach are.  The exit code is the run's (non-zero when a
 mandatory check fails).
 """
 
@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from waltport.cli import main as cli_main
+from waltport.pipeline.report import BUNDLE_NAME
 from waltport.util.paths import PROJECT_DIR
 
 BOARDS = ("qemu-arm64", "qemu-x86-64")
@@ -27,11 +28,12 @@ def demo_argv(jobs: int = 2) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     jobs = int(os.environ.get("WALTPORT_DEMO_JOBS", "2"))
-    print("demo: waltport " + " ".join(demo_argv(jobs)).replace(str(PROJECT_DIR) + "/", ""),
-          flush=True)
+    print("demo: waltport " + " ".join([*demo_argv(jobs), *(argv or [])])
+          .replace(str(PROJECT_DIR) + "/", ""), flush=True)
     rc = cli_main([*demo_argv(jobs), *(argv or [])])
     print(f"\ndemo: open {OUT / 'report.html'} (one file, works offline)\n"
-          f"demo: paste {OUT / 'report.md'} on the WalT issue\n"
+          f"demo: on the WalT issue, paste {OUT / 'report.md'} as a comment\n"
+          f"demo: and attach {OUT / BUNDLE_NAME}\n"
           f"demo: per board: {', '.join(str(OUT / b) for b in BOARDS)}")
     return rc
 

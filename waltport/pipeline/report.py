@@ -133,7 +133,7 @@ def _context(runs: Sequence[RunView]) -> dict[str, object]:
     several = len({str((s.get("board") or {}).get("name")) for s in summaries}) > 1
     return {"runs": runs, "ok": all(s.get("ok") for s in summaries),
             "rows": checklist(summaries), "hashes": hash_rows(summaries),
-            "subjects": subjects(summaries),
+            "subjects": subjects(summaries), "noun": "boards" if several else "models",
             "labels": [run_label(s, several) for s in summaries],
             "import_commands": import_commands, "plot_files": plot_files, "first": first,
             "started": min((str(s["run_started_at"]) for s in summaries
