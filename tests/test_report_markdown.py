@@ -56,7 +56,7 @@ def test_checklist_first_evidence_and_failed_stage() -> None:
     assert md.index("### Checklist") < md.index("### Reproducibility") < md.index("<details>")
     assert "- [x] ✔ profile is valid — `ok`" in md
     # Evidence cannot break the Markdown: no raw pipes or backticks inside it.
-    assert "- [ ] ✘ VCI is walt.node.<model> — `saw 'U-Boot.armv8' \\| twice`" in md
+    assert "- [ ] ✘ VCI is walt.node.&lt;model&gt; — `saw 'U-Boot.armv8' \\| twice`" in md
     assert "✘ **Network: DHCP and TFTP on the wire** (fail: wrong VCI)" in md
     assert "✘ **First boot in the lab** (error: the stage wrote no result)" in md
     assert md.count("<details>") == md.count("</details>") >= 3
@@ -171,7 +171,7 @@ def test_a_differing_model_is_named() -> None:
     md = render_md([RunView(s)])
     at = md.index("kernel.arch")
     block = md[at:md.index("\n  - ", at + 1)]
-    assert "differs:" in block and "✘ rpi-400: `/boot/vmlinuz: arm zImage" in block
+    assert "**differs**:" in block and "✘ rpi-400: `/boot/vmlinuz: arm zImage" in block
     assert "✔ rpi-b, rpi-b-plus, rpi-2-b, rpi-3-b, rpi-3-b-plus, rpi-4-b, rpi-5-b" in block
 
 

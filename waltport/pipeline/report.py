@@ -65,6 +65,7 @@ def report_environment() -> jinja2.Environment:
     env.filters["sym"] = lambda status: SYMBOL.get(status, "?")
     env.filters["seconds"] = lambda v: f"{float(v):.1f} s" if v is not None else "–"
     env.filters["mdcell"] = md_cell
+    env.filters["mdtext"] = md_text
     env.filters["short"] = short
     env.filters["fence"] = fence
     return env
@@ -73,6 +74,11 @@ def report_environment() -> jinja2.Environment:
 def md_cell(text: object) -> str:
     """Text safe inside a Markdown table cell or list item (no pipes, no newlines)."""
     return str(text).replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def md_text(text: object) -> str:
+    """Prose safe in Markdown outside code: ``<model>`` must not read as an HTML tag."""
+    return md_cell(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def short(text: object, cap: int) -> str:
