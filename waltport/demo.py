@@ -2,14 +2,15 @@
 
 Runs ``waltport run boards/qemu-arm64.yaml boards/qemu-x86-64.yaml --out
 reports/demo -j 2``: every stage notebook, both boards in parallel processes,
-then says where the reports and the bundle to attach are.  The exit code is the run's (non-zero when a
-mandatory check fails).
+then says where the reports and the bundle to attach are.  The exit code is
+the run's (non-zero when a mandatory check fails).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from waltport.cli import main as cli_main
@@ -30,11 +31,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     jobs = int(os.environ.get("WALTPORT_DEMO_JOBS", "2"))
     print("demo: waltport " + " ".join([*demo_argv(jobs), *(argv or [])])
           .replace(str(PROJECT_DIR) + "/", ""), flush=True)
+    started = time.time()
     rc = cli_main([*demo_argv(jobs), *(argv or [])])
-    print(f"\ndemo: open {OUT / 'report.html'} (one file, works offline)\n"
-          f"demo: on the WalT issue, paste {OUT / 'report.md'} as a comment\n"
-          f"demo: and attach {OUT / BUNDLE_NAME}\n"
-          f"demo: per board: {', '.join(str(OUT / b) for b in BOARDS)}")
+    lines = [(OUT / "report.html", "open {} (one file, works offline)"),
+             (OUT / "report.md", "on the WalT issue, paste {} as a comment"),
+             (OUT / BUNDLE_NAME, "and attach {}")]
+    print()
+    for path, text in lines:
+        # Only what the run wrote: a run stopped early must not point at stale files.
+        if path.is_file() and path.stat().st_mtime >= started:
+            print("demo: " + text.format(path))
+    print(f"demo: per board: {', '.join(str(OUT / b) for b in BOARDS)}")
     return rc
 
 
