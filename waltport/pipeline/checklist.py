@@ -97,18 +97,27 @@ def per_model(summary: Mapping[str, Any]) -> bool:
 
 
 def _group(items: Sequence[tuple[str, str, str]]) -> tuple[Verdict, ...]:
-    """(subject, status, evidence) -> verdicts of subjects agreeing on status and evidence."""
-    groups: dict[tuple[str, str], list[str]] = {}
-    original: dict[tuple[str, str], str] = {}
+    """(subject, status, evidence) -> verdicts of subjects agreeing on status and evidence.
+
+    Identical text first (a list naming every model is the same for all of
+    them); then subjects left alone whose text differs only by their own name
+    share the text with ``<model>`` in it.
+    """
+    same: dict[tuple[str, str], list[str]] = {}
     for subject, status, evidence in items:
-        key = (status, normalise(evidence, _subject_model(subject)))
-        groups.setdefault(key, []).append(subject)
-        original.setdefault(key, evidence)
+        same.setdefault((status, evidence), []).append(subject)
+    groups: dict[tuple[str, str], list[str]] = {}
+    for (status, evidence), subjects in same.items():
+        key = (status, evidence) if len(subjects) > 1 else \
+            (status, normalise(evidence, _subject_model(subjects[0])))
+        groups.setdefault(key, []).extend(subjects)
+    originals = {s: ev for s, _, ev in items}
     ordered = sorted(groups.items(), key=lambda kv: SEVERITY.index(kv[0][0])
                      if kv[0][0] in SEVERITY else 0)
-    # One subject: its own words; several: the shared text with <model> in it.
-    return tuple(Verdict(tuple(subjects), status, ev if len(subjects) > 1 else original[key])
-                 for key, subjects in ordered for status, ev in (key,))
+    # One subject: its own words; several: the shared text (with <model> in it if need be).
+    return tuple(Verdict(tuple(subjects), status,
+                         ev if len(subjects) > 1 else originals[subjects[0]])
+                 for (status, ev), subjects in ordered)
 
 
 def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
@@ -119,6 +128,7 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
     titles: dict[str, str] = {}
     stage_items: dict[str, list[tuple[str, str, str]]] = {}
     check_items: dict[str, dict[tuple[str, bool], list[tuple[str, str, str]]]] = {}
+    names: dict[tuple[str, tuple[str, bool]], dict[str, None]] = {}
     for summary in summaries:
         label = run_label(summary, several)
         split = per_model(summary)
@@ -134,15 +144,23 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
                 subject, base = (m.group(1), m.group(2)) if m else (label, c["name"])
                 if m and several:
                     subject = f"{label.split('/')[0]}/{subject}"
-                check_items.setdefault(name, {}).setdefault(
-                    (base, bool(c.get("mandatory", True))), []).append(
+                # "sub-model rpi-3-b is ..." and "sub-model rpi-4-b is ..." are one check.
+                key = (normalise(base, _subject_model(subject)), bool(c.get("mandatory", True)))
+                names.setdefault((name, key), {})[base] = None
+                check_items.setdefault(name, {}).setdefault(key, []).append(
                     (subject, c["status"], c.get("evidence") or ""))
     rows = []
     for name in order:
+        # The check's own name when all subjects used one, else the shared form.
         checks = tuple(
-            CheckRow(base, mandatory, worst([i[1] for i in items]), _group(items))
-            for (base, mandatory), items in check_items.get(name, {}).items())
-        verdicts = _group(stage_items[name])
+            CheckRow(next(iter(names[(name, key)])) if len(names[(name, key)]) == 1 else key[0],
+                     key[1], worst([i[1] for i in items]), _group(items))
+            for key, items in check_items.get(name, {}).items())
+        # A stage's message that one of its checks already gives as evidence is not
+        # said twice ("network ran: <why>" and the stage's "error: <why>").
+        said = {v.evidence for c in checks for v in c.verdicts}
+        verdicts = _group([(subj, status, "" if msg in said else msg)
+                           for subj, status, msg in stage_items[name]])
         rows.append(StageRow(name, titles[name], worst([v.status for v in verdicts]),
                              verdicts, checks))
     return tuple(rows)
