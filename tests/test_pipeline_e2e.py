@@ -22,7 +22,9 @@ pytestmark = [pytest.mark.root, pytest.mark.qemu, pytest.mark.podman, pytest.mar
 def test_every_stage_passes_with_real_evidence(tmp_path: Path,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
-    rc = main(["run", str(BOARDS / "qemu-arm64.yaml"), "--out", str(out), "--no-progress"])
+    lab = f"wpe2e-{os.getpid()}"   # a lab of its own: other runs may use wp-qemu-arm64
+    rc = main(["run", str(BOARDS / "qemu-arm64.yaml"), "--out", str(out), "--no-progress",
+               "-p", f"lab_name={lab}"])
     s = json.loads((out / "summary.json").read_text())
     assert rc == 0, [(e["name"], e["status"], e["message"]) for e in s["stages"]]
     assert {e["name"]: e["status"] for e in s["stages"]} == dict.fromkeys(
@@ -61,4 +63,4 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
     # The lab is gone: nothing left behind.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                            check=True).stdout
-    assert "wp-qemu-arm64" not in netns
+    assert lab not in netns
