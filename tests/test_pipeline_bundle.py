@@ -161,6 +161,7 @@ def test_tar_gz_and_bad_names(run_dir: Path, tmp_path: Path) -> None:
     assert "qemu-arm64/report.md" in names and f"qemu-arm64/{MANIFEST}" in names
     assert main(["bundle", str(run_dir), "--out", str(tmp_path / "b.rar")]) == 2
     assert main(["bundle", str(tmp_path), "--out", str(tmp_path / "c.zip")]) == 2
+    assert main(["bundle", str(run_dir), "--out", str(tmp_path)]) == 2   # a directory
 
 
 def test_bundle_refuses_a_private_key_naming_it(run_dir: Path, tmp_path: Path,

@@ -35,6 +35,7 @@ from waltport.pipeline.pcaptrim import trim_file
 from waltport.pipeline.report import BUNDLE_NAME
 from waltport.pipeline.summary import source_date_epoch
 from waltport.util.atomic import write_bytes
+from waltport.util.outdir import check_out_file
 
 LARGE = 1 << 20                 # a binary file above this is left out (sha256 in the manifest)
 TEXT_LIMIT = 4 << 20            # a text file above this too
@@ -218,7 +219,7 @@ def write_bundle(run_dir: str | Path, out: str | Path | None = None) -> BundleIn
     rd = Path(run_dir).resolve()
     if not (rd / "summary.json").is_file():
         raise UsageError(f"{run_dir}: not a run directory of waltport run (no summary.json)")
-    dest = Path(out) if out else rd / BUNDLE_NAME
+    dest = check_out_file(out, option="--out") if out else rd / BUNDLE_NAME
     fmt = bundle_format(dest)
     files, left_out = collect(rd, host_roots(rd))
     check_secrets(files)
