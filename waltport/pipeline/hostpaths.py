@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -69,11 +68,3 @@ def relativize(value: Any, roots: Roots) -> Any:
     if isinstance(value, list | tuple):
         return [relativize(v, roots) for v in value]
     return value
-
-
-ABSOLUTE_RE = re.compile(r"(?<![\w.:/~$-])/(?:tmp|root|home|work|var/tmp|private)/[^\s\"'<>`|,;)]*")
-
-
-def absolute_paths(text: str, allowed: Sequence[str] = ()) -> list[str]:
-    """Host paths left in ``text`` (for tests and the bundle's own check), pure."""
-    return [m for m in ABSOLUTE_RE.findall(text) if not m.startswith(tuple(allowed))]
