@@ -32,10 +32,13 @@ def test_same_profile_twice_gives_identical_artifacts(tmp_path: Path,
     assert base["reproducible"] is True and base["different"] == []
     files = {a["file"] for a in s["boot_artifacts"]}
     assert {"bootloader/boot.scr", "bootloader/start.uboot"} <= files
+    assert not [f for f in files if "/." in f]      # the output marker is no boot artifact
     assert set(base["identical"]) == files
-    assert base["run"] == "one"                      # no host path, not even the baseline's
+    assert base["run"] == "../one"                   # no host path, not even the baseline's
+    run = json.loads((tmp_path / "two" / "run.json").read_text())
+    assert str(tmp_path) not in json.dumps(run) and run["parameters"]["out_dir"] == "."
     md = (tmp_path / "two" / "report.md").read_text()
-    assert f"Reproducible: compared with the earlier run `one`, {len(files)} artifact(s) " \
+    assert f"Reproducible: compared with the earlier run `../one`, {len(files)} artifact(s) " \
            "byte-identical" in md
     out = capsys.readouterr().out
     assert f"bundle: {tmp_path / 'two' / 'waltport-bundle.zip'}" in out

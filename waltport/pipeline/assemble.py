@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -38,14 +39,16 @@ def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
                    stages: Sequence[Stage], *, baseline: str | Path | None = None) -> None:
     """What was asked for, and when (real time): the report stage reads it back.
 
-    ``baseline``: an earlier run directory to compare the artifacts with; kept
-    as given (it is read back on this machine), never published as such.
+    Published in the bundle, so no host path: the profile and parameters are
+    rewritten like every result, ``baseline`` (an earlier run dir to compare
+    with) is kept relative to the run dir, where it is read back from.
     """
-    write_text(run_dir / RUN_FILE, json.dumps(
-        {"profile": profile, "parameters": dict(parameters),
-         "stages": [asdict(s) for s in stages], "started_at": now(),
-         "source_date_epoch": source_date_epoch(),
-         "baseline": str(Path(baseline).resolve()) if baseline else None}, indent=2) + "\n")
+    rd = Path(run_dir).resolve()
+    obj = relativize({"profile": profile, "parameters": dict(parameters),
+                      "stages": [asdict(s) for s in stages]}, host_roots(rd))
+    obj.update({"started_at": now(), "source_date_epoch": source_date_epoch(),
+                "baseline": os.path.relpath(Path(baseline).resolve(), rd) if baseline else None})
+    write_text(rd / RUN_FILE, json.dumps(obj, indent=2) + "\n")
 
 
 def read_run_file(run_dir: Path) -> dict[str, Any]:
@@ -77,9 +80,8 @@ def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str
     roots = host_roots(rd)
     base = None
     if run.get("baseline"):
-        old = Path(run["baseline"])
-        label = relativize(str(old), roots)
-        label = old.name if label.startswith("/") else label
+        old = (rd / run["baseline"]).resolve()
+        label = str(run["baseline"])    # relative to this run dir: no host path
         try:
             base = compare(hashes_from(results), artifact_hashes(old), label)
         except UsageError as err:   # e.g. a batch entry the earlier batch did not have

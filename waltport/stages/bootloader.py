@@ -38,7 +38,9 @@ def run(profile: str, out_dir: str) -> StageResult:
         with rec.step("generate"):
             # Not strict: lint errors become a failed check with evidence, not an exception.
             manifest_obj = generate(prof, dest, strict=False)
-        files = sorted(p for p in dest.rglob("*") if p.is_file())
+        # Hidden files (the output marker of util.outdir) are bookkeeping, not artifacts:
+        # the report's reproducibility table lists exactly the boot artifacts.
+        files = sorted(p for p in dest.rglob("*") if p.is_file() and not p.name.startswith("."))
         hashes = {str(p.relative_to(dest)): sha256_file(p) for p in files}
         sizes = {str(p.relative_to(dest)): p.stat().st_size for p in files}
         rec.data["artifacts"] = [{"file": f"bootloader/{k}", "sha256": v, "bytes": sizes[k]}
