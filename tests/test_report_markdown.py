@@ -96,6 +96,9 @@ def _image_checks(models: tuple[str, ...], *, differ: bool, fail: bool) -> tuple
                 ev += f"error {i} on {m}: " + "console line that differs per model " * 40
             status = "fail" if fail and i % 3 == 0 else "pass"
             out.append(Check(f"[{m}] {name}" if several else name, status, i < 13, ev))
+    # The import check names its model without brackets, as the image stage writes it.
+    out += [Check(f"imported as docker.io/waltplatform/{m}-default:latest", "pass", True,
+                  "image 2afd80753bd5") for m in models]
     return tuple(out)
 
 
@@ -159,6 +162,9 @@ def test_identical_checks_once_differences_per_model() -> None:
     line = lines[0]
     assert "all 8 models" in line and "walt.node.models=<model>" in line
     assert "Checked for 8 models: rpi-b, rpi-b-plus, rpi-2-b, rpi-3-b" in md
+    imported = [x for x in md.splitlines() if x.startswith("  - [x] ✔ imported as")]
+    assert imported == ["  - [x] ✔ imported as docker.io/waltplatform/&lt;model&gt;-default:latest"
+                        " — all 8 models — `image 2afd80753bd5`"]
     # The boot artifacts, the same bytes for every model: listed once.
     assert md.count("`bootloader/f0`") == 1
 

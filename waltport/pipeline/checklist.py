@@ -90,10 +90,23 @@ def _subject_model(label: str) -> str:
     return label.rsplit("/", 1)[-1]
 
 
+def checked_models(summary: Mapping[str, Any]) -> list[str]:
+    """The models a run checked one by one (``[model] check`` names), if several."""
+    models = list(dict.fromkeys(m.group(1) for st in summary.get("stages", [])
+                                for c in st.get("checks", [])
+                                if (m := SUBJECT_RE.match(c["name"]))))
+    return models if len(models) > 1 else []
+
+
 def per_model(summary: Mapping[str, Any]) -> bool:
-    """Whether a run checked several models one by one (``[model] check`` names)."""
-    return len({m.group(1) for st in summary.get("stages", []) for c in st.get("checks", [])
-                if (m := SUBJECT_RE.match(c["name"]))}) > 1
+    """Whether a run checked several models one by one."""
+    return bool(checked_models(summary))
+
+
+def _named_model(name: str, models: Sequence[str]) -> str | None:
+    # "imported as docker.io/waltplatform/rpi-4-b-default:latest": rpi-4-b's check.
+    found = [m for m in models if normalise(name, m) != name]
+    return found[0] if len(found) == 1 else None
 
 
 def _group(items: Sequence[tuple[str, str, str]]) -> tuple[Verdict, ...]:
@@ -131,7 +144,7 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
     names: dict[tuple[str, tuple[str, bool]], dict[str, None]] = {}
     for summary in summaries:
         label = run_label(summary, several)
-        split = per_model(summary)
+        models = checked_models(summary)
         for st in summary.get("stages", []):
             name = st["name"]
             if name not in titles:
@@ -140,9 +153,11 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
             stage_items.setdefault(name, []).append(
                 (label, st["status"], st.get("message") or ""))
             for c in st.get("checks", []):
-                m = SUBJECT_RE.match(c["name"]) if split else None
+                m = SUBJECT_RE.match(c["name"]) if models else None
                 subject, base = (m.group(1), m.group(2)) if m else (label, c["name"])
-                if m and several:
+                if not m and models:
+                    subject = _named_model(base, models) or label
+                if subject != label and several:
                     subject = f"{label.split('/')[0]}/{subject}"
                 # "sub-model rpi-3-b is ..." and "sub-model rpi-4-b is ..." are one check.
                 key = (normalise(base, _subject_model(subject)), bool(c.get("mandatory", True)))
