@@ -11,7 +11,7 @@ from pipeline_fixtures import BOARDS
 from waltport.pipeline.junit import junit_xml
 from waltport.pipeline.results import Check, StageResult
 from waltport.pipeline.stages import STAGES
-from waltport.pipeline.summary import build_summary, is_ok
+from waltport.pipeline.summary import build_summary, import_commands, is_ok
 from waltport.pipeline.versions import UBOOT_BINARY, collect_versions, uboot_version_from_binary
 from waltport.stages import board, bootloader
 
@@ -91,3 +91,15 @@ def test_junit_counts_and_cases(real_results: dict[str, StageResult]) -> None:
 def test_summary_board_block_without_board_stage() -> None:
     s = build_summary({}, stages=[], profile_path=str(Path("boards/x.yaml")))
     assert s["board"]["name"] == "x" and s["board"]["models"] == []
+
+
+def test_import_commands_of_every_model_shared_lines_last() -> None:
+    def cmds(m: str) -> list[str]:
+        return [f"podman load -i /tmp/{m}.tar", f"podman tag abc {m}",
+                "walt image show --refresh"]
+    data = {"imports": [{"server_commands": cmds("a")}, {"server_commands": cmds("b")}],
+            "import_commands": cmds("a")}
+    assert import_commands(data) == ["podman load -i /tmp/a.tar", "podman tag abc a",
+                                     "podman load -i /tmp/b.tar", "podman tag abc b",
+                                     "walt image show --refresh"]
+    assert import_commands({"import_commands": cmds("a")}) == cmds("a")

@@ -77,7 +77,19 @@ def image_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
     return {"labels": data.get("labels") or {}, "digest": data.get("digest"),
             "reference": data.get("reference"), "archive": data.get("archive"),
             "archive_sha256": data.get("archive_sha256") or {},
-            "import_commands": list(data.get("import_commands") or [])}
+            "import_commands": import_commands(data)}
+
+
+def import_commands(data: Mapping[str, Any]) -> list[str]:
+    """The server-side commands the image stage recorded, for every model it imported.
+
+    A family's image is imported once per model (one archive and tag each): the
+    commands of all of them, a line the imports share (``walt image show
+    --refresh``) once, where it comes last: after every model is tagged.
+    """
+    lines = [c for imp in data.get("imports") or [] for c in imp.get("server_commands") or []]
+    lines = lines or list(data.get("import_commands") or [])
+    return list(reversed(dict.fromkeys(reversed(lines))))
 
 
 def stage_entry(stage: Stage, result: StageResult | None) -> dict[str, Any]:
