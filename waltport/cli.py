@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "waltport.commands.bundle",
     "waltport.commands.net",
     "waltport.commands.image",
+    "waltport.commands.media",
 )
 
 

@@ -12,6 +12,7 @@ import fcntl
 import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from waltport.errors import ToolMissing
@@ -21,6 +22,15 @@ from waltport.util.paths import cache_dir
 
 SSH_PACKAGES = ("dropbear-bin", "libc6", "libcrypt1", "libtomcrypt1", "libtommath1", "zlib1g",
                 "libgmp10")
+
+
+@dataclass(frozen=True)
+class DebTree:
+    """One Debian package unpacked in the cache: its name, exact version and files."""
+
+    package: str
+    version: str
+    root: Path
 
 
 def _safe(name: str) -> str:
@@ -33,21 +43,26 @@ def _cached(package: str, darch: str) -> Path | None:
     return trees[-1] / "root" if trees else None
 
 
+def _spec(package: str, darch: str) -> str:
+    # Architecture "all" packages are named without a suffix (apt treats them as native).
+    return package if darch == "all" else f"{package}:{darch}"
+
+
 def _unpack(apt: PrivateApt, package: str, darch: str) -> Path:
-    version = apt.version(f"{package}:{darch}")
+    version = apt.version(_spec(package, darch))
     final = cache_dir() / "debs" / f"{_safe(package)}_{darch}_{_safe(version)}"
     if (final / ".complete").exists():
         return final / "root"
     if shutil.which("dpkg-deb") is None:
         raise ToolMissing("dpkg-deb", "dpkg")
     with staged_dir(final) as stage:
-        deb = apt.download(f"{package}:{darch}={version}", stage / ".download")
+        deb = apt.download(f"{_spec(package, darch)}={version}", stage / ".download")
         res = subprocess.run(["dpkg-deb", "-x", str(deb), str(stage / "root")],
                              capture_output=True, text=True, check=False)
         if res.returncode != 0:
             raise FetchError(f"dpkg-deb -x {deb.name} failed: {res.stderr.strip()}")
         shutil.rmtree(stage / ".download")
-        (stage / ".complete").write_text(f"{package}:{darch} {version}\n")
+        (stage / ".complete").write_text(f"{_spec(package, darch)} {version}\n")
     return final / "root"
 
 
@@ -65,3 +80,19 @@ def fetch_packages(arch: str, packages: tuple[str, ...] = SSH_PACKAGES) -> list[
             for p in missing:
                 trees[p] = _unpack(apt, p, darch)
     return [t for t in trees.values() if t is not None]
+
+
+def fetch_tree(package: str, darch: str) -> DebTree:
+    """``package`` of Debian arch ``darch`` (``all`` for arch-independent) with its version.
+
+    From the cache when a tree is there, else resolved and fetched by the private apt.
+    """
+    root = cache_dir()
+    with open(root / "debian-fetch.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        tree = _cached(package, darch)
+        if tree is None:
+            tree = _unpack(PrivateApt(root / "apt"), package, darch)
+    # .complete holds "<package[:arch]> <version>": the version apt resolved and checked.
+    version = (tree.parent / ".complete").read_text().split()[1]
+    return DebTree(package, version, tree)

@@ -42,6 +42,9 @@ FLAVOUR_ARCH = {"arm64": "arm64", "amd64": "amd64", "686": "i386", "686-pae": "i
                 "armmp": "armhf", "armmp-lpae": "armhf", "rpi": "armel", "marvell": "armel"}
 APT_ARCHES = ("amd64", "arm64", "i386", "armhf", "armel")
 HOST_SOURCES = Path("/etc/apt/sources.list.d/debian.sources")
+# The private state reads the host's mirrors with these components: the boot
+# media need raspi-firmware, which Debian 12 ships in non-free-firmware.
+COMPONENTS = ("main", "non-free-firmware")
 APT_TIMEOUT = 900
 PARTIAL_UPDATE = "Some index files failed to download"
 
@@ -92,6 +95,22 @@ def apt_options(root: Path, arches: tuple[str, ...] = APT_ARCHES) -> list[str]:
     return out
 
 
+def private_sources(host: str, components: tuple[str, ...] = COMPONENTS) -> str:
+    """*Pure.* The host's deb822 sources with every stanza's ``Components`` widened.
+
+    Only the private copy changes: the host's apt keeps what it had.
+    """
+    out = []
+    for line in host.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() == "Components":
+            have = value.split()
+            out.append(f"{key}: {' '.join([*have, *(c for c in components if c not in have)])}")
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
 def _run(argv: list[str], *, cwd: Path | None = None) -> str:
     if shutil.which(argv[0]) is None:
         raise ToolMissing(argv[0], "apt" if argv[0].startswith("apt") else "dpkg")
@@ -130,7 +149,8 @@ class PrivateApt:
         if not HOST_SOURCES.exists():
             raise FetchError(f"{HOST_SOURCES} is missing: the lab fetches Debian kernels "
                              "from the host's Debian sources")
-        shutil.copyfile(HOST_SOURCES, self.root / "etc" / "sources.list.d" / "debian.sources")
+        (self.root / "etc" / "sources.list.d" / "debian.sources").write_text(
+            private_sources(HOST_SOURCES.read_text()))
 
     def update(self) -> None:
         """``apt-get update`` once; an index that fails to download is skipped.

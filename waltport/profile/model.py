@@ -26,6 +26,7 @@ from waltport.profile.bootfiles import (
     boot_files_problems,
     kernel_arch_of,
 )
+from waltport.profile.media import MediaSettings
 from waltport.profile.regex import replacement_problems, subset_problems
 
 # Always used with fullmatch: ``^...$`` with re.match accepts a final newline,
@@ -256,6 +257,8 @@ class Profile(_Strict):
     ipxe: IpxeSettings | None = None
     kernel: KernelSettings = Field(default_factory=KernelSettings)
     second_stage: SecondStage = Field(default_factory=SecondStage)
+    media: MediaSettings = Field(default_factory=MediaSettings,
+                                 description="the card / USB key `waltport media` writes")
 
     @model_validator(mode="after")
     def _coherent(self) -> Profile:

@@ -1,0 +1,31 @@
+"""``waltport media``: the SD card / USB key image a porter writes, with its sidecar."""
+
+from __future__ import annotations
+
+import argparse
+
+from waltport.media.build import build_media
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("media", help="build the boot medium (SD card / USB key image) "
+                                     "of a board, from Debian's firmware and bootloaders")
+    p.add_argument("profile")
+    p.add_argument("--model", help="the family's model the medium is for")
+    p.add_argument("--out", required=True, help="image file to write (plus .json and .md)")
+    p.set_defaults(func=cmd_media)
+
+
+def cmd_media(args: argparse.Namespace) -> int:
+    res = build_media(args.profile, args.out, model=args.model)
+    s = res.sidecar
+    print(f"{res.image}: {s.kind} medium for {s.model}, {s.size} bytes, sha256 {s.sha256}")
+    for e in (*s.raw, *s.files):
+        where = f"@{e.sector}" if e.sector is not None else ""
+        flag = "  (non-free)" if e.non_free else ""
+        print(f"  {e.path}{where}  {e.package} {e.version}  {e.sha256[:16]}{flag}")
+    for n in s.notes:
+        print(f"  note: {n}")
+    print(f"content list: {res.sidecar_json}, {res.sidecar_md}")
+    print(f"write it (name the device yourself): {s.write_commands()['dd']}")
+    return 0

@@ -1,0 +1,207 @@
+"""*Edge.* ``waltport media``: fetch what the plan names, build the image, write it and its sidecar.
+
+Debian packages come through the project's private apt (own lists and cache,
+``main`` + ``non-free-firmware``; the host's apt is untouched), unpacked in
+the shared cache; files are read inside the unpacked tree only (an absolute
+symlink such as ipxe's ``/usr/lib/ipxe/ipxe.efi -> /boot/ipxe.efi`` is
+resolved inside the tree, never on the host).  Nothing is written until the
+whole image is built; then the image, ``<image>.json`` and ``<image>.md``
+are each written atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from waltport._version import __version__
+from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.errors import WaltportError
+from waltport.image.debs import fetch_tree
+from waltport.lab.kernels import fetch_kernel
+from waltport.media.disk import VOLUME_ID, RawBytes, assemble, build_fat, mbr
+from waltport.media.plan import MediaError, MediaPlan, Source, plan_media, raw_overlaps
+from waltport.media.sidecar import Entry, Sidecar
+from waltport.profile.load import load_profile
+from waltport.profile.media import SECTOR
+from waltport.util.atomic import write_bytes, write_text
+
+MAX_LINKS = 40
+# What syslinux --install writes itself (from the installer binary).
+SYSLINUX_FILES = {"ldlinux.sys": "syslinux", "ldlinux.c32": "syslinux"}
+
+
+@dataclass(frozen=True)
+class Fetched:
+    data: bytes
+    package: str
+    version: str
+
+
+@dataclass(frozen=True)
+class MediaResult:
+    image: Path
+    sidecar_json: Path
+    sidecar_md: Path
+    sidecar: Sidecar
+
+
+def read_in_tree(root: Path, rel: str) -> bytes:
+    """The file at ``rel`` inside ``root``, symlinks resolved inside ``root`` only."""
+    parts = list(PurePosixPath(rel.lstrip("/")).parts)
+    done: list[str] = []
+    hops = 0
+    while parts:
+        part = parts.pop(0)
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if done:
+                done.pop()
+            continue
+        here = root.joinpath(*done, part)
+        if here.is_symlink():
+            hops += 1
+            if hops > MAX_LINKS:
+                raise MediaError(f"{rel}: too many symbolic links")
+            target = PurePosixPath(os.readlink(here))
+            if target.is_absolute():
+                done = []
+            parts = [*target.parts[1 if target.is_absolute() else 0:], *parts]
+            continue
+        done.append(part)
+    path = root.joinpath(*done)
+    if not path.is_file():
+        raise MediaError(f"{rel}: no such file")
+    return path.read_bytes()
+
+
+def _host_version(package: str) -> str:
+    res = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0 or not res.stdout.strip():
+        raise MediaError(f"the Debian package {package} is not installed on this host "
+                         "(scripts/bootstrap.sh installs it)")
+    return res.stdout.strip()
+
+
+def _tree_version(root: Path) -> str:
+    return (root.parent / ".complete").read_text().split()[1]
+
+
+def fetch(source: Source, base: Path, data: bytes | None) -> Fetched:
+    """The bytes of one planned file, with the package and version they come from."""
+    try:
+        if source.origin == "waltport":
+            assert data is not None
+            return Fetched(data, "waltport", __version__)
+        if source.origin == "porter":
+            path = base / source.path
+            if not path.is_file():
+                raise MediaError(f"media.binaries: porter-supplied file {source.path!r} does "
+                                 f"not exist (paths are relative to the profile)")
+            return Fetched(path.read_bytes(), "porter", "-")
+        if source.origin == "host-deb":
+            version = _host_version(source.package)
+            if not Path(source.path).is_file():
+                raise MediaError(f"{source.path} is missing (Debian package {source.package})")
+            return Fetched(Path(source.path).read_bytes(), source.package, version)
+        if source.origin == "kernel-dtb":
+            kernel = fetch_kernel(source.arch)
+            root = kernel.image.parents[1]
+            rel = f"usr/lib/linux-image-{kernel.version}/{source.path}"
+            return Fetched(read_in_tree(root, rel), f"linux-image-{kernel.version}",
+                           _tree_version(root))
+        tree = fetch_tree(source.package, source.arch)
+        try:
+            blob = read_in_tree(tree.root, source.path)
+        except MediaError as err:
+            raise MediaError(f"Debian package {source.package} {tree.version} has no "
+                             f"{source.path}") from err
+        return Fetched(blob, source.package, tree.version)
+    except MediaError:
+        raise
+    except WaltportError as err:
+        raise MediaError(f"Debian package {source.package or 'linux-image'} "
+                         f"({source.arch or 'host'}): {err}") from err
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def uefi_notes(plan: MediaPlan, files: dict[str, Fetched]) -> tuple[str, ...]:
+    """What the medium cannot do, found in its own binaries."""
+    efi = files.get("EFI/BOOT/BOOTX64.EFI")
+    if efi is None or b"autoexec" in efi.data or "autoexec".encode("utf-16-le") in efi.data:
+        return ()
+    return (f"UEFI: this ipxe.efi ({efi.package} {efi.version}) predates iPXE's autoexec.ipxe "
+            "support (added in 2021; 'autoexec' is absent from the binary), so in UEFI mode it "
+            "starts without WalT's script; boot the key in BIOS (legacy) mode, where syslinux "
+            "starts ipxe.lkrn with boot.ipxe",)
+
+
+def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[Entry],
+                                                       tuple[str, ...]]:
+    """The whole image and its content list (files read back from the partition, raw)."""
+    fetched = {f.dest: fetch(f.source, base, f.data) for f in plan.files}
+    raw_f = {r.name: fetch(r.source, base, None) for r in plan.raw}
+    problems = raw_overlaps(plan, {n: len(f.data) for n, f in raw_f.items()})
+    if problems:
+        raise MediaError("; ".join(problems))
+    image_bytes = plan.image_mib * 1024 * 1024
+    part_sectors = image_bytes // SECTOR - plan.partition_start
+    fat, back = build_fat({d: f.data for d, f in fetched.items()}, part_sectors * SECTOR // 1024,
+                          plan.partition_start, bios_boot=plan.bios_boot)
+    non_free = {f.dest for f in plan.files if f.non_free}
+    entries = []
+    for path, data in sorted(back.items()):
+        src = fetched.get(path)
+        if src is None and path in SYSLINUX_FILES:
+            src = Fetched(data, SYSLINUX_FILES[path], _host_version(SYSLINUX_FILES[path]))
+        if src is None:
+            raise MediaError(f"{path} appeared on the partition but is not in the plan")
+        if path not in SYSLINUX_FILES and src.data != data:
+            raise MediaError(f"{path}: the bytes read back differ from the bytes written")
+        entries.append(Entry(path, len(data), _sha(data), src.package, src.version,
+                             path in non_free))
+    missing = set(fetched) - set(back)
+    if missing:
+        raise MediaError(f"not found on the partition after copying: {sorted(missing)}")
+    boot = next((raw_f[r.name].data for r in plan.raw if r.sector == 0), b"")
+    head = mbr(plan.partition_start, part_sectors, boot_code=boot[:440])
+    blobs = [RawBytes(r.name, r.sector, raw_f[r.name].data) for r in plan.raw if r.sector]
+    image = assemble(head, blobs, fat, plan.partition_start, image_bytes)
+    raw_entries = [Entry(r.name, len(raw_f[r.name].data[:440] if r.sector == 0 else
+                                     raw_f[r.name].data),
+                         _sha(raw_f[r.name].data[:440] if r.sector == 0 else raw_f[r.name].data),
+                         raw_f[r.name].package, raw_f[r.name].version, sector=r.sector)
+                   for r in plan.raw]
+    return image, entries, raw_entries, plan.notes + uefi_notes(plan, fetched)
+
+
+def build_media(profile_path: str | Path, out: str | Path, *,
+                model: str | None = None) -> MediaResult:
+    """Build the boot medium of ``profile_path`` (for ``model``) at ``out``, with sidecars."""
+    profile = load_profile(profile_path)
+    when = source_date_epoch()
+    plan = plan_media(profile, model, render_artifacts(profile, timestamp=when))
+    dest = Path(out)
+    if dest.exists() and not dest.is_file():
+        raise MediaError(f"--out {dest}: exists and is not a regular file")
+    image, files, raw, notes = build_image(plan, Path(profile_path).resolve().parent)
+    sidecar = Sidecar(dest.name, len(image), _sha(image), profile.name, plan.model, plan.kind,
+                      plan.partition_start, len(image) // SECTOR - plan.partition_start,
+                      VOLUME_ID, tuple(files), tuple(raw), notes, when)
+    if shutil.disk_usage(dest.resolve().parent if dest.parent.exists() else Path.cwd()).free \
+            < 2 * len(image):
+        raise MediaError(f"not enough free space next to {dest} for a {len(image)}-byte image")
+    write_bytes(dest, image)
+    js, md = dest.with_name(dest.name + ".json"), dest.with_name(dest.name + ".md")
+    write_text(js, sidecar.to_json())
+    write_text(md, sidecar.to_markdown())
+    return MediaResult(dest, js, md, sidecar)

@@ -1,0 +1,263 @@
+"""*Pure.* What goes on a boot medium, and where: the layout plan of one board model.
+
+A plan names every file by its source (a Debian package and the path inside
+it, a file the porter supplies, or text waltport generates); the edge
+(:mod:`waltport.media.build`) fetches the bytes.  One planner per media kind,
+in :data:`PLANNERS`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from waltport.errors import WaltportError
+from waltport.profile.media import SECTOR, MediaBinary
+from waltport.profile.model import Arch, Bootloader, Profile
+
+FAT_LBA = 0x0E              # FAT16, LBA addressed
+RPI_FIRMWARE = "raspi-firmware"
+RPI_UBOOT = "u-boot-rpi"
+IPXE = "ipxe"
+
+
+class MediaError(WaltportError):
+    """The medium cannot be planned or built (bad model, missing package or file)."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a file's bytes come from."""
+
+    origin: str                  # deb | kernel-dtb | host-deb | porter | waltport
+    package: str = "waltport"    # Debian package (or "porter", "waltport")
+    arch: str = ""               # Debian arch of the package ("all" for arch-independent)
+    path: str = ""               # inside the package / relative to the profile
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """One file of the FAT partition."""
+
+    dest: str                    # path on the partition, "/"-separated
+    source: Source
+    data: bytes | None = None    # generated text (config.txt, boot.scr, ...)
+    non_free: bool = False
+
+
+@dataclass(frozen=True)
+class RawSpec:
+    """Bytes written at a sector outside the partition (U-Boot SPL, MBR boot code)."""
+
+    name: str
+    sector: int
+    source: Source
+
+
+@dataclass(frozen=True)
+class MediaPlan:
+    kind: str
+    model: str
+    image_mib: int
+    partition_start: int                 # sectors
+    files: tuple[FileSpec, ...]
+    raw: tuple[RawSpec, ...] = ()
+    bios_boot: bool = False              # syslinux in the partition + MBR boot code
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class RpiBoard:
+    """A Raspberry Pi model on a card: its U-Boot build, dtb and firmware files."""
+
+    uboot: str                   # directory in u-boot-rpi (/usr/lib/u-boot/<uboot>/u-boot.bin)
+    dtb: str                     # upstream name: config.txt sets upstream_kernel=1
+    firmware: tuple[str, ...]
+
+
+PI3_FIRMWARE = ("bootcode.bin", "start.elf", "fixup.dat")
+PI4_FIRMWARE = ("start4.elf", "fixup4.dat")   # the Pi 4's boot code is in its EEPROM
+# Debian 12's u-boot-rpi (arm64) has rpi_3, rpi_4 and rpi_arm64; the dtb
+# names are the ones that U-Boot's rpi board code puts in ${fdtfile}.
+RPI_BOARDS = {
+    "rpi-3-b": RpiBoard("rpi_3", "bcm2837-rpi-3-b.dtb", PI3_FIRMWARE),
+    "rpi-3-b-plus": RpiBoard("rpi_3", "bcm2837-rpi-3-b-plus.dtb", PI3_FIRMWARE),
+    "rpi-4-b": RpiBoard("rpi_4", "bcm2711-rpi-4-b.dtb", PI4_FIRMWARE),
+    "rpi-400": RpiBoard("rpi_4", "bcm2711-rpi-400.dtb", PI4_FIRMWARE),
+}
+RPI_UNSUPPORTED = {
+    "rpi-b": "a 32-bit ARMv6 SoC: Debian 12 has no arm64 U-Boot for it",
+    "rpi-b-plus": "a 32-bit ARMv6 SoC: Debian 12 has no arm64 U-Boot for it",
+    "rpi-2-b": "a 32-bit SoC (BCM2836): Debian 12 has no arm64 U-Boot for it",
+    "rpi-5-b": "Debian 12's U-Boot (2023.01) does not support the Raspberry Pi 5",
+}
+
+
+def default_kind(profile: Profile) -> str:
+    """The media kind of a profile: its ``media.kind``, else by bootloader."""
+    if profile.media.kind is not None:
+        return profile.media.kind
+    return "pc-usb" if profile.bootloader is Bootloader.IPXE else "uboot"
+
+
+def pick_model(profile: Profile, model: str | None, *, family_wide: bool = False) -> str:
+    """The model the medium is for: ``model`` if the profile lists it; the only one by default.
+
+    A ``family_wide`` medium (the first stage detects the model on the board)
+    serves every model: without ``model`` it is named by all of them.
+    """
+    models = profile.all_models
+    if model is None:
+        if len(models) == 1 or family_wide:
+            return ",".join(models)
+        raise MediaError(f"profile {profile.name} is a family: give --model "
+                         f"(one of {', '.join(models)})")
+    if model not in models:
+        raise MediaError(f"model {model!r} is not in profile {profile.name} "
+                         f"(it lists {', '.join(models)})")
+    return model
+
+
+def config_txt(model: str, board: RpiBoard, arm64: bool) -> str:
+    """The Raspberry Pi firmware's config.txt for U-Boot on ``model``."""
+    lines = [f"# waltport: Raspberry Pi firmware settings for U-Boot on {model}",
+             "# U-Boot (kernel=) runs boot.scr, WalT's network first stage.",
+             "kernel=u-boot.bin",
+             "# UART console on the GPIO header (U-Boot's and the kernel's console)",
+             "enable_uart=1",
+             "# dtb names as in mainline Linux, as U-Boot's ${fdtfile} names them",
+             "upstream_kernel=1"]
+    if arm64:
+        lines += ["# the profile is arm64: start the CPU in 64-bit mode", "arm_64bit=1"]
+    return "\n".join(lines) + "\n"
+
+
+def _generated(dest: str, data: bytes) -> FileSpec:
+    return FileSpec(dest, Source("waltport"), data)
+
+
+def plan_raspberrypi(profile: Profile, model: str, artifacts: dict[str, bytes]) -> MediaPlan:
+    """Firmware, config.txt, U-Boot, the dtb and boot.scr on one FAT partition."""
+    if model in RPI_UNSUPPORTED:
+        raise MediaError(f"model {model}: {RPI_UNSUPPORTED[model]}")
+    board = RPI_BOARDS.get(model)
+    if board is None:
+        raise MediaError(f"model {model}: waltport knows no Raspberry Pi card layout for it "
+                         f"(known: {', '.join(sorted(RPI_BOARDS))})")
+    arch = profile.arch_of(model)
+    if arch is not Arch.ARM64:
+        raise MediaError(f"model {model}: arch {arch}: the Raspberry Pi card uses Debian's "
+                         "arm64 u-boot-rpi")
+    files = [FileSpec(name, Source("deb", RPI_FIRMWARE, "all", f"usr/lib/raspi-firmware/{name}"),
+                      non_free=True) for name in board.firmware]
+    files += [
+        FileSpec("u-boot.bin", Source("deb", RPI_UBOOT, "arm64",
+                                      f"usr/lib/u-boot/{board.uboot}/u-boot.bin")),
+        FileSpec(board.dtb, Source("kernel-dtb", arch="arm64", path=f"broadcom/{board.dtb}")),
+        _generated("config.txt", config_txt(model, board, arch is Arch.ARM64).encode()),
+        _generated("boot.scr", artifacts["boot.scr"]),
+    ]
+    return MediaPlan("raspberrypi", model, profile.media.image_mib or 64,
+                     profile.media.partition_start, tuple(files))
+
+
+def syslinux_cfg() -> str:
+    """syslinux starts iPXE (a Linux-format kernel) with the first stage as its initrd.
+
+    iPXE runs an initrd that is an iPXE script, as it would an embedded one.
+    """
+    return ("# waltport: BIOS boot of WalT's first stage (iPXE + boot.ipxe)\n"
+            "SERIAL 0 115200\nPROMPT 0\nTIMEOUT 0\nDEFAULT walt\n"
+            "LABEL walt\n  KERNEL /ipxe.lkrn\n  INITRD /boot.ipxe\n")
+
+
+def plan_pc_usb(profile: Profile, model: str, artifacts: dict[str, bytes]) -> MediaPlan:
+    """A USB key: syslinux -> ipxe.lkrn + boot.ipxe (BIOS); ipxe.efi + autoexec.ipxe (UEFI)."""
+    script = artifacts["boot.ipxe"]
+    files = (
+        FileSpec("ipxe.lkrn", Source("deb", IPXE, "all", "boot/ipxe.lkrn")),
+        _generated("boot.ipxe", script),
+        _generated("syslinux.cfg", syslinux_cfg().encode()),
+        FileSpec("EFI/BOOT/BOOTX64.EFI", Source("deb", IPXE, "all", "boot/ipxe.efi")),
+        _generated("autoexec.ipxe", script),
+    )
+    raw = (RawSpec("MBR boot code", 0, Source("host-deb", "syslinux-common", "all",
+                                              "/usr/lib/syslinux/mbr/mbr.bin")),)
+    return MediaPlan("pc-usb", model, profile.media.image_mib or 32,
+                     profile.media.partition_start, files, raw, bios_boot=True)
+
+
+def _binary_source(b: MediaBinary, arch: str) -> Source:
+    if b.package is not None and b.path is not None:
+        return Source("deb", b.package, arch, b.path.lstrip("/"))
+    return Source("porter", "porter", "", b.file or "")
+
+
+DEBIAN_ARCH = {Arch.ARM64: "arm64", Arch.ARM: "armhf", Arch.X86_64: "amd64", Arch.X86: "i386"}
+
+
+def plan_uboot(profile: Profile, model: str, artifacts: dict[str, bytes]) -> MediaPlan:
+    """boot.scr on a FAT partition, after the board's U-Boot binaries at their sectors."""
+    arch = DEBIAN_ARCH[profile.arch]
+    raw = tuple(RawSpec(b.name, b.sector, _binary_source(b, arch))
+                for b in sorted(profile.media.binaries, key=lambda b: b.sector))
+    files = (_generated("boot.scr", artifacts["boot.scr"]),)
+    return MediaPlan("uboot", model, profile.media.image_mib or 32,
+                     profile.media.partition_start, files, raw)
+
+
+PLANNERS: dict[str, Callable[[Profile, str, dict[str, bytes]], MediaPlan]] = {
+    "raspberrypi": plan_raspberrypi,
+    "pc-usb": plan_pc_usb,
+    "uboot": plan_uboot,
+}
+# One medium serves the whole family: the first stage on it detects the model.
+FAMILY_WIDE = ("pc-usb", "uboot")
+NEEDS = {"raspberrypi": Bootloader.UBOOT, "uboot": Bootloader.UBOOT, "pc-usb": Bootloader.IPXE}
+
+
+def plan_media(profile: Profile, model: str | None, artifacts: dict[str, bytes]) -> MediaPlan:
+    """The layout plan of ``profile``'s medium for ``model`` (checked, not yet fetched)."""
+    kind = default_kind(profile)
+    if NEEDS[kind] is not profile.bootloader:
+        raise MediaError(f"media.kind {kind} needs bootloader {NEEDS[kind]}, "
+                         f"the profile has {profile.bootloader}")
+    chosen = pick_model(profile, model, family_wide=kind in FAMILY_WIDE)
+    plan = PLANNERS[kind](profile, chosen, artifacts)
+    check_layout(plan)
+    return plan
+
+
+def check_layout(plan: MediaPlan) -> None:
+    """The partition fits the image and starts after every raw binary's first sector.
+
+    Raw binaries' ends are checked by :func:`raw_overlaps` once their sizes are known.
+    """
+    total = plan.image_mib * 1024 * 1024 // SECTOR
+    if plan.partition_start >= total - 8192:
+        raise MediaError(f"media.partition_start {plan.partition_start} leaves less than "
+                         f"4 MiB of the {plan.image_mib} MiB image for the boot partition")
+    for r in plan.raw:
+        if r.sector and r.sector >= plan.partition_start:
+            raise MediaError(f"media.binaries {r.name}: sector {r.sector} is inside the boot "
+                             f"partition (starts at {plan.partition_start}): raise "
+                             "media.partition_start")
+
+
+def raw_overlaps(plan: MediaPlan, sizes: dict[str, int]) -> list[str]:
+    """Raw binaries (name -> size in bytes) that overlap each other or the partition."""
+    problems = []
+    spans = sorted((r.sector, r.sector + -(-sizes[r.name] // SECTOR), r.name)
+                   for r in plan.raw if r.sector)
+    for (_, end, name), (start2, _, name2) in itertools.pairwise(spans):
+        if end > start2:
+            problems.append(f"media.binaries {name} ends at sector {end}, after {name2} "
+                            f"starts ({start2})")
+    for _, end, name in spans:
+        if end > plan.partition_start:
+            problems.append(f"media.binaries {name} ends at sector {end}, inside the boot "
+                            f"partition (starts at {plan.partition_start})")
+    return problems
