@@ -135,17 +135,24 @@ UNAME = {"qemu-arm64": "aarch64", "pc-x86-64": "x86_64", "pc-x86-32": "i686"}
 
 
 @pytest.mark.qemu
-@pytest.mark.parametrize(("board", "model"), [("qemu-arm64", "qemu-arm64"),
-                                              ("qemu-x86-64", "pc-x86-64"),
-                                              ("qemu-x86-64", "pc-x86-32")])
+@pytest.mark.parametrize(("board", "model", "first"), [("qemu-arm64", "qemu-arm64", "sdcard"),
+                                                       ("qemu-x86-64", "pc-x86-64", "pxe"),
+                                                       ("qemu-x86-64", "pc-x86-64", "usb"),
+                                                       ("qemu-x86-64", "pc-x86-32", "pxe")])
 def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, board: str,
-                                                 model: str) -> None:
-    """Close the loop: the rootfs exported from podman storage is the lab's TFTP root."""
+                                                 model: str, first: str) -> None:
+    """Close the loop: the rootfs exported from podman storage is the lab's TFTP root.
+
+    ``usb``: the PC starts from the USB key ``waltport media`` writes (SeaBIOS,
+    syslinux, ipxe.lkrn + boot.ipxe; its NIC has no boot ROM).
+    """
     built = build_image(boards_dir() / f"{board}.yaml", model=model)
     res = import_image(built.tag, model, out_dir=tmp_path / "out")
     root = export_rootfs(res.tag, tmp_path / "rootfs").root
-    report = boot_board(boards_dir() / f"{board}.yaml", lab_name="wp-image", image_root=root,
-                        out_dir=tmp_path / "lab", timeout=120, model=model)
+    report = boot_board(boards_dir() / f"{board}.yaml", lab_name=f"wp-image-{first}",
+                        image_root=root, out_dir=tmp_path / "lab", timeout=120, model=model,
+                        first_stage_mode="sdcard" if first == "pxe" else first)
+    assert report.first_stage == first
     (run,) = report.runs
     assert run.ok, (run.failed_stage, run.error, run.console_tail)
     userspace = next(s for s in run.stages if s.name == "userspace")
@@ -158,3 +165,7 @@ def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, bo
     assert "WALTPORT-IMAGE-INIT" in str(stages["image_userspace"].evidence["marker"])
     assert "/var/lib/walt/nodes/" in str(stages["image_userspace"].evidence["nfsroot"])
     assert stages["ssh_login"].evidence["output"] == UNAME[model]
+    if first == "usb":
+        console = Path(run.console_log).read_text()
+        assert "Loading /ipxe.lkrn" in console and "Loading /boot.ipxe" in console
+        assert stages["walt_dhcp"].evidence["uci"] == f"walt.node.{model}"

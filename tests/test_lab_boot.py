@@ -103,6 +103,9 @@ def test_arm64_uboot_boots_to_userspace(capsys: pytest.CaptureFixture[str],
     assert [(e.kind, e.model) for e in events if e.kind == "booted"] == [("booted", "qemu-arm64")]
     assert "WALTPORT-USERSPACE-OK" in Path(boot["console_log"]).read_text()
     assert Path(boot["pcap"]).stat().st_size > 0
+    # The SD card is the board's medium as `waltport media` writes it (with its sidecar).
+    assert "Found U-Boot script /boot.scr" in Path(boot["console_log"]).read_text()
+    assert json.loads((out / "sdcard.img.json").read_text())["kind"] == "uboot"
     _assert_nothing_left(lab, out)
 
 

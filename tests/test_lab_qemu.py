@@ -52,6 +52,16 @@ def test_x86_board() -> None:
     assert _opt(argv, "-device") == ["virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02"]
 
 
+def test_pc_boots_its_usb_key_without_a_nic_rom() -> None:
+    argv = qemu_argv(Board(arch="x86_64", tap="tap4", mac="52:54:00:00:00:02",
+                           usb=Path("/x/usb.img")))
+    assert "-boot" not in argv
+    devices = _opt(argv, "-device")
+    assert "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:02,romfile=" in devices
+    assert "usb-storage,bus=ehci.0,drive=usbkey,bootindex=0" in devices
+    assert _opt(argv, "-drive") == ["if=none,id=usbkey,format=raw,snapshot=on,file=/x/usb.img"]
+
+
 def test_32bit_pc_has_no_long_mode() -> None:
     # pc-x86-32: iPXE's `cpuid --ext 29` must fail, so the CPU is qemu32 on a 32-bit system.
     argv = qemu_argv(Board(arch="x86", tap="tap5", mac="52:54:00:58:00:00"))

@@ -28,8 +28,10 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     boot.add_argument("--timeout", type=float, default=180.0,
                       help="seconds per boot to reach userspace")
     boot.add_argument("--first-stage", choices=FIRST_STAGE_MODES, default="sdcard",
-                      help="U-Boot boards: boot.scr on an SD-card image, or the bootcommand "
-                           "in a flash environment (iPXE boards always PXE)")
+                      help="U-Boot boards: the board's medium (`waltport media`: boot.scr "
+                           "on an SD-card image) or the bootcommand in a flash environment; "
+                           "iPXE boards: PXE from the NIC ROM, or `usb`: the USB key "
+                           "`waltport media` writes (BIOS, no NIC ROM)")
     boot.add_argument("--model", help="sub-model of a family to boot (e.g. pc-x86-32: a CPU "
                                       "without long mode); default: the 64-bit board's")
     boot.add_argument("--out", type=Path, help="output dir (default build/lab/<profile>)")

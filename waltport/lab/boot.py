@@ -25,7 +25,6 @@ from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
 from waltport.image.rootfs import assemble_default_rootfs
 from waltport.lab.console import Console, ConsoleTimeout
-from waltport.lab.disk import build_fat_image
 from waltport.lab.flashenv import (
     build_flash_image,
     dump_default_env,
@@ -51,6 +50,7 @@ from waltport.lab.stages import (
     parse_pcap,
     stage_statistics,
 )
+from waltport.media.build import build_profile_media
 from waltport.net.capture import Capture
 from waltport.net.registry import Registry
 from waltport.net.server import BenchServer
@@ -174,41 +174,49 @@ def _tap(lab: Lab, name: str) -> Iterator[str]:
         lab.remove_tap(name)
 
 
-FIRST_STAGE_MODES = ("sdcard", "flash")
+FIRST_STAGE_MODES = ("sdcard", "flash", "usb")
 
 
 @dataclass(frozen=True)
 class FirstStage:
     """How the board gets its first stage: a disk (SD card), a flash environment, or PXE."""
 
-    mode: str                       # sdcard | flash | pxe
+    mode: str                       # sdcard | flash | pxe | usb
     disk: Path | None = None
     flash: Path | None = None
     pxe: Path | None = None
+    usb: Path | None = None
 
 
-def first_stage(profile: Profile, work: Path, mode: str = "sdcard") -> FirstStage:
+def first_stage(profile: Profile, work: Path, mode: str = "sdcard", *,
+                base: Path | None = None) -> FirstStage:
     """Build the first stage from the generated artifacts.
 
-    U-Boot: ``sdcard`` = boot.scr on a partitioned FAT disk image; ``flash`` =
-    the bootcommand in a stored environment (SPI-flash analog).  iPXE: the
-    ROM's PXE DHCP gets boot.ipxe (``mode`` is ignored).
+    U-Boot: ``sdcard`` = the board's medium (``waltport media``: boot.scr on
+    a partitioned FAT disk image); ``flash`` = the bootcommand in a stored
+    environment (SPI-flash analog).  iPXE: ``usb`` = the PC's USB key
+    (``waltport media``), otherwise the ROM's PXE DHCP gets boot.ipxe.
+    ``base``: the profile's directory (porter-supplied media files).
     """
     artifacts = render_artifacts(profile)
     if profile.bootloader is Bootloader.IPXE:
+        if mode == "usb":
+            key = build_profile_media(profile, work / "usb.img", base=base)
+            return FirstStage(mode, usb=key.image)
         pxe = work / "boot.ipxe"
         write_text(pxe, artifacts["boot.ipxe"].decode())
         return FirstStage("pxe", pxe=pxe)
     if mode == "sdcard":
-        return FirstStage(mode, disk=build_fat_image({"boot.scr": artifacts["boot.scr"]},
-                                                     work / "sdcard.img"))
+        card = build_profile_media(profile, work / "sdcard.img", base=base)
+        return FirstStage(mode, disk=card.image)
     if mode == "flash":
         defaults = dump_default_env(work / "uboot-default-env.log", arch=str(profile.arch))
         settings = fragment_settings(artifacts["bootcommand.fragment"].decode())
         text = stored_env_text(defaults, settings)
         write_text(work / "uboot-env.txt", text)
         return FirstStage(mode, flash=build_flash_image(text, work / "flash1.img"))
-    raise BootFailed(f"first stage {mode!r}: use one of {', '.join(FIRST_STAGE_MODES)}")
+    raise BootFailed(f"first stage {mode!r}: a U-Boot board uses sdcard or flash "
+                     "(usb is the PC's key)")
 
 
 def _booted_time(server: BootServer, mac: str, model: str, since: float) -> float | None:
@@ -247,7 +255,7 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
     arch = board_arch(profile, model)
     mac = board_mac(index, arch)
     board = Board(arch=arch, tap=f"wpt{index % 1000}",
-                  mac=mac, memory_mb=512, disk=first.disk, flash=first.flash)
+                  mac=mac, memory_mb=512, disk=first.disk, flash=first.flash, usb=first.usb)
     console_log, pcap = run_dir / "console.log", run_dir / "capture.pcap"
     error: str | None = None
     booted: float | None = None
@@ -351,7 +359,7 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     else:
         root = build_image_root(profile, model, out / "image-root")
     check_image_root(root, profile, model)
-    first = first_stage(profile, out, first_stage_mode)
+    first = first_stage(profile, out, first_stage_mode, base=Path(profile_path).resolve().parent)
     if image_login is None:
         image_login = has_own_init(root)
     runs: list[BootRun] = []

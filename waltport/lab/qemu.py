@@ -36,6 +36,7 @@ class Board:
     disk: Path | None = None          # raw FAT image (the SD-card analog)
     flash: Path | None = None         # arm64, arm: pflash bank 1 with U-Boot's environment
     firmware: Path | None = None      # arm64, arm: U-Boot binary; x86_64: NIC option ROM
+    usb: Path | None = None           # PC: a USB key image it boots from (no NIC boot ROM)
     extra: tuple[str, ...] = field(default_factory=tuple)
 
 
@@ -94,12 +95,27 @@ def _pc_argv(board: Board, system: list[str]) -> list[str]:
     if board.tap is None:
         raise QemuError(f"the {board.arch} board netboots: give it a tap device")
     nic = f"virtio-net-pci,netdev=n0,mac={_check_mac(board.mac)}"
+    if board.disk is not None or board.flash is not None:
+        raise QemuError(f"the {board.arch} board netboots from its NIC ROM: no disk or flash")
+    if board.usb is not None:
+        # The key alone must start the first stage: a NIC without its PXE ROM
+        # cannot boot the board by another path and hide a bad key.
+        return [*system, *_common(board), "-device", f"{nic},romfile=",
+                *usb_key_argv(board.usb), *board.extra]
     if board.firmware is not None:
         nic += f",romfile={board.firmware}"
     argv = [*system, *_common(board), "-boot", "n", "-device", nic]
-    if board.disk is not None or board.flash is not None:
-        raise QemuError(f"the {board.arch} board netboots from its NIC ROM: no disk or flash")
     return argv + list(board.extra)
+
+
+def usb_key_argv(image: Path) -> list[str]:
+    """A USB stick on an EHCI controller, first in the firmware's boot order.
+
+    ``snapshot=on``: the board may write to its key; the image file stays as built.
+    """
+    return ["-device", "usb-ehci,id=ehci",
+            "-drive", f"if=none,id=usbkey,format=raw,snapshot=on,file={image}",
+            "-device", "usb-storage,bus=ehci.0,drive=usbkey,bootindex=0"]
 
 
 def x86_64_argv(board: Board) -> list[str]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,6 +27,7 @@ from waltport.media.plan import MediaError, MediaPlan, Source, plan_media, raw_o
 from waltport.media.sidecar import Entry, Sidecar
 from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
+from waltport.profile.model import Profile
 from waltport.util.atomic import write_bytes, write_text
 
 MAX_LINKS = 40
@@ -184,24 +184,30 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
     return image, entries, raw_entries, plan.notes + uefi_notes(plan, fetched)
 
 
-def build_media(profile_path: str | Path, out: str | Path, *,
-                model: str | None = None) -> MediaResult:
-    """Build the boot medium of ``profile_path`` (for ``model``) at ``out``, with sidecars."""
-    profile = load_profile(profile_path)
+def build_profile_media(profile: Profile, out: str | Path, *, model: str | None = None,
+                        base: Path | None = None) -> MediaResult:
+    """Build ``profile``'s medium (for ``model``) at ``out`` with its sidecars.
+
+    ``base``: where porter-supplied files are (the profile's directory).
+    """
     when = source_date_epoch()
     plan = plan_media(profile, model, render_artifacts(profile, timestamp=when))
     dest = Path(out)
     if dest.exists() and not dest.is_file():
         raise MediaError(f"--out {dest}: exists and is not a regular file")
-    image, files, raw, notes = build_image(plan, Path(profile_path).resolve().parent)
+    image, files, raw, notes = build_image(plan, base or Path.cwd())
     sidecar = Sidecar(dest.name, len(image), _sha(image), profile.name, plan.model, plan.kind,
                       plan.partition_start, len(image) // SECTOR - plan.partition_start,
                       VOLUME_ID, tuple(files), tuple(raw), notes, when)
-    if shutil.disk_usage(dest.resolve().parent if dest.parent.exists() else Path.cwd()).free \
-            < 2 * len(image):
-        raise MediaError(f"not enough free space next to {dest} for a {len(image)}-byte image")
     write_bytes(dest, image)
     js, md = dest.with_name(dest.name + ".json"), dest.with_name(dest.name + ".md")
     write_text(js, sidecar.to_json())
     write_text(md, sidecar.to_markdown())
     return MediaResult(dest, js, md, sidecar)
+
+
+def build_media(profile_path: str | Path, out: str | Path, *,
+                model: str | None = None) -> MediaResult:
+    """Build the boot medium of the profile file ``profile_path`` (``waltport media``)."""
+    return build_profile_media(load_profile(profile_path), out, model=model,
+                               base=Path(profile_path).resolve().parent)
