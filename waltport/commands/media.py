@@ -13,11 +13,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("profile")
     p.add_argument("--model", help="the family's model the medium is for")
     p.add_argument("--out", required=True, help="image file to write (plus .json and .md)")
+    p.add_argument("--verify", action="store_true",
+                   help="Raspberry Pi 3 cards: boot the card's U-Boot under QEMU raspi3b and "
+                        "check it runs boot.scr and detects the model (exit 1 if not)")
     p.set_defaults(func=cmd_media)
 
 
 def cmd_media(args: argparse.Namespace) -> int:
-    res = build_media(args.profile, args.out, model=args.model)
+    res = build_media(args.profile, args.out, model=args.model, verify=args.verify)
     s = res.sidecar
     print(f"{res.image}: {s.kind} medium for {s.model}, {s.size} bytes, sha256 {s.sha256}")
     for e in (*s.raw, *s.files):
@@ -28,4 +31,9 @@ def cmd_media(args: argparse.Namespace) -> int:
         print(f"  note: {n}")
     print(f"content list: {res.sidecar_json}, {res.sidecar_md}")
     print(f"write it (name the device yourself): {s.write_commands()['dd']}")
+    if s.verification is not None:
+        v = s.verification
+        print(f"QEMU {v['machine']}: {v['verdict']} (fdtfile {v['fdtfile']} -> {v['detected']}; "
+              f"ended at: {v['ended_at'] or v['error']})")
+        return 0 if v["ok"] else 1
     return 0

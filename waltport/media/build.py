@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from waltport._version import __version__
@@ -23,8 +23,16 @@ from waltport.errors import WaltportError
 from waltport.image.debs import fetch_tree
 from waltport.lab.kernels import fetch_kernel
 from waltport.media.disk import VOLUME_ID, RawBytes, assemble, build_fat, mbr
-from waltport.media.plan import MediaError, MediaPlan, Source, plan_media, raw_overlaps
+from waltport.media.plan import (
+    RPI_BOARDS,
+    MediaError,
+    MediaPlan,
+    Source,
+    plan_media,
+    raw_overlaps,
+)
 from waltport.media.sidecar import Entry, Sidecar
+from waltport.media.verify import MACHINES, verify_rpi_card
 from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
 from waltport.profile.model import Profile
@@ -185,13 +193,18 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
 
 
 def build_profile_media(profile: Profile, out: str | Path, *, model: str | None = None,
-                        base: Path | None = None) -> MediaResult:
+                        base: Path | None = None, verify: bool = False) -> MediaResult:
     """Build ``profile``'s medium (for ``model``) at ``out`` with its sidecars.
 
     ``base``: where porter-supplied files are (the profile's directory).
+    ``verify``: boot a Raspberry Pi 3 card under QEMU (:mod:`waltport.media.verify`)
+    and add what it proved to the sidecar.
     """
     when = source_date_epoch()
     plan = plan_media(profile, model, render_artifacts(profile, timestamp=when))
+    if verify and plan.model not in MACHINES:
+        raise MediaError(f"--verify: QEMU can boot cards for {', '.join(sorted(MACHINES))}, "
+                         f"not {plan.model}")
     dest = Path(out)
     if dest.exists() and not dest.is_file():
         raise MediaError(f"--out {dest}: exists and is not a regular file")
@@ -200,6 +213,11 @@ def build_profile_media(profile: Profile, out: str | Path, *, model: str | None 
                       plan.partition_start, len(image) // SECTOR - plan.partition_start,
                       VOLUME_ID, tuple(files), tuple(raw), notes, when)
     write_bytes(dest, image)
+    if verify:
+        check = verify_rpi_card(profile, plan.model, dest, RPI_BOARDS[plan.model].dtb,
+                                part_start=plan.partition_start,
+                                log=dest.with_name(dest.name + ".qemu.log"))
+        sidecar = replace(sidecar, verification=check.to_json())
     js, md = dest.with_name(dest.name + ".json"), dest.with_name(dest.name + ".md")
     write_text(js, sidecar.to_json())
     write_text(md, sidecar.to_markdown())
@@ -207,7 +225,7 @@ def build_profile_media(profile: Profile, out: str | Path, *, model: str | None 
 
 
 def build_media(profile_path: str | Path, out: str | Path, *,
-                model: str | None = None) -> MediaResult:
+                model: str | None = None, verify: bool = False) -> MediaResult:
     """Build the boot medium of the profile file ``profile_path`` (``waltport media``)."""
     return build_profile_media(load_profile(profile_path), out, model=model,
-                               base=Path(profile_path).resolve().parent)
+                               base=Path(profile_path).resolve().parent, verify=verify)

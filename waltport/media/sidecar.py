@@ -8,7 +8,7 @@ the commands leave the device for the user to name.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 DEVICE = "/dev/<your-card-or-key>"
 
@@ -41,6 +41,8 @@ class Sidecar:
     raw: tuple[Entry, ...]
     notes: tuple[str, ...]
     source_date_epoch: int
+    # The QEMU smoke test's findings (waltport.media.verify.CardCheck), when run.
+    verification: dict[str, object] | None = field(default=None)
 
     def write_commands(self) -> dict[str, str]:
         return {"dd": f"dd if={self.image} of={DEVICE} bs=4M conv=fsync status=progress",
@@ -81,6 +83,12 @@ class Sidecar:
             lines += ["", f"Non-free (Debian non-free-firmware): {', '.join(nonfree)}."]
         if self.notes:
             lines += ["", "## Notes", ""] + [f"- {n}" for n in self.notes]
+        if self.verification is not None:
+            v = self.verification
+            lines += ["", f"## QEMU smoke test: {v['verdict']}", ""]
+            lines += [f"- {k}: {v[k]}" for k in ("machine", "uboot", "board", "fdtfile",
+                                                  "script_found", "detected", "expected",
+                                                  "ended_at", "error") if v.get(k) is not None]
         cmds = self.write_commands()
         lines += ["", "## Write it", "",
                   "Name the device yourself (check with `lsblk`): everything on it is lost.",

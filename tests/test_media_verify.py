@@ -1,0 +1,66 @@
+"""The Raspberry Pi 3 card under QEMU raspi3b: U-Boot from the card runs boot.scr from the card.
+
+QEMU cannot run the VideoCore firmware and emulates no USB-Ethernet chip
+U-Boot knows: the run proves the card up to the detection and the DHCP
+attempt, and the verdict says exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from waltport.cli import main
+from waltport.media.plan import MediaError
+from waltport.media.verify import VERDICT, raspi3b_argv, verify_rpi_card, walt_models
+from waltport.profile.load import load_profile
+
+BOARDS = Path(__file__).resolve().parent.parent / "boards"
+
+
+def test_console_parsing_and_command_line() -> None:
+    lines = ["## Executing script at 02400000", "walt_model=bcm2837-rpi-3-b.dtb",
+             "walt_model=rpi-3-b.dtb", "walt_model=rpi-3-b", "rpi-3-b: No match",
+             "No ethernet found."]
+    assert walt_models(lines) == ["bcm2837-rpi-3-b.dtb", "rpi-3-b.dtb", "rpi-3-b", "rpi-3-b"]
+    argv = raspi3b_argv(Path("/c/u-boot.bin"), Path("/c/b.dtb"), Path("/c/card.img"))
+    assert argv[argv.index("-M") + 1] == "raspi3b"
+    assert argv[argv.index("-kernel") + 1] == "/c/u-boot.bin"
+    assert "if=sd,format=raw,snapshot=on,file=/c/card.img" in argv   # the card is never written
+    assert argv[argv.index("-serial"):][:4] == ["-serial", "null", "-serial", "stdio"]
+
+
+def test_cards_qemu_cannot_take_are_refused(tmp_path: Path) -> None:
+    odd = tmp_path / "odd.img"
+    odd.write_bytes(b"\0" * 3 * 1024 * 1024)
+    profile = load_profile(BOARDS / "rpi.yaml")
+    with pytest.raises(MediaError, match="power of two"):
+        verify_rpi_card(profile, "rpi-3-b", odd, "x.dtb", log=tmp_path / "log")
+    with pytest.raises(MediaError, match="no machine"):
+        verify_rpi_card(profile, "rpi-4-b", odd, "x.dtb", log=tmp_path / "log")
+
+
+@pytest.mark.slow
+@pytest.mark.qemu
+@pytest.mark.skipif(shutil.which("qemu-system-aarch64") is None, reason="needs QEMU")
+def test_rpi3_card_runs_boot_scr_and_detects_the_board(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    card = tmp_path / "rpi3.img"
+    assert main(["media", str(BOARDS / "rpi.yaml"), "--model", "rpi-3-b", "--out", str(card),
+                 "--verify"]) == 0
+    assert VERDICT in capsys.readouterr().out
+    v = json.loads(card.with_name("rpi3.img.json").read_text())["verification"]
+    assert v["ok"] and v["verdict"] == "medium verified up to detection"
+    # U-Boot's board code set fdtfile from the (emulated) board revision, not a sample.
+    assert v["board"].startswith("RPI 3 Model B")
+    assert v["fdtfile"] == "broadcom/bcm2837-rpi-3-b.dtb"
+    assert v["script_found"] and v["detected"] == v["expected"] == "rpi-3-b"
+    assert v["ended_at"] == "No ethernet found."       # the DHCP attempt, no NIC emulated
+    assert v["uboot"].startswith("U-Boot 2023.01")
+    log = card.with_name("rpi3.img.qemu.log").read_text()
+    assert "Found U-Boot script /boot.scr" in log and "walt_model=rpi-3-b" in log
+    assert "## QEMU smoke test: medium verified up to detection" in \
+        card.with_name("rpi3.img.md").read_text()
