@@ -7,7 +7,7 @@ cd "$here"
 
 APT_PACKAGES=(
   qemu-system-arm qemu-system-x86 u-boot-qemu ipxe-qemu qemu-utils
-  u-boot-tools mtools dosfstools syslinux syslinux-common
+  u-boot-tools mtools dosfstools syslinux syslinux-common ovmf
   tcpdump tshark
   tftp-hpa tftpd-hpa isc-dhcp-server udhcpc busybox atftp
   podman buildah runc uidmap fuse-overlayfs

@@ -39,6 +39,7 @@ from waltport.profile.model import Profile
 from waltport.util.atomic import write_bytes, write_text
 
 MAX_LINKS = 40
+MBR_CODE = 440
 # What syslinux --install writes itself (from the installer binary).
 SYSLINUX_FILES = {"ldlinux.sys": "syslinux", "ldlinux.c32": "syslinux"}
 
@@ -158,6 +159,9 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
     """The whole image and its content list (files read back from the partition, raw)."""
     fetched = {f.dest: fetch(f.source, base, f.data) for f in plan.files}
     raw_f = {r.name: fetch(r.source, base, None) for r in plan.raw}
+    # Sector 0 holds boot code only up to the disk id and the partition table.
+    raw_f = {r.name: replace(raw_f[r.name], data=raw_f[r.name].data[:MBR_CODE])
+             if r.sector == 0 else raw_f[r.name] for r in plan.raw}
     problems = raw_overlaps(plan, {n: len(f.data) for n, f in raw_f.items()})
     if problems:
         raise MediaError("; ".join(problems))
@@ -173,7 +177,7 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
             src = Fetched(data, SYSLINUX_FILES[path], _host_version(SYSLINUX_FILES[path]))
         if src is None:
             raise MediaError(f"{path} appeared on the partition but is not in the plan")
-        if path not in SYSLINUX_FILES and src.data != data:
+        if src.data != data:
             raise MediaError(f"{path}: the bytes read back differ from the bytes written")
         entries.append(Entry(path, len(data), _sha(data), src.package, src.version,
                              path in non_free))
@@ -181,14 +185,11 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
     if missing:
         raise MediaError(f"not found on the partition after copying: {sorted(missing)}")
     boot = next((raw_f[r.name].data for r in plan.raw if r.sector == 0), b"")
-    head = mbr(plan.partition_start, part_sectors, boot_code=boot[:440])
+    head = mbr(plan.partition_start, part_sectors, boot_code=boot)
     blobs = [RawBytes(r.name, r.sector, raw_f[r.name].data) for r in plan.raw if r.sector]
     image = assemble(head, blobs, fat, plan.partition_start, image_bytes)
-    raw_entries = [Entry(r.name, len(raw_f[r.name].data[:440] if r.sector == 0 else
-                                     raw_f[r.name].data),
-                         _sha(raw_f[r.name].data[:440] if r.sector == 0 else raw_f[r.name].data),
-                         raw_f[r.name].package, raw_f[r.name].version, sector=r.sector)
-                   for r in plan.raw]
+    raw_entries = [Entry(r.name, len(f.data), _sha(f.data), f.package, f.version, sector=r.sector)
+                   for r in plan.raw for f in (raw_f[r.name],)]
     return image, entries, raw_entries, plan.notes + uefi_notes(plan, fetched)
 
 
