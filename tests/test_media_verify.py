@@ -17,7 +17,7 @@ from waltport.cli import main
 from waltport.lab.console import Console, ConsoleTimeout
 from waltport.media.build import build_media
 from waltport.media.plan import MediaError
-from waltport.media.verify import VERDICT, raspi3b_argv, verify_rpi_card, walt_models
+from waltport.media.verify import VERDICT, judge, raspi3b_argv, verify_rpi_card, walt_models
 from waltport.profile.load import load_profile
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
@@ -28,6 +28,13 @@ def test_console_parsing_and_command_line() -> None:
              "walt_model=rpi-3-b.dtb", "walt_model=rpi-3-b", "rpi-3-b: No match",
              "No ethernet found."]
     assert walt_models(lines) == ["bcm2837-rpi-3-b.dtb", "rpi-3-b.dtb", "rpi-3-b", "rpi-3-b"]
+    ok = judge("rpi-3-b", "raspi3b", lines, fdtfile="broadcom/bcm2837-rpi-3-b.dtb",
+               expected="rpi-3-b", script_found=True, ended_at="No ethernet found.", error=None)
+    assert ok.ok and ok.verdict == VERDICT and ok.detected == "rpi-3-b"
+    # A card whose script detected another model than the simulator is not verified.
+    bad = judge("rpi-3-b", "raspi3b", lines, fdtfile="x", expected="x", script_found=True,
+                ended_at="No ethernet found.", error=None)
+    assert not bad.ok and bad.verdict == "medium NOT verified"
     argv = raspi3b_argv(Path("/c/u-boot.bin"), Path("/c/b.dtb"), Path("/c/card.img"))
     assert argv[argv.index("-M") + 1] == "raspi3b"
     assert argv[argv.index("-kernel") + 1] == "/c/u-boot.bin"

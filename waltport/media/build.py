@@ -106,7 +106,8 @@ def fetch(source: Source, base: Path, data: bytes | None) -> Fetched:
     """The bytes of one planned file, with the package and version they come from."""
     try:
         if source.origin == "waltport":
-            assert data is not None
+            if data is None:
+                raise MediaError("a generated file of the plan has no content")
             return Fetched(data, "waltport", __version__)
         if source.origin == "porter":
             path = base / source.path

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Literal
 
 from waltport.errors import WaltportError
 from waltport.profile.media import SECTOR, MediaBinary
@@ -32,7 +33,7 @@ class MediaError(WaltportError):
 class Source:
     """Where a file's bytes come from."""
 
-    origin: str                  # deb | kernel-dtb | host-deb | porter | waltport
+    origin: Literal["deb", "kernel-dtb", "host-deb", "porter", "waltport"]
     package: str = "waltport"    # Debian package (or "porter", "waltport")
     arch: str = ""               # Debian arch of the package ("all" for arch-independent)
     path: str = ""               # inside the package / relative to the profile

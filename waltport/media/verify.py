@@ -95,37 +95,49 @@ def verify_rpi_card(profile: Profile, model: str, image: Path, dtb: str, *,
         uboot = _extract(image, part_start, "u-boot.bin", Path(tmp) / "u-boot.bin")
         fdt = _extract(image, part_start, dtb, Path(tmp) / dtb)
         console = Console(raspi3b_argv(uboot, fdt, image), log)
-        found: dict[str, object] = {}
+        fdtfile: str | None = None
+        script_found = False
+        ended_at: str | None = None
+        error: str | None = None
         try:
             console.start()
             console.expect("Hit any key to stop autoboot", timeout, "autoboot prompt")
             console.send(" ")
             console.expect(PROMPT_RE, timeout, "U-Boot prompt")
             console.send("printenv fdtfile\n")
-            found["fdtfile"] = console.expect(r"^fdtfile=", timeout, "fdtfile")[1] \
-                .split("=", 1)[1].strip()
+            # Read the value once the next prompt shows its line is complete.
+            console.expect(PROMPT_RE, timeout, "U-Boot prompt after printenv")
+            fdtfile = next((ln.text.split("=", 1)[1].strip() for ln in console.lines
+                            if ln.text.startswith("fdtfile=")), None)
             console.send("run bootcmd\n")
             console.expect(r"Found U-Boot script /boot\.scr", timeout, "boot.scr on the card")
-            found["script_found"] = True
+            script_found = True
             console.expect(r"## Executing script", timeout, "boot.scr running")
-            found["ended_at"] = console.expect(r"No ethernet found|DHCP client bound|"
-                                               r"BOOTP broadcast", timeout,
-                                               "the DHCP attempt")[1].strip()
+            ended_at = console.expect(r"No ethernet found|DHCP client bound|BOOTP broadcast",
+                                      timeout, "the DHCP attempt")[1].strip()
         except ConsoleTimeout as err:
-            found["error"] = str(err).splitlines()[0]
+            error = str(err).splitlines()[0]
         finally:
             console.stop()
         lines = [ln.text for ln in console.lines]
-    found["uboot"] = next((ln.strip() for ln in lines if re.match(r"U-Boot \d{4}\.", ln)), None)
-    found["board"] = next((ln.strip() for ln in lines if ln.startswith("RPI ")), None)
+    expected = detect(profile, {"fdtfile": fdtfile}).model if fdtfile is not None else None
+    return judge(model, machine, lines, fdtfile=fdtfile, expected=expected,
+                 script_found=script_found, ended_at=ended_at, error=error)
+
+
+def judge(model: str, machine: str, lines: list[str], *, fdtfile: str | None,
+          expected: str | None, script_found: bool, ended_at: str | None,
+          error: str | None) -> CardCheck:
+    """*Pure.* The verdict from the console: the script reached DHCP having detected ``model``.
+
+    ``expected`` is the detection simulator's answer on the same ``fdtfile``.
+    """
     models = walt_models(lines)
-    expected = None
-    if isinstance(found.get("fdtfile"), str):
-        expected = detect(profile, {"fdtfile": str(found["fdtfile"])}).model
-    detected = models[-1] if models and "ended_at" in found else None
-    ok = "error" not in found and detected == model == expected
-    verdict = VERDICT if ok else "medium NOT verified"
-    return CardCheck(ok, verdict, machine, found.get("uboot"),  # type: ignore[arg-type]
-                     found.get("board"), found.get("fdtfile"),  # type: ignore[arg-type]
-                     bool(found.get("script_found")), detected, expected,
-                     found.get("ended_at"), found.get("error"))  # type: ignore[arg-type]
+    detected = models[-1] if models and ended_at is not None else None
+    ok = error is None and script_found and detected == model == expected
+    return CardCheck(
+        ok, VERDICT if ok else "medium NOT verified", machine,
+        uboot=next((ln.strip() for ln in lines if re.match(r"U-Boot \d{4}\.", ln)), None),
+        board=next((ln.strip() for ln in lines if ln.startswith("RPI ")), None),
+        fdtfile=fdtfile, script_found=script_found, detected=detected, expected=expected,
+        ended_at=ended_at, error=error)
