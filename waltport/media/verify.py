@@ -28,6 +28,8 @@ from waltport.profile.model import Profile
 VERDICT = "medium verified up to detection"
 # QEMU 7.2 has raspi3b only; it reports a 3B revision, so only a 3B card detects right.
 MACHINES = {"rpi-3-b": "raspi3b"}
+DHCP_RE = r"No ethernet found|DHCP client bound|BOOTP broadcast"
+RESET_WAIT = 10.0
 PROMPT_RE = r"^(U-Boot> |=> )"    # Debian's rpi builds say "U-Boot> "
 WALT_MODEL_RE = re.compile(r"^walt_model=(\S*)$|^(\S+): No match$")
 
@@ -113,8 +115,11 @@ def verify_rpi_card(profile: Profile, model: str, image: Path, dtb: str, *,
             console.expect(r"Found U-Boot script /boot\.scr", timeout, "boot.scr on the card")
             script_found = True
             console.expect(r"## Executing script", timeout, "boot.scr running")
-            ended_at = console.expect(r"No ethernet found|DHCP client bound|BOOTP broadcast",
-                                      timeout, "the DHCP attempt")[1].strip()
+            console.expect(DHCP_RE, timeout, "the DHCP attempt")
+            # The script then resets the board: QEMU exits (-no-reboot), every line complete.
+            console.wait(RESET_WAIT)
+            ended_at = next((ln.text.strip() for ln in reversed(console.lines)
+                             if re.search(DHCP_RE, ln.text)), None)
         except ConsoleTimeout as err:
             error = str(err).splitlines()[0]
         finally:
