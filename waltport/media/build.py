@@ -37,6 +37,7 @@ from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
 from waltport.profile.model import Profile
 from waltport.util.atomic import write_bytes, write_text
+from waltport.util.outdir import check_out_file
 
 MAX_LINKS = 40
 MBR_CODE = 440
@@ -207,9 +208,10 @@ def build_profile_media(profile: Profile, out: str | Path, *, model: str | None 
     if verify and plan.model not in MACHINES:
         raise MediaError(f"--verify: QEMU can boot cards for {', '.join(sorted(MACHINES))}, "
                          f"not {plan.model}")
-    dest = Path(out)
-    if dest.exists() and not dest.is_file():
-        raise MediaError(f"--out {dest}: exists and is not a regular file")
+    # The image and its sidecars: checked before anything is fetched or written.
+    dest = check_out_file(out, option="--out")
+    for suffix in (".json", ".md", *((".qemu.log",) if verify else ())):
+        check_out_file(dest.with_name(dest.name + suffix), option="--out")
     image, files, raw, notes = build_image(plan, base or Path.cwd())
     sidecar = Sidecar(dest.name, len(image), _sha(image), profile.name, plan.model, plan.kind,
                       plan.partition_start, len(image) // SECTOR - plan.partition_start,
