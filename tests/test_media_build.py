@@ -15,8 +15,9 @@ import pytest
 
 from waltport.cli import main
 from waltport.image.debs import fetch_tree
-from waltport.media.build import build_media
+from waltport.media.build import build_media, read_in_tree
 from waltport.media.disk import list_fat
+from waltport.media.plan import MediaError
 from waltport.profile.media import SECTOR
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
@@ -145,3 +146,18 @@ def test_other_uboot_board_gets_its_binaries_at_their_sectors(tmp_path: Path) ->
     assert raw["idbloader.img"].package == "u-boot-rockchip"
     assert raw["idbloader.img"].version == tree.version
     assert raw["u-boot.itb"].package == "porter" and raw["u-boot.itb"].sector == 16384
+
+
+def test_package_links_resolve_inside_the_unpacked_tree(tmp_path: Path) -> None:
+    tree = tmp_path / "root"
+    (tree / "boot").mkdir(parents=True)
+    (tree / "boot" / "ipxe.efi").write_bytes(b"inside")
+    (tree / "usr/lib/ipxe").mkdir(parents=True)
+    (tree / "usr/lib/ipxe/ipxe.efi").symlink_to("/boot/ipxe.efi")     # as Debian's ipxe ships it
+    (tree / "usr/lib/ipxe/passwd").symlink_to("../../../../../../etc/passwd")
+    (tree / "loop").symlink_to("loop")
+    assert read_in_tree(tree, "usr/lib/ipxe/ipxe.efi") == b"inside"
+    with pytest.raises(MediaError, match="no such file"):
+        read_in_tree(tree, "usr/lib/ipxe/passwd")                    # /etc/passwd of the tree
+    with pytest.raises(MediaError, match="too many symbolic links"):
+        read_in_tree(tree, "loop")
