@@ -101,6 +101,8 @@ def test_uboot_board_binaries_must_sit_before_the_partition() -> None:
         plan, {"idbloader.img": 17000 * 512, "u-boot.itb": 1024})[0]
     assert "inside the boot partition" in raw_overlaps(
         plan, {"idbloader.img": 512, "u-boot.itb": 20000 * 512})[0]
+    assert plan.image_mib == 32                 # 16 MiB of binaries, then an 8 MiB partition
+    assert _plan("qemu-arm64.yaml").image_mib == 16
     inside = parse_profile(UBOOT_BOARD.format(start=8192), "myboard.yaml")
     with pytest.raises(MediaError, match=r"u-boot\.itb: sector 16384 is inside the boot"):
         plan_media(inside, None, render_artifacts(inside, timestamp=0))

@@ -60,6 +60,9 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
     assert bundle.stat().st_size <= ATTACHMENT_LIMIT
     assert (out / "network" / "ladder.png").exists()
     assert (out / "first_boot" / "timeline.png").exists()
+    # The board booted the card `waltport media` writes; its sidecar is the stage's evidence.
+    first_boot = json.loads((out / "first_boot.json").read_text())
+    assert first_boot["artifacts"]["boot medium"] == "first_boot/sdcard.img.md"
     # The lab is gone: nothing left behind.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                            check=True).stdout

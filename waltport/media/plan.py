@@ -206,8 +206,21 @@ def plan_uboot(profile: Profile, model: str, artifacts: dict[str, bytes]) -> Med
     raw = tuple(RawSpec(b.name, b.sector, _binary_source(b, arch))
                 for b in sorted(profile.media.binaries, key=lambda b: b.sector))
     files = (_generated("boot.scr", artifacts["boot.scr"]),)
-    return MediaPlan("uboot", model, profile.media.image_mib or 32,
-                     profile.media.partition_start, files, raw)
+    start = profile.media.partition_start
+    return MediaPlan("uboot", model, profile.media.image_mib or fitting_mib(start), start,
+                     files, raw)
+
+
+def fitting_mib(partition_start: int, partition_mib: int = 8) -> int:
+    """The smallest power-of-two image (MiB) holding ``partition_mib`` after ``partition_start``.
+
+    A power of two suits QEMU's SD card and most flashing tools.
+    """
+    need = -(-partition_start * SECTOR // (1024 * 1024)) + partition_mib
+    size = 1
+    while size < need:
+        size *= 2
+    return size
 
 
 PLANNERS: dict[str, Callable[[Profile, str, dict[str, bytes]], MediaPlan]] = {

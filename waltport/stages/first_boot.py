@@ -114,6 +114,9 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
         rec.check(f"every boot reaches userspace ({ok}/{n})", ok == n and n > 0,
                   failures or f"{ok} of {n} boot(s), model {report.model}, image "
                   f"{rec.data['image_root']}")
+        if (dest / "sdcard.img.md").is_file():
+            # What the board booted: the medium's sidecar (content list, hashes), not the image.
+            rec.artifact("boot medium", dest / "sdcard.img.md")
         if first:
             rec.artifact("console", first["console_log"])
             rec.artifact("pcap", first["pcap"])
