@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,18 @@ import pytest
 from waltport.cli import main
 from waltport.image.debs import fetch_tree
 from waltport.media.build import build_media, read_in_tree
-from waltport.media.disk import list_fat
 from waltport.media.plan import MediaError
 from waltport.profile.media import SECTOR
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
+
+
+def list_fat(image: Path, part_start: int) -> list[str]:
+    """What a user sees with ``mdir`` on the image's boot partition: every path."""
+    res = subprocess.run(["mdir", "-/", "-b", "-a", "-i", f"{image}@@{part_start * SECTOR}",
+                          "::"], capture_output=True, text=True, check=True,
+                         env={**os.environ, "MTOOLS_SKIP_CHECK": "1"})
+    return sorted(line.removeprefix("::/") for line in res.stdout.splitlines() if line.strip())
 
 pytestmark = [
     pytest.mark.slow,

@@ -109,9 +109,3 @@ def build_fat(files: dict[str, bytes], size_kib: int, part_start: int, *,
                    for p in sorted(back.rglob("*")) if p.is_file()}
         return image.read_bytes(), content
 
-
-def list_fat(image: Path, part_start: int) -> list[str]:
-    """``mdir`` of the partition of a whole-disk image: every path, recursively."""
-    out = _run(["mdir", "-/", "-b", "-a", "-i", f"{image}@@{part_start * SECTOR}", "::"],
-               "mtools")
-    return sorted(line.removeprefix("::/") for line in out.splitlines() if line.strip())
