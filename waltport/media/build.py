@@ -145,8 +145,8 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def uefi_notes(plan: MediaPlan, files: dict[str, Fetched]) -> tuple[str, ...]:
-    """What the medium cannot do, found in its own binaries."""
+def uefi_notes(files: dict[str, Fetched]) -> tuple[str, ...]:
+    """*Pure.* What the medium cannot do, found in its own binaries (name -> fetched)."""
     efi = files.get("EFI/BOOT/BOOTX64.EFI")
     if efi is None or b"autoexec" in efi.data or "autoexec".encode("utf-16-le") in efi.data:
         return ()
@@ -192,7 +192,7 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
     image = assemble(head, blobs, fat, plan.partition_start, image_bytes)
     raw_entries = [Entry(r.name, len(f.data), _sha(f.data), f.package, f.version, sector=r.sector)
                    for r in plan.raw for f in (raw_f[r.name],)]
-    return image, entries, raw_entries, plan.notes + uefi_notes(plan, fetched)
+    return image, entries, raw_entries, uefi_notes(fetched)
 
 
 def build_profile_media(profile: Profile, out: str | Path, *, model: str | None = None,

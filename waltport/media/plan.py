@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 from waltport.errors import WaltportError
@@ -67,7 +67,6 @@ class MediaPlan:
     files: tuple[FileSpec, ...]
     raw: tuple[RawSpec, ...] = ()
     bios_boot: bool = False              # syslinux in the partition + MBR boot code
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
 
 @dataclass(frozen=True)
