@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from waltport.bootloader.render import source_date_epoch
 from waltport.media.plan import FAT_LBA, MediaError
 from waltport.profile.media import SECTOR
 
@@ -58,7 +59,7 @@ def assemble(head: bytes, raw: list[RawBytes], fat: bytes, part_start: int,
 
 def tool_env() -> dict[str, str]:
     """mtools' environment: reproducible times, no drive-geometry check."""
-    when = max(int(os.environ.get("SOURCE_DATE_EPOCH", "0") or 0), DOS_EPOCH)
+    when = max(source_date_epoch(), DOS_EPOCH)
     return {**os.environ, "MTOOLS_SKIP_CHECK": "1", "TZ": "UTC",
             "SOURCE_DATE_EPOCH": str(when)}
 
