@@ -11,7 +11,6 @@ from waltport.bootloader.render import render_artifacts
 from waltport.lab.kernels import private_sources
 from waltport.media.disk import RawBytes, assemble, mbr
 from waltport.media.plan import (
-    RPI_BOARDS,
     MediaError,
     config_txt,
     plan_media,
@@ -44,18 +43,41 @@ def test_rpi_plan_names_firmware_uboot_dtb_config_and_boot_scr() -> None:
 
 
 def test_config_txt_is_for_uboot_on_the_model() -> None:
-    text = config_txt("rpi-4-b", RPI_BOARDS["rpi-4-b"], arm64=True)
+    text = config_txt("rpi-4-b", arm64=True)
     settings = dict(line.split("=", 1) for line in text.splitlines()
                     if line and not line.startswith("#"))
     assert settings == {"kernel": "u-boot.bin", "enable_uart": "1", "upstream_kernel": "1",
                         "arm_64bit": "1"}
-    assert "arm_64bit" not in config_txt("rpi-3-b", RPI_BOARDS["rpi-3-b"], arm64=False)
+    assert "arm_64bit" not in config_txt("rpi-2-b", arm64=False)
+
+
+def test_32bit_models_get_the_32bit_uboot_their_kernel_needs() -> None:
+    # rpi.yaml's boot_files: rpi-b runs Debian's armel "rpi" kernel, rpi-2-b armmp.
+    b = {f.dest: f for f in _plan("rpi.yaml", "rpi-b").files}
+    assert b["u-boot.bin"].source.arch == "armel"
+    assert b["u-boot.bin"].source.path == "usr/lib/u-boot/rpi/u-boot.bin"
+    assert {"bcm2835-rpi-b.dtb", "bcm2835-rpi-b-rev2.dtb"} <= set(b)   # both board revisions
+    assert b["bcm2835-rpi-b.dtb"].source.arch == "rpi"                 # the kernel flavour
+    assert b"arm_64bit" not in (b["config.txt"].data or b"")
+    two = {f.dest: f for f in _plan("rpi.yaml", "rpi-2-b").files}
+    assert two["u-boot.bin"].source.path == "usr/lib/u-boot/rpi_2/u-boot.bin"
+    assert two["u-boot.bin"].source.arch == "armhf"
+    # A profile whose Pi 3 runs a 32-bit kernel gets the 32-bit Pi 3 U-Boot.
+    text = (BOARDS / "rpi.yaml").read_text().replace(
+        "  - models: [rpi-3-b, rpi-3-b-plus]\n    cpu: armv8\n    kernel: arm64",
+        "  - models: [rpi-3-b, rpi-3-b-plus]\n    cpu: armv8\n    kernel: armmp")
+    assert "kernel: armmp" in text
+    text = text.replace("rpi-3-b: broadcom/bcm2837-rpi-3-b.dtb", "rpi-3-b: bcm2837-rpi-3-b.dtb")
+    profile = parse_profile(text, "rpi32.yaml")
+    three = {f.dest: f for f in plan_media(profile, "rpi-3-b", render_artifacts(
+        profile, timestamp=0)).files}
+    assert three["u-boot.bin"].source.path == "usr/lib/u-boot/rpi_3_32b/u-boot.bin"
+    assert b"arm_64bit" not in (three["config.txt"].data or b"")
 
 
 @pytest.mark.parametrize(("model", "reason"), [
     ("rpi-9", "is not in profile rpi"),
     ("rpi-5-b", "does not support the Raspberry Pi 5"),
-    ("rpi-2-b", "32-bit"),
 ])
 def test_rpi_bad_models_are_clear_errors(model: str, reason: str) -> None:
     with pytest.raises(MediaError, match=reason) as err:

@@ -24,7 +24,6 @@ from waltport.image.debs import fetch_tree
 from waltport.lab.kernels import fetch_kernel
 from waltport.media.disk import VOLUME_ID, RawBytes, assemble, build_fat, mbr
 from waltport.media.plan import (
-    RPI_BOARDS,
     MediaError,
     MediaPlan,
     Source,
@@ -122,7 +121,7 @@ def fetch(source: Source, base: Path, data: bytes | None) -> Fetched:
                 raise MediaError(f"{source.path} is missing (Debian package {source.package})")
             return Fetched(Path(source.path).read_bytes(), source.package, version)
         if source.origin == "kernel-dtb":
-            kernel = fetch_kernel(source.arch)
+            kernel = fetch_kernel(source.arch, flavour=source.arch)
             root = kernel.image.parents[1]
             rel = f"usr/lib/linux-image-{kernel.version}/{source.path}"
             return Fetched(read_in_tree(root, rel), f"linux-image-{kernel.version}",
@@ -218,7 +217,8 @@ def build_profile_media(profile: Profile, out: str | Path, *, model: str | None 
                       VOLUME_ID, tuple(files), tuple(raw), notes, when)
     write_bytes(dest, image)
     if verify:
-        check = verify_rpi_card(profile, plan.model, dest, RPI_BOARDS[plan.model].dtb,
+        dtb = next(f.dest for f in plan.files if f.source.origin == "kernel-dtb")
+        check = verify_rpi_card(profile, plan.model, dest, dtb,
                                 part_start=plan.partition_start,
                                 log=dest.with_name(dest.name + ".qemu.log"))
         sidecar = replace(sidecar, verification=check.to_json())

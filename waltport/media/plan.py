@@ -11,9 +11,11 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import PurePosixPath
 from typing import Literal
 
 from waltport.errors import WaltportError
+from waltport.profile.bootfiles import kernel_arch_of
 from waltport.profile.media import SECTOR, MediaBinary
 from waltport.profile.model import Arch, Bootloader, Profile
 
@@ -35,7 +37,8 @@ class Source:
 
     origin: Literal["deb", "kernel-dtb", "host-deb", "porter", "waltport"]
     package: str = "waltport"    # Debian package (or "porter", "waltport")
-    arch: str = ""               # Debian arch of the package ("all" for arch-independent)
+    arch: str = ""               # Debian arch of the package ("all": arch-independent;
+                                 # kernel-dtb: the Debian kernel flavour, e.g. arm64, rpi)
     path: str = ""               # inside the package / relative to the profile
 
 
@@ -71,27 +74,41 @@ class MediaPlan:
 
 @dataclass(frozen=True)
 class RpiBoard:
-    """A Raspberry Pi model on a card: its U-Boot build, dtb and firmware files."""
+    """A Raspberry Pi model on a card: its firmware, its U-Boot builds, its dtb."""
 
-    uboot: str                   # directory in u-boot-rpi (/usr/lib/u-boot/<uboot>/u-boot.bin)
-    dtb: str                     # upstream name: config.txt sets upstream_kernel=1
     firmware: tuple[str, ...]
+    # Kernel arch (arm64 | arm) -> (Debian arch of u-boot-rpi, build directory in it):
+    # U-Boot runs in the state the model's kernel needs (config.txt arm_64bit).
+    uboot: dict[str, tuple[str, str]]
+    # Fallbacks when the profile's boot_files do not name them: the dtb
+    # (upstream name, path in Debian's kernel package) and the kernel flavour.
+    dtb: str
+    flavour: str
+    # Dtbs the firmware may ask for besides the model's (board revisions).
+    extra_dtbs: tuple[str, ...] = ()
 
 
-PI3_FIRMWARE = ("bootcode.bin", "start.elf", "fixup.dat")
+PI1_FIRMWARE = ("bootcode.bin", "start.elf", "fixup.dat")   # Pi 1, 2 and 3
 PI4_FIRMWARE = ("start4.elf", "fixup4.dat")   # the Pi 4's boot code is in its EEPROM
-# Debian 12's u-boot-rpi (arm64) has rpi_3, rpi_4 and rpi_arm64; the dtb
-# names are the ones that U-Boot's rpi board code puts in ${fdtfile}.
+PI3_UBOOT = {"arm64": ("arm64", "rpi_3"), "arm": ("armhf", "rpi_3_32b")}
+PI4_UBOOT = {"arm64": ("arm64", "rpi_4"), "arm": ("armhf", "rpi_4_32b")}
+# Debian 12's u-boot-rpi: armel rpi (Pi 1), armhf rpi_2 / rpi_3_32b / rpi_4_32b,
+# arm64 rpi_3 / rpi_4.  The dtb names are those U-Boot's rpi board code puts
+# in ${fdtfile} (mainline names: config.txt sets upstream_kernel=1).
 RPI_BOARDS = {
-    "rpi-3-b": RpiBoard("rpi_3", "bcm2837-rpi-3-b.dtb", PI3_FIRMWARE),
-    "rpi-3-b-plus": RpiBoard("rpi_3", "bcm2837-rpi-3-b-plus.dtb", PI3_FIRMWARE),
-    "rpi-4-b": RpiBoard("rpi_4", "bcm2711-rpi-4-b.dtb", PI4_FIRMWARE),
-    "rpi-400": RpiBoard("rpi_4", "bcm2711-rpi-400.dtb", PI4_FIRMWARE),
+    "rpi-b": RpiBoard(PI1_FIRMWARE, {"arm": ("armel", "rpi")}, "bcm2835-rpi-b.dtb", "rpi",
+                      ("bcm2835-rpi-b-rev2.dtb",)),
+    "rpi-b-plus": RpiBoard(PI1_FIRMWARE, {"arm": ("armel", "rpi")}, "bcm2835-rpi-b-plus.dtb",
+                           "rpi"),
+    "rpi-2-b": RpiBoard(PI1_FIRMWARE, {"arm": ("armhf", "rpi_2")}, "bcm2836-rpi-2-b.dtb",
+                        "armmp"),
+    "rpi-3-b": RpiBoard(PI1_FIRMWARE, PI3_UBOOT, "broadcom/bcm2837-rpi-3-b.dtb", "arm64"),
+    "rpi-3-b-plus": RpiBoard(PI1_FIRMWARE, PI3_UBOOT, "broadcom/bcm2837-rpi-3-b-plus.dtb",
+                             "arm64"),
+    "rpi-4-b": RpiBoard(PI4_FIRMWARE, PI4_UBOOT, "broadcom/bcm2711-rpi-4-b.dtb", "arm64"),
+    "rpi-400": RpiBoard(PI4_FIRMWARE, PI4_UBOOT, "broadcom/bcm2711-rpi-400.dtb", "arm64"),
 }
 RPI_UNSUPPORTED = {
-    "rpi-b": "a 32-bit ARMv6 SoC: Debian 12 has no arm64 U-Boot for it",
-    "rpi-b-plus": "a 32-bit ARMv6 SoC: Debian 12 has no arm64 U-Boot for it",
-    "rpi-2-b": "a 32-bit SoC (BCM2836): Debian 12 has no arm64 U-Boot for it",
     "rpi-5-b": "Debian 12's U-Boot (2023.01) does not support the Raspberry Pi 5",
 }
 
@@ -121,7 +138,7 @@ def pick_model(profile: Profile, model: str | None, *, family_wide: bool = False
     return model
 
 
-def config_txt(model: str, board: RpiBoard, arm64: bool) -> str:
+def config_txt(model: str, arm64: bool) -> str:
     """The Raspberry Pi firmware's config.txt for U-Boot on ``model``."""
     lines = [f"# waltport: Raspberry Pi firmware settings for U-Boot on {model}",
              "# U-Boot (kernel=) runs boot.scr, WalT's network first stage.",
@@ -131,7 +148,8 @@ def config_txt(model: str, board: RpiBoard, arm64: bool) -> str:
              "# dtb names as in mainline Linux, as U-Boot's ${fdtfile} names them",
              "upstream_kernel=1"]
     if arm64:
-        lines += ["# the profile is arm64: start the CPU in 64-bit mode", "arm_64bit=1"]
+        lines += ["# the model's kernel is arm64: start the CPU (and U-Boot) in 64-bit mode",
+                  "arm_64bit=1"]
     return "\n".join(lines) + "\n"
 
 
@@ -139,25 +157,44 @@ def _generated(dest: str, data: bytes) -> FileSpec:
     return FileSpec(dest, Source("waltport"), data)
 
 
+def rpi_kernel(profile: Profile, model: str, board: RpiBoard) -> tuple[str, str, str]:
+    """*Pure.* (kernel arch, Debian kernel flavour, dtb path in its package) of ``model``.
+
+    From the profile's ``boot_files`` (the image's second stage boots the same
+    kernel and dtb), else from :data:`RPI_BOARDS`.
+    """
+    group = profile.boot_group(model)
+    if group is None:
+        return str(profile.arch_of(model)), board.flavour, board.dtb
+    dtb = group.dtb_of(model)
+    flavour = group.kernel if isinstance(group.kernel, str) else board.flavour
+    return (kernel_arch_of(group) or str(profile.arch_of(model)), flavour,
+            dtb if isinstance(dtb, str) else board.dtb)
+
+
 def plan_raspberrypi(profile: Profile, model: str, artifacts: dict[str, bytes]) -> MediaPlan:
-    """Firmware, config.txt, U-Boot, the dtb and boot.scr on one FAT partition."""
+    """Firmware, config.txt, U-Boot, the dtbs and boot.scr on one FAT partition."""
     if model in RPI_UNSUPPORTED:
         raise MediaError(f"model {model}: {RPI_UNSUPPORTED[model]}")
     board = RPI_BOARDS.get(model)
     if board is None:
         raise MediaError(f"model {model}: waltport knows no Raspberry Pi card layout for it "
                          f"(known: {', '.join(sorted(RPI_BOARDS))})")
-    arch = profile.arch_of(model)
-    if arch is not Arch.ARM64:
-        raise MediaError(f"model {model}: arch {arch}: the Raspberry Pi card uses Debian's "
-                         "arm64 u-boot-rpi")
+    arch, flavour, dtb = rpi_kernel(profile, model, board)
+    if arch not in board.uboot:
+        raise MediaError(f"model {model}: its kernel is {arch}; Debian 12's u-boot-rpi has "
+                         f"{' and '.join(sorted(board.uboot))} builds for it")
+    uboot_arch, uboot_dir = board.uboot[arch]
+    folder = str(PurePosixPath(dtb).parent)
+    dtbs = [dtb, *(f"{folder}/{x}" if folder != "." else x for x in board.extra_dtbs)]
     files = [FileSpec(name, Source("deb", RPI_FIRMWARE, "all", f"usr/lib/raspi-firmware/{name}"),
                       non_free=True) for name in board.firmware]
+    files += [FileSpec(PurePosixPath(d).name, Source("kernel-dtb", arch=flavour, path=d))
+              for d in dtbs]
     files += [
-        FileSpec("u-boot.bin", Source("deb", RPI_UBOOT, "arm64",
-                                      f"usr/lib/u-boot/{board.uboot}/u-boot.bin")),
-        FileSpec(board.dtb, Source("kernel-dtb", arch="arm64", path=f"broadcom/{board.dtb}")),
-        _generated("config.txt", config_txt(model, board, arch is Arch.ARM64).encode()),
+        FileSpec("u-boot.bin", Source("deb", RPI_UBOOT, uboot_arch,
+                                      f"usr/lib/u-boot/{uboot_dir}/u-boot.bin")),
+        _generated("config.txt", config_txt(model, arch == "arm64").encode()),
         _generated("boot.scr", artifacts["boot.scr"]),
     ]
     return MediaPlan("raspberrypi", model, profile.media.image_mib or 64,
