@@ -20,16 +20,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_media(args: argparse.Namespace) -> int:
-    res = build_media(args.profile, args.out, model=args.model, verify=args.verify)
-    s = res.sidecar
-    print(f"{res.image}: {s.kind} medium for {s.model}, {s.size} bytes, sha256 {s.sha256}")
+    s = build_media(args.profile, args.out, model=args.model, verify=args.verify).sidecar
+    print(f"{args.out}: {s.kind} medium for {s.model}, {s.size} bytes, sha256 {s.sha256}")
     for e in (*s.raw, *s.files):
         where = f"@{e.sector}" if e.sector is not None else ""
         flag = "  (non-free)" if e.non_free else ""
         print(f"  {e.path}{where}  {e.package} {e.version}  {e.sha256[:16]}{flag}")
     for n in s.notes:
         print(f"  note: {n}")
-    print(f"content list: {res.sidecar_json}, {res.sidecar_md}")
+    print(f"content list: {args.out}.json, {args.out}.md")
     print(f"write it (name the device yourself): {s.write_commands()['dd']}")
     if s.verification is not None:
         v = s.verification
