@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,10 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
     # The board booted the card `waltport media` writes; its sidecar is the stage's evidence.
     first_boot = json.loads((out / "first_boot.json").read_text())
     assert first_boot["artifacts"]["boot medium"] == "first_boot/sdcard.img.md"
+    names = zipfile.ZipFile(bundle).namelist()      # the bundle has the sidecar, not the image
+    assert {"first_boot/sdcard.img.md", "first_boot/sdcard.img.json"} <= {
+        n.split("/", 1)[1] for n in names if "/" in n}
+    assert not [n for n in names if n.endswith("/sdcard.img")]
     # The lab is gone: nothing left behind.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                            check=True).stdout
