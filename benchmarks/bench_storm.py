@@ -1,17 +1,19 @@
 """Boot storm (issue 3): N clients at once do DHCP, then fetch an 8 MiB first stage by TFTP.
 
-    .venv/bin/python benchmarks/bench_storm.py [--clients 50] [--size-mib 8]
+    .venv/bin/python benchmarks/bench_storm.py [--clients 50] [--size-mib 8] [--rounds 3]
 
 Each client is a macvlan interface of its own MAC in the lab's client
 namespace.  Storm 1, bench server: busybox udhcpc ``-V walt.node.storm``
 (registers a node of model ``storm``), then curl fetches
 ``boot/rpi-3-b.uboot``, which WalT's rules remap to ``start.uboot`` then
 ``nodes/<ip>/tftp/start.uboot`` = ``<image-root>/boot/storm/start.uboot``.
-Storm 2, reference: tftpd-hpa (``in.tftpd --listen --secure`` inside the lab
-server namespace, WalT's map file, ``nodes/<ip>/tftp`` symlinks), the clients
-keeping the addresses of storm 1 (tftpd-hpa has no DHCP).  Every file is
-checked byte for byte (sha256); any failure makes the exit code 1.  Prints
-Markdown tables.
+Then ``--rounds`` interleaved TFTP-only storms (addresses kept), the bench
+server and the reference alternating who goes first: tftpd-hpa (``in.tftpd
+--listen --secure`` on a second address of the lab server namespace's
+bridge, WalT's map file, ``nodes/<ip>/tftp`` symlinks; tftpd-hpa has no
+DHCP) runs alongside the bench server.  Every file is checked byte for byte
+(sha256); any failure makes the exit code 1.  Prints Markdown tables, the
+per-round speed ratios and the load average of each round.
 """
 
 from __future__ import annotations
@@ -174,7 +176,7 @@ class Fleet:
 
 
 def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool, tftp: bool,
-               start: threading.Barrier) -> ClientResult:
+               start: threading.Barrier, server_ip: str) -> ClientResult:
     """DHCP and/or TFTP for one client; never raises, errors go in the result."""
     out = tmp / f"{iface}.bin"
     script = tmp / "udhcpc.sh"
@@ -192,7 +194,7 @@ def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool, tft
             raise RuntimeError(f"{iface}: no address after DHCP")
         if not tftp:
             return ClientResult(iface, ip, t1 - t0, 0.0, t1 - t0, 0, None, None)
-        run(lab.client_exec_argv(curl_argv(iface, lab.server_ip, out)), timeout=320)
+        run(lab.client_exec_argv(curl_argv(iface, server_ip, out)), timeout=320)
         t2 = time.monotonic()
         data = out.read_bytes()
         out.unlink()
@@ -203,14 +205,15 @@ def one_client(lab: Lab, fleet: Fleet, iface: str, tmp: Path, *, dhcp: bool, tft
         return ClientResult(iface, ip, t1 - t0, t2 - t1, t2 - t0, 0, None, str(err))
 
 
-def storm(lab: Lab, fleet: Fleet, tmp: Path, *, dhcp: bool, tftp: bool = True
-          ) -> tuple[list[ClientResult], float]:
+def storm(lab: Lab, fleet: Fleet, tmp: Path, *, dhcp: bool, tftp: bool = True,
+          server_ip: str | None = None) -> tuple[list[ClientResult], float]:
     """All clients at once (one thread each, released by a barrier); results and wall time."""
     results: list[ClientResult | None] = [None] * len(fleet.ifaces)
     start = threading.Barrier(len(fleet.ifaces) + 1)
 
     def work(i: int, iface: str) -> None:
-        results[i] = one_client(lab, fleet, iface, tmp, dhcp=dhcp, tftp=tftp, start=start)
+        results[i] = one_client(lab, fleet, iface, tmp, dhcp=dhcp, tftp=tftp, start=start,
+                                server_ip=server_ip or lab.server_ip)
 
     threads = [threading.Thread(target=work, args=(i, n)) for i, n in enumerate(fleet.ifaces)]
     for t in threads:
@@ -231,10 +234,9 @@ def hpa_root(image_root: Path, ips: list[str]) -> None:
         (node / "tftp").symlink_to(f"../../boot/{MODEL}")
 
 
-def hpa_argv(lab: Lab, root: Path, map_file: Path) -> list[str]:
+def hpa_argv(lab: Lab, ip: str, root: Path, map_file: Path) -> list[str]:
     return lab.exec_argv(["in.tftpd", "--foreground", "--listen", "--address",
-                          f"{lab.server_ip}:69", "--secure", "--map-file", str(map_file),
-                          str(root)])
+                          f"{ip}:69", "--secure", "--map-file", str(map_file), str(root)])
 
 
 def row(server: str, s: StormStats) -> str:
@@ -278,10 +280,33 @@ def dhcp_only(lab: Lab, fleet: Fleet, tmp: Path, root: Path, workers: int | None
     return 1 if s.failures else 0
 
 
+def loads() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def tftp_rounds(lab: Lab, fleet: Fleet, tmp: Path, hpa_ip: str, *, want: str, rounds: int
+                ) -> tuple[dict[str, list[StormStats]], list[str]]:
+    """Interleaved TFTP-only storms, bench server and tftpd-hpa alternating who goes first."""
+    out: dict[str, list[StormStats]] = {BENCH_TFTP: [], HPA_TFTP: []}
+    round_loads = []
+    for n in range(rounds):
+        before = loads()
+        order = [BENCH_TFTP, HPA_TFTP] if n % 2 == 0 else [HPA_TFTP, BENCH_TFTP]
+        for name in order:
+            ip = lab.server_ip if name == BENCH_TFTP else hpa_ip
+            results, wall = storm(lab, fleet, tmp, dhcp=False, server_ip=ip)
+            out[name].append(summarize(results, wall, want))
+            report_failures(name, results, want)
+        round_loads.append(f"{before} -> {loads()}")
+    return out, round_loads
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--size-mib", type=int, default=8)
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="interleaved TFTP-only storms per server after the DHCP + TFTP one")
     ap.add_argument("--dhcp-only", action="store_true",
                     help="one DHCP storm without TFTP (the DHCP reference without TFTP load)")
     ap.add_argument("--keep-log", type=Path, help="copy the bench server's server.log here")
@@ -289,9 +314,12 @@ def main() -> int:
                     help="bench server TFTP worker processes (default: its own, CPUs, min 2)")
     args = ap.parse_args()
     lab = Lab(f"wpb-storm-{os.getpid() % 100000}").up()
+    hpa_ip = str(lab.network.network_address + 2)  # outside the DHCP pool (.10 on)
     fleet = Fleet(lab, args.clients)
-    stats: dict[str, StormStats] = {}
-    notes: list[str] = []
+    first: StormStats | None = None
+    rounds: dict[str, list[StormStats]] = {}
+    round_loads: list[str] = []
+    notes: list[str] = [f"load average before: {loads()}"]
     failed = False
     with tempfile.TemporaryDirectory(prefix="storm-") as d:
         tmp = Path(d)
@@ -314,12 +342,20 @@ def main() -> int:
                 results, wall = storm(lab, fleet, tmp, dhcp=True)
                 nodes = [dev for dev in srv.registry.devices() if dev.model == MODEL]
                 commits = sorted(e.time for e in srv.registry.events() if e.kind == "dhcp-commit")
-                stats[BENCH_DHCP] = summarize(results, wall, want)
+                first = summarize(results, wall, want)
                 report_failures("bench", results, want)
                 ips = [r.ip for r in results if r.ip is not None]
-                results, wall = storm(lab, fleet, tmp, dhcp=False)
-                stats[BENCH_TFTP] = summarize(results, wall, want)
-                report_failures("bench (TFTP only)", results, want)
+                # tftpd-hpa on a second address of the same bridge, both serving at once.
+                hpa_root(root, ips)
+                (tmp / "walt.map").write_text(HPA_MAP)
+                run(["ip", "-n", lab.netns, "addr", "add", f"{hpa_ip}/24", "dev", lab.bridge])
+                hpa = subprocess.Popen(hpa_argv(lab, hpa_ip, root, tmp / "walt.map"),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.5)
+                if hpa.poll() is not None:
+                    raise RuntimeError(f"in.tftpd exited with {hpa.returncode}")
+                rounds, round_loads = tftp_rounds(lab, fleet, tmp, hpa_ip, want=want,
+                                                  rounds=args.rounds)
                 log = read_transfer_log(srv.transfer_log)
             problems = remap_check(log, ips)
             for p in problems:
@@ -336,18 +372,8 @@ def main() -> int:
                          f"received; DHCP commits spread over "
                          f"{commits[-1] - commits[0] if commits else 0:.2f} s")
             notes.append(f"bench server: {len(workers)} TFTP worker processes; transfers per "
-                         f"worker (both storms): {per_worker(server_log, workers)}")
+                         f"worker (all storms): {per_worker(server_log, workers)}")
             failed |= len(nodes) != args.clients or bool(problems)
-            hpa_root(root, ips)
-            (tmp / "walt.map").write_text(HPA_MAP)
-            hpa = subprocess.Popen(hpa_argv(lab, root, tmp / "walt.map"),
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            time.sleep(0.5)
-            if hpa.poll() is not None:
-                raise RuntimeError(f"in.tftpd exited with {hpa.returncode}")
-            results, wall = storm(lab, fleet, tmp, dhcp=False)
-            stats[HPA_TFTP] = summarize(results, wall, want)
-            report_failures("tftpd-hpa", results, want)
         finally:
             if hpa is not None:
                 hpa.terminate()
@@ -358,15 +384,26 @@ def main() -> int:
           f"| TFTP median / p95 (s) | client total median / p95 (s) "
           f"| aggregate MB/s ({args.size_mib} MiB each) |")
     print("|---|---|---|---|---|---|---|---|")
-    for name, s in stats.items():
-        print(row(name, s))
-    if BENCH_TFTP in stats and HPA_TFTP in stats and stats[HPA_TFTP].mb_per_s > 0:
-        a, b = stats[BENCH_TFTP], stats[HPA_TFTP]
-        notes.append(f"TFTP-only storm, bench server / tftpd-hpa: wall {a.wall_s / b.wall_s:.2f}, "
-              f"per-client median {a.tftp_median_s / b.tftp_median_s:.2f}, "
-              f"aggregate MB/s {a.mb_per_s / b.mb_per_s:.2f}")
+    if first is not None:
+        print(row(BENCH_DHCP, first))
+    for name, per_round in rounds.items():
+        for n, s in enumerate(per_round, 1):
+            print(row(f"{name}, round {n}", s))
+    if rounds.get(BENCH_TFTP) and rounds.get(HPA_TFTP):
+        a, b = rounds[BENCH_TFTP], rounds[HPA_TFTP]
+        walls = [y.wall_s / x.wall_s for x, y in zip(a, b, strict=True)]
+        notes.append(f"TFTP-only storms, {len(a)} interleaved rounds: median wall bench "
+                     f"{statistics.median(x.wall_s for x in a):.2f} s, tftpd-hpa "
+                     f"{statistics.median(y.wall_s for y in b):.2f} s; speed ratio "
+                     f"(tftpd-hpa wall / bench wall) per round "
+                     f"{' / '.join(f'{w:.2f}' for w in walls)}, median "
+                     f"{statistics.median(walls):.2f}; aggregate MB/s median bench "
+                     f"{statistics.median(x.mb_per_s for x in a):.1f}, tftpd-hpa "
+                     f"{statistics.median(y.mb_per_s for y in b):.1f}")
+    notes += [f"round {n} load average: {text}" for n, text in enumerate(round_loads, 1)]
     print("\n" + "\n".join(notes))
-    failed |= len(stats) != 3 or any(s.failures for s in stats.values())
+    failed |= first is None or any(s.failures for v in rounds.values() for s in v)
+    failed |= first is not None and first.failures > 0
     return 1 if failed else 0
 
 

@@ -1,13 +1,12 @@
-"""The TFTP server edge: tftpy's packet codec, our own per-transfer engine.
+"""The TFTP server edge: tftpy decodes requests; the transfers are our own.
 
-tftpy decodes requests (RRQ/WRQ with their options) and encodes OACKs.  Its
-server loop is replaced: tftpy keeps one outstanding block per transfer in a
-state machine driven by a single select loop, which cannot express RFC 7440
-windows without rewriting its states, and its root-relative path check does
-not know WalT's virtual layout.  Here each transfer runs in its own thread with
-its own socket (the transfer ID), sends a window of blocks, and handles RFC
-2347-2349 (options, blksize, timeout, tsize) and RFC 7440 (windowsize).
-DATA/ACK/ERROR, four-byte headers on the hot path, are packed with ``struct``.
+tftpy's server loop keeps one outstanding block per transfer in a state
+machine that cannot express RFC 7440 windows, and its root-relative path
+check does not know WalT's virtual layout.  Here one epoll loop per process
+serves every transfer (:class:`TftpServer`), each a
+:class:`waltport.net.tftp_session.Session` with its own socket (the transfer
+ID): RFC 2347-2349 (options, blksize, timeout, tsize) and RFC 7440
+(windowsize).
 """
 
 from __future__ import annotations
@@ -16,24 +15,27 @@ import contextlib
 import json
 import logging
 import os
+import select
 import socket
 import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from tftpy.TftpPacketFactory import TftpPacketFactory
-from tftpy.TftpPacketTypes import TftpPacketOACK, TftpPacketRRQ, TftpPacketWRQ
+from tftpy.TftpPacketTypes import TftpPacketRRQ, TftpPacketWRQ
 from tftpy.TftpShared import TftpException
 
 from waltport.net.tftp_map import ERR_ACCESS, ERR_NOT_FOUND, TftpRefused
+from waltport.net.tftp_session import OP_ERROR, Session
 
 log = logging.getLogger("waltport.net.tftp")
-OP_DATA, OP_ACK, OP_ERROR = 3, 4, 5
-MAX_BLKSIZE, MAX_WINDOW, MAX_RETRIES = 65464, 64, 5
-ERR_ILLEGAL, ERR_TID, ERR_OPTION = 4, 5, 8
+MAX_BLKSIZE, MAX_WINDOW = 65464, 64
+IDLE_WAIT = 0.3      # s: how soon an idle loop notices stop()
+SCAN_INTERVAL = 0.1  # s: how often deadlines are checked while transfers run
+_FACTORY = TftpPacketFactory()
 
 Resolver = Callable[[str, str], tuple[str, Path]]
 
@@ -124,9 +126,14 @@ def listen_socket(ip: str, port: int = 69) -> socket.socket:
 class TftpServer:
     """Listen on ``ip:port``; ``resolver(requested, client_ip)`` -> (remapped, file).
 
-    ``sock``: an already bound listening socket (one inherited by several
-    worker processes, see :mod:`waltport.net.tftp_workers`) instead of binding
-    ``ip:port``; ``stop()`` closes this process's copy.
+    One thread runs an epoll loop over the listening socket and every
+    transfer's socket: a ready ACK is answered by the next window with no
+    thread switch and no interpreter-lock hand-off between transfers (the
+    thread-per-transfer server it replaces spent a 20-client storm passing
+    the lock around).  ``sock``: an already bound listening socket (one
+    inherited by several worker processes, see
+    :mod:`waltport.net.tftp_workers`) instead of binding ``ip:port``;
+    ``stop()`` closes this process's copy.
     """
 
     def __init__(self, ip: str, resolver: Resolver, log_path: Path, port: int = 69,
@@ -137,183 +144,178 @@ class TftpServer:
         self.bad_packets = 0
         self._stop = threading.Event()
         self._sock = sock if sock is not None else listen_socket(ip, port)
-        # With a shared socket every worker wakes for each request and only one
-        # reads it: the others see EAGAIN (handled in _loop) and wait again.
-        self._sock.settimeout(0.3)
         self._thread = threading.Thread(target=self._loop, name="tftp", daemon=True)
-        self._transfers: set[threading.Thread] = set()
-        self._factory = TftpPacketFactory()
+        self._epoll = select.epoll()
+        self._active: dict[int, tuple[_Transfer, Session]] = {}
+
+    @property
+    def port(self) -> int:
+        """The port requests arrive on (useful when bound to port 0)."""
+        return int(self._sock.getsockname()[1])
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """End the loop (active transfers are aborted and logged), close everything."""
         self._stop.set()
         self._thread.join(5)
-        for t in list(self._transfers):
-            t.join(5)
         self._sock.close()
+        self._epoll.close()
         self.log.close()
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, peer = self._sock.recvfrom(65536)
-            except (TimeoutError, BlockingIOError):
-                continue
-            except OSError as err:
-                log.warning("tftp receive failed: %s", err)
-                continue
-            try:
-                self._request(data, peer)
-            except Exception:  # survive anything a packet triggers
-                self.bad_packets += 1
-                log.exception("tftp: unexpected failure on a packet from %s", peer)
-
-    def _request(self, data: bytes, peer: tuple[str, int]) -> None:
+        listen_fd = self._sock.fileno()
+        # With a shared socket every worker wakes for each request and only one
+        # reads it: the others get EAGAIN (MSG_DONTWAIT; the socket's own flags
+        # are shared by all workers and left blocking) and wait again.
+        self._epoll.register(listen_fd, select.EPOLLIN)
+        next_scan = 0.0
         try:
-            pkt = self._factory.parse(data)
-        except (TftpException, struct.error, UnicodeDecodeError, ValueError,
-                IndexError, KeyError, TypeError) as err:
+            while not self._stop.is_set():
+                now = time.monotonic()
+                wait = IDLE_WAIT if not self._active else max(0.0, min(next_scan - now, IDLE_WAIT))
+                events = self._epoll.poll(wait)
+                now = time.monotonic()
+                for fd, _ in events:
+                    if fd == listen_fd:
+                        self._receive_request(now)
+                        continue
+                    live = self._active.get(fd)
+                    if live is not None:
+                        live[1].readable(now)
+                        if live[1].done:
+                            self._end(*live)
+                if now >= next_scan:
+                    next_scan = now + SCAN_INTERVAL
+                    for tr, sess in [a for a in self._active.values() if a[1].deadline <= now]:
+                        sess.expired(now)
+                        if sess.done:
+                            self._end(tr, sess)
+        finally:
+            for tr, sess in list(self._active.values()):
+                sess.abort("server stopping")
+                self._end(tr, sess)
+
+    def _receive_request(self, now: float) -> None:
+        try:
+            data, peer = self._sock.recvfrom(65536, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError as err:
+            log.warning("tftp receive failed: %s", err)
+            return
+        try:
+            self._request(data, peer, now)
+        except Exception:  # survive anything a packet triggers
+            self.bad_packets += 1
+            log.exception("tftp: unexpected failure on a packet from %s", peer)
+
+    def _request(self, data: bytes, peer: tuple[str, int], now: float) -> None:
+        try:
+            pkt = parse_request(data)
+        except TftpException as err:
             self.bad_packets += 1
             if self.bad_packets <= 20 or self.bad_packets % 1000 == 0:
                 log.warning("tftp: dropped malformed packet from %s (#%d): %s",
                             peer, self.bad_packets, err)
             return
+        if pkt is None:
+            self.bad_packets += 1
+            return
         if isinstance(pkt, TftpPacketWRQ):
             self._sock.sendto(error_packet(ERR_ACCESS, "read-only server"), peer)
             return
-        if not isinstance(pkt, TftpPacketRRQ):
-            self.bad_packets += 1
-            return
-        t = threading.Thread(target=self._transfer, args=(pkt, peer), daemon=True,
-                             name=f"tftp-{peer[0]}:{peer[1]}")
-        self._transfers.add(t)
-        t.start()
+        self._open(pkt, peer, now)
 
-    def _transfer(self, pkt: TftpPacketRRQ, peer: tuple[str, int]) -> None:
-        t0 = time.monotonic()
-        rec = dict(time=time.time(), client=peer[0], port=peer[1], requested=pkt.filename,
-                   remapped=None, bytes=0, blocks=0, duration=0.0, blksize=512, windowsize=1,
-                   retransmits=0, result="error", error=None)
+    def _open(self, pkt: TftpPacketRRQ, peer: tuple[str, int], now: float) -> None:
+        """Resolve, open and start one transfer; refusals are answered and logged here."""
+        tr = _Transfer(peer, pkt.filename, now)
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        fd = -1
+        sess: Session | None = None
         try:
             sock.bind((self.ip, 0))
+            sock.connect(peer)
+            tr.sock = sock
             try:
-                remapped, path = self.resolver(pkt.filename, peer[0])
-                rec["remapped"] = remapped
+                tr.remapped, path = self.resolver(pkt.filename, peer[0])
                 fd = os.open(path, os.O_RDONLY)
             except TftpRefused as err:
-                rec["error"], rec["remapped"] = str(err), err.remapped
+                tr.error, tr.remapped = str(err), err.remapped
                 sock.sendto(error_packet(err.code, str(err)), peer)
+                self._log(tr, None)
                 return
             except OSError as err:
-                rec["error"] = f"cannot open: {err.strerror}"
+                tr.error = f"cannot open: {err.strerror}"
                 sock.sendto(error_packet(ERR_NOT_FOUND, "file not found"), peer)
+                self._log(tr, None)
                 return
-            try:
-                Session(sock, peer, fd, negotiate(dict(pkt.options or {}), os.fstat(fd).st_size),
-                        self._stop).run(rec)
-            finally:
-                os.close(fd)
+            tr.fd = fd
+            sess = Session(sock, fd, negotiate(dict(pkt.options or {}), os.fstat(fd).st_size))
         except OSError as err:
-            rec["error"] = f"socket: {err}"
+            tr.error = f"socket: {err}"
+            self._log(tr, None)
+            return
         except Exception as err:  # e.g. the registry failing: the record says why, not stderr
-            rec["error"] = f"server: {type(err).__name__}: {err}"
+            tr.error = f"server: {type(err).__name__}: {err}"
             log.exception("tftp: transfer for %s failed", peer)
             with contextlib.suppress(OSError):
                 sock.sendto(error_packet(0, "server error"), peer)
+            self._log(tr, None)
+            return
         finally:
-            sock.close()
-            rec["duration"] = round(time.monotonic() - t0, 6)
-            self.log.write(TransferRecord(**rec))  # type: ignore[arg-type]
-            log.info("tftp: %s %s -> %s: %s %d bytes", peer[0], pkt.filename, rec["remapped"],
-                     rec["result"], rec["bytes"])
-            self._transfers.discard(threading.current_thread())
+            if sess is None:
+                sock.close()
+                if fd >= 0:
+                    os.close(fd)
+        self._active[sock.fileno()] = (tr, sess)
+        self._epoll.register(sock.fileno(), select.EPOLLIN)
+        sess.start(now)
+        if sess.done:
+            self._end(tr, sess)
+
+    def _end(self, tr: _Transfer, sess: Session) -> None:
+        assert tr.sock is not None
+        self._active.pop(tr.sock.fileno(), None)
+        with contextlib.suppress(OSError):
+            self._epoll.unregister(tr.sock.fileno())
+        tr.sock.close()
+        os.close(tr.fd)
+        self._log(tr, sess)
+
+    def _log(self, tr: _Transfer, s: Session | None) -> None:
+        rec = TransferRecord(
+            time=tr.wall, client=tr.peer[0], port=tr.peer[1], requested=tr.requested,
+            remapped=tr.remapped, bytes=s.size if s and s.result == "ok" else 0,
+            blocks=s.last if s and s.result == "ok" else 0,
+            duration=round(time.monotonic() - tr.t0, 6), blksize=s.blksize if s else 512,
+            windowsize=s.window if s else 1, retransmits=s.retransmits if s else 0,
+            result=s.result if s else "error", error=(s.error if s else tr.error) or None)
+        self.log.write(rec)
+        log.info("tftp: %s %s -> %s: %s %d bytes", rec.client, rec.requested, rec.remapped,
+                 rec.result, rec.bytes)
 
 
-class Session:
-    """One read transfer: OACK handshake, then windows of DATA until the last block is acked."""
+@dataclass
+class _Transfer:
+    """What the loop keeps about one request besides its session: socket, file, names."""
 
-    def __init__(self, sock: socket.socket, peer: tuple[str, int], fd: int,
-                 options: dict[str, str], stop: threading.Event) -> None:
-        self.sock, self.peer, self.fd, self.options, self.stop = sock, peer, fd, options, stop
-        self.blksize = int(options.get("blksize", 512))
-        self.window = int(options.get("windowsize", 1))
-        self.timeout = float(options.get("timeout", 1))
-        self.size = os.fstat(fd).st_size
-        self.last = self.size // self.blksize + 1  # a short (maybe empty) block ends it
+    peer: tuple[str, int]
+    requested: str
+    t0: float
+    wall: float = field(default_factory=time.time)
+    remapped: str | None = None
+    error: str = ""
+    sock: socket.socket | None = None
+    fd: int = -1
 
-    def _wait_ack(self) -> int:
-        """The block number of the next ACK from our peer; raises TimeoutError or on ERROR.
 
-        Waits in slices of at most 0.5 s so that a stopping server never waits for
-        a client's long ``timeout`` option.
-        """
-        deadline = time.monotonic() + self.timeout
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0 or self.stop.is_set():
-                raise TimeoutError("no ACK")
-            self.sock.settimeout(min(left, 0.5))
-            try:
-                data, addr = self.sock.recvfrom(65536)
-            except TimeoutError:
-                continue
-            if addr != self.peer:
-                self.sock.sendto(error_packet(ERR_TID, "unknown transfer ID"), addr)
-                continue
-            if len(data) >= 4:
-                op, num = struct.unpack_from("!HH", data)
-                if op == OP_ACK:
-                    return int(num)
-                if op == OP_ERROR:
-                    raise TftpRefused(num, "client sent ERROR "
-                                      + data[4:].split(b"\0")[0].decode("latin-1"))
-
-    def run(self, rec: dict[str, object]) -> None:
-        rec["blksize"], rec["windowsize"] = self.blksize, self.window
-        retrans = 0
-        try:
-            if self.options:
-                oack = TftpPacketOACK()
-                oack.options = self.options
-                buf = oack.encode().buffer
-                for _ in range(MAX_RETRIES + 1):
-                    self.sock.sendto(buf, self.peer)
-                    try:
-                        if self._wait_ack() == 0:
-                            break
-                    except TimeoutError:
-                        retrans += 1
-                else:
-                    raise TimeoutError("no ACK for the OACK")
-            base, tries = 1, 0
-            while base <= self.last:
-                if self.stop.is_set():
-                    raise TimeoutError("server stopping")
-                top = min(base + self.window - 1, self.last)
-                for n in range(base, top + 1):
-                    chunk = os.pread(self.fd, self.blksize, (n - 1) * self.blksize)
-                    self.sock.sendto(struct.pack("!HH", OP_DATA, n & 0xFFFF) + chunk, self.peer)
-                while True:
-                    try:
-                        num = self._wait_ack()
-                    except TimeoutError:
-                        tries += 1
-                        retrans += top - base + 1
-                        if tries > MAX_RETRIES:
-                            raise
-                        break
-                    # Map the 16-bit ACK number into the window (block numbers wrap).
-                    k = base - 1 + ((num - (base - 1)) & 0xFFFF)
-                    if base <= k <= top:
-                        base, tries = k + 1, 0
-                        break
-            rec.update(result="ok", bytes=self.size, blocks=self.last)
-        except TimeoutError as err:
-            rec.update(result="timeout", error=str(err) or "no ACK")
-        except TftpRefused as err:
-            rec.update(result="client-error", error=str(err))
-        finally:
-            rec["retransmits"] = retrans
+def parse_request(data: bytes) -> TftpPacketRRQ | TftpPacketWRQ | None:
+    """A request (tftpy's decoder), None for any other packet; TftpException if malformed."""
+    try:
+        pkt = _FACTORY.parse(data)
+    except (struct.error, UnicodeDecodeError, ValueError, IndexError, KeyError,
+            TypeError) as err:
+        raise TftpException(f"undecodable: {err}") from err
+    return pkt if isinstance(pkt, TftpPacketRRQ | TftpPacketWRQ) else None

@@ -43,7 +43,10 @@ def default_workers() -> int:
     return max(2, os.cpu_count() or 1)
 
 
-NICENESS = 5  # TFTP workers yield the CPU to DHCP under a boot storm
+# TFTP workers yield the CPU to DHCP under a boot storm: they run this much
+# nicer than the server process, which raises itself by as much first
+# (waltport.net.serve), so that they are not below the rest of the machine.
+NICENESS = 5
 
 
 class TftpWorkers:

@@ -1,0 +1,230 @@
+"""One TFTP read transfer, driven by the server's event loop (no thread of its own).
+
+The per-block path is what bounds a transfer (one stream waits a round trip
+per window), so it is kept short, measured in ``docs/benchmarks.md``:
+
+* the transfer socket is *connected* to the client (as tftpd-hpa does): the
+  kernel drops packets from any other address or port, ``send``/``recv`` skip
+  the per-packet route lookup, and an ICMP "port unreachable" (a board that
+  reset) ends the transfer at once instead of after every retry;
+* file data goes straight into a preallocated buffer behind the 4-byte DATA
+  headers with one ``preadv`` per window (no per-block ``bytes`` copies), and
+  leaves with one ``send``: with a window, UDP segmentation offload (GSO,
+  ``UDP_SEGMENT``) makes the kernel cut that one buffer into the window's
+  datagrams, one system call for up to 44 blocks of 1468 bytes;
+* nothing blocks: the loop calls :meth:`Session.readable` when an ACK is
+  waiting and :meth:`Session.expired` when the deadline passed.
+
+Block numbers are 16 bits on the wire and wrap to 0 (as tftpd-hpa and atftp
+do); inside, blocks are counted without wrapping.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import struct
+
+OP_DATA, OP_ACK, OP_ERROR, OP_OACK = 3, 4, 5, 6
+MAX_RETRIES = 5
+UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # linux/udp.h; Python 3.11 lacks the name
+GSO_MAX_SEGMENTS = 64       # the kernel's UDP_MAX_SEGMENTS (64 before Linux 6.x raised it)
+GSO_MAX_BYTES = 65000       # one UDP datagram (the GSO super-packet) stays under 64 KiB
+_HEADER = struct.Struct("!HH")
+
+
+class FileChanged(Exception):
+    """The file got shorter while it was being served (rewritten in place)."""
+
+
+def oack_packet(options: dict[str, str]) -> bytes:
+    """An OACK (RFC 2347): opcode 6, then ``name\\0value\\0`` pairs in the given order."""
+    body = b"".join(k.encode("ascii") + b"\0" + v.encode("ascii") + b"\0"
+                    for k, v in options.items())
+    return _HEADER.pack(OP_OACK, 0)[:2] + body
+
+
+def segments_per_send(window: int, blksize: int) -> int:
+    """Blocks one GSO send may carry (kernel limits on segments and datagram size)."""
+    return max(1, min(window, GSO_MAX_SEGMENTS, GSO_MAX_BYTES // (blksize + 4)))
+
+
+class _Frames:
+    """A buffer of DATA frames (4-byte header, then a block) ready for one send."""
+
+    def __init__(self, blksize: int, count: int) -> None:
+        self.seg = blksize + 4
+        self.buf = bytearray(self.seg * count)
+        view = memoryview(self.buf)
+        self.view = view
+        self.regions = [view[i * self.seg + 4:(i + 1) * self.seg] for i in range(count)]
+
+    def fill(self, fd: int, first: int, count: int, blksize: int, size: int) -> memoryview:
+        """Blocks ``first`` .. ``first + count - 1`` read from ``fd``: the bytes to send."""
+        offset = (first - 1) * blksize
+        want = min(count * blksize, size - offset)
+        got = os.preadv(fd, self.regions[:count], offset) if want > 0 else 0
+        if got < want:
+            raise FileChanged(f"file shrank to {offset + got} bytes while being sent "
+                              f"(was {size})")
+        for i in range(count):
+            _HEADER.pack_into(self.buf, i * self.seg, OP_DATA, (first + i) & 0xFFFF)
+        return self.view[:(count - 1) * self.seg + 4 + got - (count - 1) * blksize]
+
+
+class Session:
+    """A read transfer over ``sock`` (bound, connected to the client) from ``fd``.
+
+    ``options`` are the negotiated ones (:func:`waltport.net.tftp.negotiate`);
+    when there are any the transfer starts with an OACK (block 0 of the
+    exchange), else with the first window of DATA.  ``done`` is set once the
+    last block is acknowledged, the client sent ERROR, the retries ran out or
+    the socket failed; ``result`` and ``error`` then say which.
+
+    The next window is read ahead into a second buffer right after a window
+    leaves, while the client works: the ACK that confirms the whole window is
+    then answered by a single ``send``.
+    """
+
+    def __init__(self, sock: socket.socket, fd: int, options: dict[str, str]) -> None:
+        self.sock, self.fd, self.options = sock, fd, options
+        self.blksize = int(options.get("blksize", 512))
+        self.window = int(options.get("windowsize", 1))
+        self.timeout = float(options.get("timeout", 1))
+        self.size = os.fstat(fd).st_size
+        self.last = self.size // self.blksize + 1  # a short (maybe empty) block ends it
+        self.acked = -1 if options else 0           # highest block the client confirmed
+        self.top = 0                                # highest block sent
+        self.tries = self.retransmits = 0
+        self.deadline = 0.0
+        self.done = False
+        self.result, self.error = "error", ""
+        self.per_send = 1
+        if self.window > 1 and self._enable_gso(self.blksize + 4):
+            self.per_send = segments_per_send(self.window, self.blksize)
+        self._frames = (_Frames(self.blksize, self.per_send), _Frames(self.blksize, self.per_send))
+        self._spare = 1                                   # index of the read-ahead buffer
+        self._ahead: tuple[int, memoryview] | None = None  # (its top block, its bytes)
+        self._ack = bytearray(516)
+
+    def _enable_gso(self, seg: int) -> bool:
+        try:
+            self.sock.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, seg)
+        except OSError:  # no UDP GSO in this kernel: one send per block
+            return False
+        return True
+
+    # -- events from the loop ---------------------------------------------
+    def start(self, now: float) -> None:
+        """Send the OACK or the first window."""
+        self._send_window(now)
+
+    def readable(self, now: float) -> None:
+        """Read one packet; an ACK that moves the window sends the next one.
+
+        One packet per call: the loop's epoll is level-triggered and calls
+        again while more wait, and a second ``recv`` that finds nothing would
+        cost a system call and an exception on every block.
+        """
+        try:
+            n = self.sock.recv_into(self._ack, 516, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return
+        except OSError as err:  # ICMP port unreachable: the client is gone
+            self._finish("error", f"socket: {err.strerror or err}")
+            return
+        if n < 4:
+            return
+        op, num = _HEADER.unpack_from(self._ack)
+        if op == OP_ACK:
+            # The 16-bit number, mapped to the first block at or after the acked one.
+            k = self.acked + ((num - self.acked) & 0xFFFF)
+            if self.acked < k <= self.top:  # older and duplicate ACKs change nothing
+                self.acked, self.tries = k, 0
+                if k >= self.last:
+                    self._finish("ok", "")
+                elif k == self.top and self._ahead is not None:
+                    self._send_ahead(now)
+                else:
+                    self._send_window(now)
+        elif op == OP_ERROR:
+            msg = bytes(self._ack[4:n]).split(b"\0")[0].decode("latin-1")
+            self._finish("client-error", f"client sent ERROR {num}: {msg}")
+
+    def expired(self, now: float) -> None:
+        """No progress before the deadline: resend from the first unacknowledged block."""
+        self.tries += 1
+        if self.tries > MAX_RETRIES:
+            what = "the OACK" if self.acked < 0 else f"block {self.acked + 1}"
+            self._finish("timeout", f"no ACK for {what} after {MAX_RETRIES} retries")
+            return
+        self.retransmits += max(1, self.top - self.acked)
+        self._send_window(now)
+
+    def abort(self, reason: str) -> None:
+        self._finish("timeout", reason)
+
+    # -- sending ------------------------------------------------------------
+    def _send_window(self, now: float) -> None:
+        """(Re)send the window after the acked block, then read the next one ahead."""
+        self.deadline = now + self.timeout
+        self._ahead = None
+        try:
+            if self.acked < 0:
+                self.sock.send(oack_packet(self.options))
+                return
+            first = self.acked + 1
+            self.top = min(self.acked + self.window, self.last)
+            frames = self._frames[1 - self._spare]
+            while first <= self.top:
+                count = min(self.per_send, self.top - first + 1)
+                data = frames.fill(self.fd, first, count, self.blksize, self.size)
+                if self._send(data, count):
+                    first += count
+            self._read_ahead()
+        except FileChanged as err:
+            self._finish("error", str(err))
+        except OSError as err:
+            self._finish("error", f"socket: {err.strerror or err}")
+
+    def _send_ahead(self, now: float) -> None:
+        """The whole window was acked: send the one read ahead, read the next."""
+        assert self._ahead is not None
+        self.deadline = now + self.timeout
+        top, data = self._ahead
+        self._ahead = None
+        try:
+            if not self._send(data, top - self.top):
+                self._send_window(now)
+                return
+            self.top = top
+            self._spare = 1 - self._spare
+            self._read_ahead()
+        except FileChanged as err:
+            self._finish("error", str(err))
+        except OSError as err:
+            self._finish("error", f"socket: {err.strerror or err}")
+
+    def _read_ahead(self) -> None:
+        """Fill the spare buffer with the next window when it fits in one send."""
+        count = min(self.window, self.last - self.top)
+        if 0 < count <= self.per_send:
+            data = self._frames[self._spare].fill(self.fd, self.top + 1, count, self.blksize,
+                                                  self.size)
+            self._ahead = (self.top + count, data)
+
+    def _send(self, data: memoryview, count: int) -> bool:
+        """One send; False if GSO refused it (then every later send is one block)."""
+        try:
+            self.sock.send(data)
+        except OSError:
+            if count == 1:
+                raise
+            # E.g. blocks larger than the path MTU: the kernel will not segment them.
+            self.sock.setsockopt(socket.IPPROTO_UDP, UDP_SEGMENT, 0)
+            self.per_send = 1
+            return False
+        return True
+
+    def _finish(self, result: str, error: str) -> None:
+        self.done, self.result, self.error = True, result, error
