@@ -1,12 +1,18 @@
 """Virtual board boots: bench server vs ISC dhcpd + tftpd-hpa configured like WalT.
 
     .venv/bin/python benchmarks/bench_boot.py [--boots 10] [--board qemu-arm64 ...]
+        [--tftp-windowsize 1 --tftp-windowsize 16]
 
 Same U-Boot / iPXE, same image root, same first stage, same lab; only the
 server side differs.  Prints, per board and server, the success rate and the
 median / p95 time (s since power-on) to the second stage and to userspace,
 then the reference/bench-server ratio of the medians (> 1: the bench server
 is faster).  Each boot is a new MAC, so every boot is a node's first boot.
+``--tftp-windowsize`` (repeatable) overrides the U-Boot profile's
+``uboot.tftp_windowsize`` (1: one block per ACK, U-Boot's default) and runs
+every value in turn; "kernel load" is from the second stage fetched to the
+kernel (and initrd) fetched, on the capture.  The load average is printed
+with every result.
 """
 
 from __future__ import annotations
@@ -26,9 +32,10 @@ from waltport.lab.reference import ReferenceServer
 from waltport.lab.stages import percentile
 from waltport.net.server import BenchServer
 from waltport.profile.load import load_profile
+from waltport.profile.model import Profile
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
-KEY_STAGES = ("second_stage_fetched", "userspace")
+KEY_STAGES = ("second_stage_fetched", "kernel_fetched", "userspace")
 
 
 def _times(runs: list[BootRun], stage: str) -> list[float]:
@@ -36,9 +43,27 @@ def _times(runs: list[BootRun], stage: str) -> list[float]:
             and s.time is not None]
 
 
-def run_board(board: str, boots: int, timeout: float, work: Path) -> dict[str, object]:
+def _kernel_load(runs: list[BootRun]) -> list[float]:
+    out = []
+    for r in runs:
+        t = {s.name: s.time for s in r.stages}
+        if r.ok and t.get("kernel_fetched") is not None and t.get("second_stage_fetched"):
+            out.append(t["kernel_fetched"] - t["second_stage_fetched"])  # type: ignore[operator]
+    return out
+
+
+def with_window(profile: Profile, window: int | None) -> Profile:
+    """The profile asking U-Boot for ``window`` (None: as written)."""
+    if window is None or profile.uboot is None:
+        return profile
+    uboot = profile.uboot.model_copy(update={"tftp_windowsize": None if window == 1 else window})
+    return profile.model_copy(update={"uboot": uboot})
+
+
+def run_board(board: str, boots: int, timeout: float, work: Path,
+              window: int | None = None) -> dict[str, object]:
     shutil.rmtree(work, ignore_errors=True)
-    profile = load_profile(BOARDS / f"{board}.yaml")
+    profile = with_window(load_profile(BOARDS / f"{board}.yaml"), window)
     model = lab_model(profile)
     root = build_image_root(profile, model, work / "image-root")
     first = first_stage(profile, work)
@@ -55,7 +80,8 @@ def run_board(board: str, boots: int, timeout: float, work: Path) -> dict[str, o
             results["dhcpd + tftpd-hpa"] = [
                 boot_once(profile, model, lab, ref, index=i, first=first,
                           out_dir=work / "ref", timeout=timeout) for i in range(boots)]
-    out: dict[str, object] = {"board": board, "boots": boots}
+    out: dict[str, object] = {"board": board if window is None else f"{board}, window {window}",
+                              "boots": boots, "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}
     for server, runs in results.items():
         row: dict[str, object] = {"ok": sum(r.ok for r in runs),
                                   "failed": [r.failed_stage for r in runs if not r.ok]}
@@ -63,6 +89,9 @@ def run_board(board: str, boots: int, timeout: float, work: Path) -> dict[str, o
             t = _times(runs, stage)
             row[stage] = {"median": round(statistics.median(t), 2),
                           "p95": round(percentile(t, 95), 2)} if t else None
+        k = _kernel_load(runs)
+        row["kernel_load"] = {"median": round(statistics.median(k), 2),
+                              "p95": round(percentile(k, 95), 2)} if k else None
         out[server] = row
     return out
 
@@ -81,27 +110,35 @@ def main() -> int:
     ap.add_argument("--timeout", type=float, default=240.0)
     ap.add_argument("--json", type=Path, help="also write the raw results here")
     ap.add_argument("--keep", type=Path, help="keep logs and pcaps in this dir")
+    ap.add_argument("--tftp-windowsize", type=int, action="append", default=None,
+                    help="U-Boot boards: override uboot.tftp_windowsize (repeat to compare)")
     args = ap.parse_args()
     boards = args.board or ["qemu-arm64", "qemu-x86-64"]
+    windows = args.tftp_windowsize or [None]
     results = []
     with tempfile.TemporaryDirectory(prefix="waltport-bench-boot-") as tmp:
         work = args.keep or Path(tmp)
         for board in boards:
-            results.append(run_board(board, args.boots, args.timeout, work / board))
-    print("| board | server | ok | to 2nd stage median / p95 (s) | to userspace median / p95 (s) |")
-    print("|---|---|---|---|---|")
+            for window in windows:
+                results.append(run_board(board, args.boots, args.timeout,
+                                         work / f"{board}-{window}", window))
+    cols = ("to 2nd stage", "2nd stage -> kernel fetched (kernel load)", "to userspace")
+    print("| board | server | ok | " + " | ".join(f"{c} median / p95 (s)" for c in cols)
+          + " | load average |")
+    print("|---|---|---|---|---|---|---|")
     for res in results:
         for server in ("bench server", "dhcpd + tftpd-hpa"):
             row = res[server]
             cells = [f"{row[s]['median']:.2f} / {row[s]['p95']:.2f}" if row[s] else "-"
-                     for s in KEY_STAGES]
+                     for s in (KEY_STAGES[0], "kernel_load", KEY_STAGES[2])]
             print(f"| {res['board']} | {server} | {row['ok']}/{res['boots']} | "
-                  f"{cells[0]} | {cells[1]} |")
+                  f"{' | '.join(cells)} | {res['load']} |")
     print()
-    print("| board | ratio to 2nd stage (ref/bench) | ratio to userspace (ref/bench) |")
-    print("|---|---|---|")
+    print("| board | ratio to 2nd stage (ref/bench) | ratio kernel load | ratio to userspace |")
+    print("|---|---|---|---|")
     for res in results:
-        print(f"| {res['board']} | {ratio(res, KEY_STAGES[0])} | {ratio(res, KEY_STAGES[1])} |")
+        print(f"| {res['board']} | {ratio(res, KEY_STAGES[0])} | {ratio(res, 'kernel_load')} | "
+              f"{ratio(res, KEY_STAGES[2])} |")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -109,6 +109,22 @@ def test_second_stage_uboot_command_line() -> None:
                          "${fdtcontroladdr}", "||", "reset"]
 
 
+def test_second_stage_tftp_options_come_before_the_transfers() -> None:
+    """qemu-arm64 asks for a window of 16; a profile without the keys sets nothing."""
+    words = statements(render_texts(load_profile(BOARDS / "qemu-arm64.yaml"))["start.uboot.txt"])
+    first_tftp = next(i for i, w in enumerate(words) if w[0] == "tftp")
+    assert words.index(["setenv", "tftpwindowsize", "16"]) < first_tftp
+    assert not any(w[:2] == ["setenv", "tftpblocksize"] for w in words)
+    text = (BOARDS / "qemu-arm64.yaml").read_text().replace(
+        "tftp_windowsize: 16", "tftp_windowsize: 4\n  tftp_blocksize: 1024")
+    words = statements(render_texts(parse_profile(text))["start.uboot.txt"])
+    first_tftp = next(i for i, w in enumerate(words) if w[0] == "tftp")
+    assert words.index(["setenv", "tftpblocksize", "1024"]) < first_tftp
+    assert words.index(["setenv", "tftpwindowsize", "4"]) < first_tftp
+    plain = statements(render_texts(load_profile(BOARDS / "rpi.yaml"))["start.uboot.txt"])
+    assert not any(w[0] == "setenv" and w[1].startswith("tftp") for w in plain)
+
+
 def test_second_stage_with_dtb_and_bootz() -> None:
     text = """
 name: armboard

@@ -87,6 +87,21 @@ model: pc
     assert {"dhcp_identifier", "arch"} <= paths
 
 
+def test_tftp_options_are_bounded_with_their_paths() -> None:
+    ok = parse_profile(MINIMAL.replace("uboot: {boot_command: booti}", "uboot: {boot_command: "
+                                       "booti, tftp_blocksize: 1468, tftp_windowsize: 16}"))
+    assert ok.uboot is not None
+    assert (ok.uboot.tftp_blocksize, ok.uboot.tftp_windowsize) == (1468, 16)
+    assert parse_profile(MINIMAL).uboot.tftp_windowsize is None  # type: ignore[union-attr]
+    bad = MINIMAL.replace("uboot: {boot_command: booti}", "uboot: {boot_command: booti, "
+                          "tftp_blocksize: 100, tftp_windowsize: 65}")
+    with pytest.raises(ProfileError) as exc:
+        parse_profile(bad)
+    by_path = {p.path: p.reason for p in exc.value.problems}
+    assert {"uboot.tftp_blocksize", "uboot.tftp_windowsize"} <= set(by_path)
+    assert "512" in by_path["uboot.tftp_blocksize"] and "64" in by_path["uboot.tftp_windowsize"]
+
+
 @pytest.mark.parametrize("name", ["Rpi", "rpi_4", "4rpi", "rpi-", "rpi--4", "rpi 4", "a" * 250])
 def test_bad_model_names(name: str) -> None:
     with pytest.raises(ProfileError) as exc:

@@ -186,6 +186,19 @@ class UBootSettings(_Strict):
         default=None,
         description="where booti copies the compressed Image before inflating it into "
                     "kernel_addr_r (default: the board's own ${kernel_comp_addr_r})")
+    # TFTP options the second stage asks for (U-Boot's tftpblocksize and
+    # tftpwindowsize, read by CONFIG_NET_TFTP_VARS builds); None keeps the
+    # board's defaults.  Above 1468 bytes a block spans IP fragments, which
+    # U-Boot reassembles only with CONFIG_IP_DEFRAG (Debian's qemu_arm64 build
+    # silently keeps 1468); a window needs U-Boot >= 2020.07 and an Ethernet
+    # receive ring deeper than the window (qemu_arm64's virtio-net: 32
+    # buffers; a window of 32 stalls).  Servers without RFC 7440 (tftpd-hpa)
+    # ignore the window and the board falls back to one block per ACK.
+    tftp_blocksize: int | None = Field(default=None, ge=512, le=65464,
+                                       description="U-Boot's tftpblocksize (RFC 2348)")
+    tftp_windowsize: int | None = Field(default=None, ge=1, le=64,
+                                        description="U-Boot's tftpwindowsize (RFC 7440); "
+                                                    "the bench server accepts at most 64")
 
 
 class IpxeSettings(_Strict):
