@@ -4,15 +4,17 @@
         [--tftp-windowsize 1 --tftp-windowsize 16]
 
 Same U-Boot / iPXE, same image root, same first stage, same lab; only the
-server side differs.  Prints, per board and server, the success rate and the
-median / p95 time (s since power-on) to the second stage and to userspace,
-then the reference/bench-server ratio of the medians (> 1: the bench server
+server side differs, and boots alternate between the two servers.  Prints,
+per board and server, the success rate and the median / p95 time (s since
+power-on) to the second stage and to userspace, then the
+reference/bench-server ratio of the medians (> 1: the bench server
 is faster).  Each boot is a new MAC, so every boot is a node's first boot.
 ``--tftp-windowsize`` (repeatable) overrides the U-Boot profile's
-``uboot.tftp_windowsize`` (1: one block per ACK, U-Boot's default) and runs
-every value in turn; "kernel load" is from the second stage fetched to the
-kernel (and initrd) fetched, on the capture.  The load average is printed
-with every result.
+``uboot.tftp_windowsize`` (1: one block per ACK, U-Boot's default); each
+round boots every value against each server in turn.  "Kernel load" is from
+the second stage fetched to the kernel (and initrd) fetched, on the capture.
+The 1-minute load average (min-max over the rounds) is printed with every
+result.
 """
 
 from __future__ import annotations
@@ -61,27 +63,44 @@ def with_window(profile: Profile, window: int | None) -> Profile:
 
 
 def run_board(board: str, boots: int, timeout: float, work: Path,
-              window: int | None = None) -> dict[str, object]:
+              windows: list[int | None]) -> list[dict[str, object]]:
+    """``boots`` rounds; each boots every window variant once against each server."""
     shutil.rmtree(work, ignore_errors=True)
-    profile = with_window(load_profile(BOARDS / f"{board}.yaml"), window)
-    model = lab_model(profile)
-    root = build_image_root(profile, model, work / "image-root")
-    first = first_stage(profile, work)
-    results: dict[str, list[BootRun]] = {}
+    variants = []
+    for window in windows:
+        profile = with_window(load_profile(BOARDS / f"{board}.yaml"), window)
+        model = lab_model(profile)
+        vdir = work / f"window-{window}"
+        root = build_image_root(profile, model, vdir / "image-root")
+        variants.append((window, profile, model, root, first_stage(profile, vdir), vdir))
+    results: dict[tuple[int | None, str], list[BootRun]] = {}
+    loads: list[float] = []
     lab_name = f"wpbench{os.getpid() % 10000}"
+    # Interleaved: one boot against each server in turn (both cannot answer DHCP on
+    # one segment at once), so that every variant and server sees the same load.
     with lab_session(lab_name) as lab:
-        with BenchServer(lab, root, pxe_first_stage=first.pxe, state=work / "bench-state") as srv:
-            results["bench server"] = [
-                boot_once(profile, model, lab, srv, index=i, first=first,
-                          out_dir=work / "bench", timeout=timeout) for i in range(boots)]
-        macs = [board_mac(i, str(profile.arch)) for i in range(boots)]
-        with ReferenceServer(lab, root / "boot" / model, work / "ref-state", macs=macs,
-                             pxe_first_stage=first.pxe) as ref:
-            results["dhcpd + tftpd-hpa"] = [
-                boot_once(profile, model, lab, ref, index=i, first=first,
-                          out_dir=work / "ref", timeout=timeout) for i in range(boots)]
-    out: dict[str, object] = {"board": board if window is None else f"{board}, window {window}",
-                              "boots": boots, "load": "/".join(f"{x:.1f}" for x in os.getloadavg())}
+        for i in range(boots):
+            loads.append(os.getloadavg()[0])
+            for window, profile, model, root, first, vdir in variants:
+                macs = [board_mac(n, str(profile.arch)) for n in range(boots)]
+                with BenchServer(lab, root, pxe_first_stage=first.pxe,
+                                 state=vdir / "bench-state") as srv:
+                    results.setdefault((window, "bench server"), []).append(
+                        boot_once(profile, model, lab, srv, index=i, first=first,
+                                  out_dir=vdir / "bench", timeout=timeout))
+                with ReferenceServer(lab, root / "boot" / model, vdir / "ref-state", macs=macs,
+                                     pxe_first_stage=first.pxe) as ref:
+                    results.setdefault((window, "dhcpd + tftpd-hpa"), []).append(
+                        boot_once(profile, model, lab, ref, index=i, first=first,
+                                  out_dir=vdir / "ref", timeout=timeout))
+    return [_summary(board if window is None else f"{board}, window {window}", boots,
+                     {srv: runs for (w, srv), runs in results.items() if w == window},
+                     f"{min(loads):.1f}-{max(loads):.1f}") for window in windows]
+
+
+def _summary(name: str, boots: int, results: dict[str, list[BootRun]],
+             load: str) -> dict[str, object]:
+    out: dict[str, object] = {"board": name, "boots": boots, "load": load}
     for server, runs in results.items():
         row: dict[str, object] = {"ok": sum(r.ok for r in runs),
                                   "failed": [r.failed_stage for r in runs if not r.ok]}
@@ -119,12 +138,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="waltport-bench-boot-") as tmp:
         work = args.keep or Path(tmp)
         for board in boards:
-            for window in windows:
-                results.append(run_board(board, args.boots, args.timeout,
-                                         work / f"{board}-{window}", window))
+            results += run_board(board, args.boots, args.timeout, work / board, windows)
     cols = ("to 2nd stage", "2nd stage -> kernel fetched (kernel load)", "to userspace")
     print("| board | server | ok | " + " | ".join(f"{c} median / p95 (s)" for c in cols)
-          + " | load average |")
+          + " | 1-min load average (min-max over rounds) |")
     print("|---|---|---|---|---|---|---|")
     for res in results:
         for server in ("bench server", "dhcpd + tftpd-hpa"):

@@ -183,19 +183,26 @@ class TftpServer:
                         continue
                     live = self._active.get(fd)
                     if live is not None:
-                        live[1].readable(now)
-                        if live[1].done:
-                            self._end(*live)
+                        self._step(*live, Session.readable, now)
                 if now >= next_scan:
                     next_scan = now + SCAN_INTERVAL
                     for tr, sess in [a for a in self._active.values() if a[1].deadline <= now]:
-                        sess.expired(now)
-                        if sess.done:
-                            self._end(tr, sess)
+                        self._step(tr, sess, Session.expired, now)
         finally:
             for tr, sess in list(self._active.values()):
                 sess.abort("server stopping")
                 self._end(tr, sess)
+
+    def _step(self, tr: _Transfer, sess: Session, event: Callable[[Session, float], None],
+              now: float) -> None:
+        """Run one event of a transfer; a bug ends that transfer (logged), not the loop."""
+        try:
+            event(sess, now)
+        except Exception as err:
+            log.exception("tftp: transfer for %s failed", tr.peer)
+            sess.abort(f"server: {type(err).__name__}: {err}", "error")
+        if sess.done:
+            self._end(tr, sess)
 
     def _receive_request(self, now: float) -> None:
         try:

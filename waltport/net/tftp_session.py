@@ -161,8 +161,8 @@ class Session:
         self.retransmits += max(1, self.top - self.acked)
         self._send_window(now)
 
-    def abort(self, reason: str) -> None:
-        self._finish("timeout", reason)
+    def abort(self, reason: str, result: str = "timeout") -> None:
+        self._finish(result, reason)
 
     # -- sending ------------------------------------------------------------
     def _send_window(self, now: float) -> None:
