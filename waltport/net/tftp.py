@@ -171,19 +171,18 @@ class TftpServer:
         # are shared by all workers and left blocking) and wait again.
         self._epoll.register(listen_fd, select.EPOLLIN)
         next_scan = 0.0
+        poll, active = self._epoll.poll, self._active  # the per-block path, looked up once
         try:
             while not self._stop.is_set():
-                now = time.monotonic()
-                wait = IDLE_WAIT if not self._active else max(0.0, min(next_scan - now, IDLE_WAIT))
-                events = self._epoll.poll(wait)
+                # Sleep at most until the next deadline scan while transfers run.
+                events = poll(SCAN_INTERVAL if active else IDLE_WAIT)
                 now = time.monotonic()
                 for fd, _ in events:
-                    if fd == listen_fd:
-                        self._receive_request(now)
-                        continue
-                    live = self._active.get(fd)
+                    live = active.get(fd)
                     if live is not None:
                         self._step(*live, Session.readable, now)
+                    elif fd == listen_fd:
+                        self._receive_request(now)
                 if now >= next_scan:
                     next_scan = now + SCAN_INTERVAL
                     for tr, sess in [a for a in self._active.values() if a[1].deadline <= now]:
