@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import image_fixtures as fx
 import pytest
 
 from waltport.cli import main
-from waltport.image.build import build_image
+from waltport.image.build import BuiltImage, build_image
 from waltport.image.checks import check_image
-from waltport.image.importer import import_image
+from waltport.image.importer import ImportResult, import_image
 from waltport.image.podman import PodmanError, PodmanService, mounts_under
 from waltport.image.tarball import export_rootfs
 from waltport.lab.boot import boot_board
@@ -59,16 +60,47 @@ def _inspect(name: str) -> dict[str, object] | None:
             return None
 
 
+@dataclass(frozen=True)
+class Imported:
+    """A virtual board's default image, built, imported and exported once per module."""
+
+    built: BuiltImage
+    res: ImportResult
+    rootfs: Path
+
+
+@pytest.fixture(scope="module")
+def images(state: Path, tmp_path_factory: pytest.TempPathFactory
+           ) -> Callable[[str, str], Imported]:
+    """Build + import + export of (board, model) on first use; the boot tests reuse them.
+
+    Building and importing is what the first test checks; the lab boots then
+    start from the same image instead of building it a second time.
+    """
+    done: dict[tuple[str, str], Imported] = {}
+
+    def get(board: str, model: str) -> Imported:
+        if (board, model) not in done:
+            built = build_image(boards_dir() / f"{board}.yaml", model=model)
+            out = tmp_path_factory.mktemp(f"import-{model}")
+            res = import_image(built.tag, model, out_dir=out / "out")
+            done[(board, model)] = Imported(built, res,
+                                            export_rootfs(res.tag, out / "rootfs").root)
+        return done[(board, model)]
+
+    return get
+
+
 @pytest.mark.parametrize(("board", "model", "arch"), [("qemu-arm64", "qemu-arm64", "arm64"),
                                                       ("qemu-arm", "qemu-arm", "arm"),
                                                       ("qemu-x86-64", "pc-x86-64", "amd64"),
                                                       ("qemu-x86-64", "pc-x86-32", "386")])
-def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, board: str,
-                                               model: str, arch: str) -> None:
+def test_build_import_check_and_close_the_loop(images: Callable[[str, str], Imported],
+                                               board: str, model: str, arch: str) -> None:
     # pc-x86-32 (model_arch x86): an i386 image of its own, serving only that model.
-    built = build_image(boards_dir() / f"{board}.yaml", model=model)
+    image = images(board, model)
+    built, res = image.built, image.res
     assert built.labels["walt.node.models"] == model
-    res = import_image(built.tag, model, out_dir=tmp_path / "out")
     name = f"docker.io/waltplatform/{model}-default:latest"
     assert res.tag == name and res.arch == arch
     assert res.labels["walt.node.models"] == model and res.labels["walt.server.minversion"]
@@ -82,8 +114,7 @@ def test_build_import_check_and_close_the_loop(state: Path, tmp_path: Path, boar
         assert all(r.status == "pass" for r in report.results if r.mandatory), source
         assert report.arch == {"386": "x86", "amd64": "x86_64"}.get(arch, arch)
     # Close the loop: the lab's image-root check accepts the rootfs exported from storage.
-    root = export_rootfs(name, tmp_path / "rootfs").root
-    boot = check_image_root(root, load_profile(boards_dir() / f"{board}.yaml"), model)
+    boot = check_image_root(image.rootfs, load_profile(boards_dir() / f"{board}.yaml"), model)
     assert (boot / "kernel").resolve().name.startswith("vmlinuz-")
 
 
@@ -139,16 +170,15 @@ UNAME = {"qemu-arm64": "aarch64", "pc-x86-64": "x86_64", "pc-x86-32": "i686"}
                                                        ("qemu-x86-64", "pc-x86-64", "pxe"),
                                                        ("qemu-x86-64", "pc-x86-64", "usb"),
                                                        ("qemu-x86-64", "pc-x86-32", "pxe")])
-def test_lab_boots_the_image_from_podman_storage(state: Path, tmp_path: Path, board: str,
-                                                 model: str, first: str) -> None:
+def test_lab_boots_the_image_from_podman_storage(images: Callable[[str, str], Imported],
+                                                 tmp_path: Path, board: str, model: str,
+                                                 first: str) -> None:
     """Close the loop: the rootfs exported from podman storage is the lab's TFTP root.
 
     ``usb``: the PC starts from the USB key ``waltport media`` writes (SeaBIOS,
     syslinux, ipxe.lkrn + boot.ipxe; its NIC has no boot ROM).
     """
-    built = build_image(boards_dir() / f"{board}.yaml", model=model)
-    res = import_image(built.tag, model, out_dir=tmp_path / "out")
-    root = export_rootfs(res.tag, tmp_path / "rootfs").root
+    root = images(board, model).rootfs
     report = boot_board(boards_dir() / f"{board}.yaml", lab_name=f"wp-image-{first}",
                         image_root=root, out_dir=tmp_path / "lab", timeout=120, model=model,
                         first_stage_mode="sdcard" if first == "pxe" else first)
