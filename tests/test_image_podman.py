@@ -179,7 +179,9 @@ def test_lab_boots_the_image_from_podman_storage(images: Callable[[str, str], Im
     syslinux, ipxe.lkrn + boot.ipxe; its NIC has no boot ROM).
     """
     root = images(board, model).rootfs
-    report = boot_board(boards_dir() / f"{board}.yaml", lab_name=f"wp-image-{first}",
+    # The pid keeps the lab apart from concurrent runs (another worker, another checkout):
+    # a lab of the same name would be torn down, processes and all, under this boot.
+    report = boot_board(boards_dir() / f"{board}.yaml", lab_name=f"wpi-{first}-{os.getpid()}",
                         image_root=root, out_dir=tmp_path / "lab", timeout=120, model=model,
                         first_stage_mode="sdcard" if first == "pxe" else first)
     assert report.first_stage == first
