@@ -102,6 +102,21 @@ def test_block_number_wraps(lab: Lab, server: BenchServer, node_ip: str,  # noqa
     assert (tmp_path / "w").read_bytes() == bytes(range(256)) * 2400
 
 
+@pytest.mark.root
+@needs_root
+def test_blocks_larger_than_the_link_mtu_fall_back_to_one_send_each(
+        lab: Lab, server: BenchServer, node_ip: str, image_root: Path,  # noqa: F811
+        tmp_path: Path) -> None:
+    """4000-byte blocks in windows of 4 on a 1500-byte link: the kernel refuses to
+    segment them (GSO), the session sends block by block, IP fragments them."""
+    done = _client(lab, ["atftp", "--option", "blksize 4000", "--option", "windowsize 4", "-g",
+                         "-r", "kernel", "-l", str(tmp_path / "big"), lab.server_ip])
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "big").read_bytes() == (image_root / "vmlinuz").read_bytes()
+    rec = [r for r in read_transfer_log(server.transfer_log) if r.blksize == 4000][-1]
+    assert (rec.result, rec.windowsize, rec.retransmits) == ("ok", 4, 0)
+
+
 TRAVERSAL = ["../../../../etc/passwd", "/etc/passwd", "//etc/passwd", "..%2f..%2fetc%2fpasswd",
              "%2e%2e/%2e%2e/etc/passwd", "....//....//etc/passwd", "escape", "escape-rel",
              "kernel/../../../../../etc/passwd", "..\\..\\etc\\passwd", "nodes/../../etc/passwd",
