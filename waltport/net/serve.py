@@ -113,9 +113,9 @@ def _raise_priority() -> None:
 def run(args: argparse.Namespace, stop: threading.Event) -> None:
     """Open everything, announce READY, serve until ``stop`` is set, close everything.
 
-    TFTP runs in worker processes of its own (:class:`TftpWorkers`): dozens of
-    transfer threads would otherwise starve the DHCP thread of the interpreter
-    lock (the boot-storm benchmark saw DHCP answers seconds late and clients
+    TFTP runs in worker processes of its own (:class:`TftpWorkers`): a storm's
+    transfers would otherwise hold the interpreter lock the DHCP thread needs
+    (the boot-storm benchmark saw DHCP answers seconds late and clients
     resending), and several workers spread a storm's transfers over the CPUs.
     A real WalT server runs dhcpd and tftpd as separate processes too.
     """
