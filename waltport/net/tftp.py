@@ -181,6 +181,8 @@ class TftpServer:
                     live = active.get(fd)
                     if live is not None:
                         self._step(*live, Session.readable, now)
+                        if len(active) == 1 and fd in active:
+                            self._step(*live, Session.pump, now)
                     elif fd == listen_fd:
                         self._receive_request(now)
                 if now >= next_scan:

@@ -31,6 +31,9 @@ UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # linux/udp.h; Python 3.11 la
 GSO_MAX_SEGMENTS = 64       # the kernel's UDP_MAX_SEGMENTS (64 before Linux 6.x raised it)
 GSO_MAX_BYTES = 65000       # one UDP datagram (the GSO super-packet) stays under 64 KiB
 _HEADER = struct.Struct("!HH")
+PUMP_PACKETS = 256          # packets a lone transfer is served before the loop looks around
+PUMP_WAIT = 0.01            # s a lone transfer waits in recv for its client
+_PUMP_WAIT = struct.pack("@ll", 0, int(PUMP_WAIT * 1e6))  # struct timeval
 
 
 class FileChanged(Exception):
@@ -67,6 +70,9 @@ class _Frames:
         if got < want:
             raise FileChanged(f"file shrank to {offset + got} bytes while being sent "
                               f"(was {size})")
+        if count == 1:
+            _HEADER.pack_into(self.buf, 0, OP_DATA, first & 0xFFFF)
+            return self.view[:4 + got]
         for i in range(count):
             _HEADER.pack_into(self.buf, i * self.seg, OP_DATA, (first + i) & 0xFFFF)
         return self.view[:(count - 1) * self.seg + 4 + got - (count - 1) * blksize]
@@ -106,6 +112,8 @@ class Session:
         self._spare = 1                                   # index of the read-ahead buffer
         self._ahead: tuple[int, memoryview] | None = None  # (its top block, its bytes)
         self._ack = bytearray(516)
+        # What a blocking recv waits at most (pump); MSG_DONTWAIT reads ignore it.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _PUMP_WAIT)
 
     def _enable_gso(self, seg: int) -> bool:
         try:
@@ -126,15 +134,33 @@ class Session:
         again while more wait, and a second ``recv`` that finds nothing would
         cost a system call and an exception on every block.
         """
+        self._receive(socket.MSG_DONTWAIT, now)
+
+    def pump(self, now: float) -> None:
+        """Serve this transfer alone for up to PUMP_PACKETS packets, waiting in ``recv``.
+
+        For a loop with a single transfer: a blocking ``recv`` is one system
+        call per ACK where ``epoll_wait`` + ``recv`` are two plus the loop's
+        dispatch, about a fifth of a lock-step stream's time (measured in
+        docs/benchmarks.md).  It returns to the loop (new requests, deadlines,
+        stop) after PUMP_PACKETS, when the transfer ends, or when the client
+        has been silent for PUMP_WAIT.
+        """
+        for _ in range(PUMP_PACKETS):
+            if self.done or not self._receive(0, now):
+                return
+
+    def _receive(self, flags: int, now: float) -> bool:
+        """One packet (``flags``: MSG_DONTWAIT or 0 to wait PUMP_WAIT); False if none came."""
         try:
-            n = self.sock.recv_into(self._ack, 516, socket.MSG_DONTWAIT)
+            n = self.sock.recv_into(self._ack, 516, flags)
         except BlockingIOError:
-            return
+            return False
         except OSError as err:  # ICMP port unreachable: the client is gone
             self._finish("error", f"socket: {err.strerror or err}")
-            return
+            return False
         if n < 4:
-            return
+            return True
         op, num = _HEADER.unpack_from(self._ack)
         if op == OP_ACK:
             # The 16-bit number, mapped to the first block at or after the acked one.
@@ -150,6 +176,7 @@ class Session:
         elif op == OP_ERROR:
             msg = bytes(self._ack[4:n]).split(b"\0")[0].decode("latin-1")
             self._finish("client-error", f"client sent ERROR {num}: {msg}")
+        return True
 
     def expired(self, now: float) -> None:
         """No progress before the deadline: resend from the first unacknowledged block."""
@@ -194,7 +221,10 @@ class Session:
         top, data = self._ahead
         self._ahead = None
         try:
-            if not self._send(data, top - self.top):
+            count = top - self.top
+            if count == 1:  # no GSO involved: the common, lock-step case sends directly
+                self.sock.send(data)
+            elif not self._send(data, count):
                 self._send_window(now)
                 return
             self.top = top
