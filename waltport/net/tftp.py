@@ -130,7 +130,9 @@ class TftpServer:
     transfer's socket: a ready ACK is answered by the next window with no
     thread switch and no interpreter-lock hand-off between transfers (the
     thread-per-transfer server it replaces spent a 20-client storm passing
-    the lock around).  ``sock``: an already bound listening socket (one
+    the lock around).  A worker with a single transfer lets it wait for its
+    ACKs in ``recv`` for a while (:meth:`Session.pump`), one system call per
+    block fewer than the loop.  ``sock``: an already bound listening socket (one
     inherited by several worker processes, see
     :mod:`waltport.net.tftp_workers`) instead of binding ``ip:port``;
     ``stop()`` closes this process's copy.
