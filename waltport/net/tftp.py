@@ -35,6 +35,7 @@ log = logging.getLogger("waltport.net.tftp")
 MAX_BLKSIZE, MAX_WINDOW = 65464, 64
 IDLE_WAIT = 0.3      # s: how soon an idle loop notices stop()
 SCAN_INTERVAL = 0.1  # s: how often deadlines are checked while transfers run
+QUIET = 0.05         # s without a new request before a lone transfer may be pumped
 _FACTORY = TftpPacketFactory()
 
 Resolver = Callable[[str, str], tuple[str, Path]]
@@ -172,7 +173,7 @@ class TftpServer:
         # reads it: the others get EAGAIN (MSG_DONTWAIT; the socket's own flags
         # are shared by all workers and left blocking) and wait again.
         self._epoll.register(listen_fd, select.EPOLLIN)
-        next_scan = 0.0
+        next_scan = last_request = 0.0
         poll, active = self._epoll.poll, self._active  # the per-block path, looked up once
         try:
             while not self._stop.is_set():
@@ -183,10 +184,13 @@ class TftpServer:
                     live = active.get(fd)
                     if live is not None:
                         self._step(*live, Session.readable, now)
-                        if len(active) == 1 and fd in active:
+                        # Pump a lone transfer, but not while requests are coming in
+                        # (a storm's first seconds): they would wait behind it.
+                        if len(active) == 1 and fd in active and now > last_request + QUIET:
                             self._step(*live, Session.pump, now)
                     elif fd == listen_fd:
                         self._receive_request(now)
+                        last_request = now
                 if now >= next_scan:
                     next_scan = now + SCAN_INTERVAL
                     for tr, sess in [a for a in self._active.values() if a[1].deadline <= now]:
