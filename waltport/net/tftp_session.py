@@ -12,8 +12,9 @@ per window), so it is kept short, measured in ``docs/benchmarks.md``:
   leaves with one ``send``: with a window, UDP segmentation offload (GSO,
   ``UDP_SEGMENT``) makes the kernel cut that one buffer into the window's
   datagrams, one system call for up to 44 blocks of 1468 bytes;
-* nothing blocks: the loop calls :meth:`Session.readable` when an ACK is
-  waiting and :meth:`Session.expired` when the deadline passed.
+* the loop calls :meth:`Session.readable` when an ACK is waiting and
+  :meth:`Session.expired` when the deadline passed; only a worker's lone
+  transfer waits in ``recv`` for a while (:meth:`Session.pump`).
 
 Block numbers are 16 bits on the wire and wrap to 0 (as tftpd-hpa and atftp
 do); inside, blocks are counted without wrapping.
@@ -24,6 +25,8 @@ from __future__ import annotations
 import os
 import socket
 import struct
+
+from waltport.errors import WaltportError
 
 OP_DATA, OP_ACK, OP_ERROR, OP_OACK = 3, 4, 5, 6
 MAX_RETRIES = 5
@@ -36,7 +39,7 @@ PUMP_WAIT = 0.01            # s a lone transfer waits in recv for its client
 _PUMP_WAIT = struct.pack("@ll", 0, int(PUMP_WAIT * 1e6))  # struct timeval
 
 
-class FileChanged(Exception):
+class FileChanged(WaltportError):
     """The file got shorter while it was being served (rewritten in place)."""
 
 
