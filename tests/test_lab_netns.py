@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -65,8 +66,14 @@ def test_up_status_tap_down() -> None:
         assert "master br0" in shown
         lab.remove_tap("tap7")
         lab.remove_tap("tap7")
-        # a process started inside is stopped by down()
+        # a process started inside is stopped by down(), once it is inside
         proc = subprocess.Popen(lab.exec_argv(["sleep", "60"]))
+        for _ in range(100):
+            inside = subprocess.run(["ip", "netns", "pids", lab.netns], capture_output=True,
+                                    text=True, check=False).stdout.split()
+            if str(proc.pid) in inside:
+                break
+            time.sleep(0.05)
     finally:
         lab.down()
     assert proc.wait(5) != 0
