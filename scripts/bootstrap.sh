@@ -13,6 +13,7 @@ APT_PACKAGES=(
   podman buildah runc uidmap fuse-overlayfs
   iproute2 iptables procps psmisc curl
   nfs-ganesha nfs-ganesha-vfs rpcbind openssh-client
+  mmdebstrap qemu-user-static binfmt-support
   chromium
 )
 
@@ -33,6 +34,30 @@ if [ "${#missing[@]}" -gt 0 ]; then
   echo "wireshark-common wireshark-common/install-setuid boolean false" | debconf-set-selections
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Debian images of another arch run their package scripts through qemu-user-static:
+# binfmt_misc must be mounted and the qemu entries enabled.  Say what changes on the host.
+binfmt=/proc/sys/fs/binfmt_misc
+if [ "$(id -u)" = 0 ] && command -v update-binfmts >/dev/null; then
+  if [ ! -e "$binfmt/status" ]; then
+    if mount -t binfmt_misc binfmt_misc "$binfmt" 2>/dev/null; then
+      echo "bootstrap: mounted binfmt_misc on $binfmt (host change)"
+    else
+      echo "bootstrap: cannot mount binfmt_misc: Debian images of a foreign arch cannot be built here" >&2
+    fi
+  fi
+  if [ -e "$binfmt/status" ]; then
+    for q in qemu-aarch64 qemu-arm; do
+      if ! grep -qs '^enabled' "$binfmt/$q"; then
+        if update-binfmts --enable "$q" >/dev/null 2>&1; then
+          echo "bootstrap: registered $q in binfmt_misc (host change: foreign binaries run through qemu-user-static)"
+        else
+          echo "bootstrap: could not register $q in binfmt_misc" >&2
+        fi
+      fi
+    done
+  fi
 fi
 
 PY=${PYTHON:-python3}

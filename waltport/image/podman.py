@@ -202,8 +202,10 @@ class PodmanService:
     def load(self, archive: Path) -> list[str]:
         """Load a docker-archive/oci-archive; the names podman reports."""
         try:
-            resp = self.client.api.post("/images/load", data=archive.read_bytes(),
-                                        headers={"Content-type": "application/x-tar"})
+            # Streamed: a Debian image is hundreds of MB.
+            with open(archive, "rb") as data:
+                resp = self.client.api.post("/images/load", data=data,
+                                            headers={"Content-type": "application/x-tar"})
             resp.raise_for_status()
             return list(resp.json().get("Names") or [])
         except Exception as err:
