@@ -53,7 +53,8 @@ def test_packages_and_names_are_checked() -> None:
 
 def test_mmdebstrap_argv_removes_keys_and_names_the_suites() -> None:
     argv = mmdebstrap_argv("bookworm", "arm64", ("a", "b"), Path("/o.tar"))
-    assert argv[:4] == ["mmdebstrap", "--variant=apt", "--architectures=arm64", "--include=a,b"]
+    assert argv[:5] == ["mmdebstrap", "--variant=apt", "--format=tar", "--architectures=arm64",
+                        "--include=a,b"]
     assert any("ssh_host_" in a and a.startswith("--customize-hook=rm") for a in argv)
     assert argv[-4:] == ["/o.tar", "deb http://deb.debian.org/debian bookworm main",
                          "deb http://deb.debian.org/debian bookworm-updates main",

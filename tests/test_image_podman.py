@@ -130,7 +130,7 @@ def test_rootfs_import_then_base_build(state: Path, tmp_path: Path) -> None:
     assert report.ok, report.failed
     # FROM that image: the Containerfile adds /boot/<model>/ again, links included.
     shutil.rmtree(root / "boot")
-    based = build_image(boards_dir() / "qemu-arm64.yaml", base="localhost/test/rootfs:1",
+    based = build_image(boards_dir() / "qemu-arm64.yaml", from_image="localhost/test/rootfs:1",
                         tag="localhost/test/based:1")
     assert based.method == "containerfile" and "FROM localhost/test/rootfs:1" in str(
         based.containerfile)

@@ -42,9 +42,15 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    built = build_image(args.profile, base=args.base, rootfs=args.rootfs, tag=args.tag,
-                        model=args.model, boot_files=args.boot_files)
+    built = build_image(args.profile, base=args.base, from_image=args.from_image,
+                        rootfs=args.rootfs, tag=args.tag, model=args.model,
+                        boot_files=args.boot_files)
     print(f"built {built.tag} ({built.image_id[:12]}, {built.arch}, {built.method})")
+    print(f"  image ID {built.image_id}")
+    if built.base and built.base.get("kind") == "debian":
+        b = built.base
+        print(f"  Debian {b['suite']} {b['arch']} ({'cached' if b['cached'] else 'built now'}); "
+              f"archive: {'; '.join(str(d) for d in b['archive']) or 'not checked'}")
     for key in ("walt.node.models", "walt.server.minversion"):
         print(f"  {key}={built.labels.get(key, '(missing)')}")
     for note in built.notes:
@@ -89,7 +95,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = isub.add_parser("build", help="assemble the default image of a profile with podman")
     p.add_argument("profile", type=Path, help="board profile (YAML)")
     src = p.add_mutually_exclusive_group()
-    src.add_argument("--base", help="base image in podman storage (FROM)")
+    src.add_argument("--base", choices=("minimal", "debian"),
+                     help="minimal (busybox + dropbear) or debian (mmdebstrap of image.suite); "
+                          "default: the profile's image.base")
+    src.add_argument("--from", dest="from_image", metavar="IMAGE",
+                     help="put the boot tree on an image of podman storage (FROM IMAGE)")
     src.add_argument("--rootfs", type=Path, help="rootfs directory or tarball to import")
     p.add_argument("--model", help="build the image serving this sub-model: of its arch "
                                    "(model_arch), e.g. pc-x86-32 -> i386 (default: the "

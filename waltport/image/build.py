@@ -1,16 +1,20 @@
 """Assemble a default image from a board profile, with podman (through podman-py).
 
-Three ways, same labels and ``/boot/<model>/`` layout:
+Four ways, same labels and ``/boot/<model>/`` layout:
 
-- no base, no rootfs (the built-in virtual boards): the small real rootfs of
-  :mod:`waltport.image.rootfs`, built ``FROM scratch`` from the rendered
-  Containerfile (``templates/image/Containerfile.j2``) for the profile's arch;
-- ``base``: ``FROM <base>`` plus the second stage and the kernel/initrd links
-  (the kernel files are found in the base image by reading it);
+- ``base`` ``minimal`` (the virtual boards' default): the small real rootfs of
+  :mod:`waltport.image.rootfs` as one layer;
+- ``base`` ``debian`` (the real boards' default): Debian by mmdebstrap
+  (:mod:`waltport.image.debian`) plus a WalT layer (units, sshd, ``/boot``);
+- ``from_image``: ``FROM <image>`` plus the second stage and the kernel/initrd
+  links (the kernel files are found in the base image by reading it);
 - ``rootfs``: a rootfs directory imported (``POST /images/import``) with
   ``LABEL`` changes and the profile's arch.
 
-Nothing is executed inside the image: the Containerfile has no ``RUN``.
+The first two are written as OCI archives by waltport (:mod:`waltport.image.oci`)
+and loaded: same inputs and ``SOURCE_DATE_EPOCH``, same image ID.  Nothing is
+executed inside the image: no ``RUN``, no package script at image build time
+(mmdebstrap runs the Debian base's own, in its chroot).
 """
 
 from __future__ import annotations
@@ -23,6 +27,9 @@ from pathlib import Path
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts, source_date_epoch
 from waltport.image.bootfiles import BootFilesError, missing_porter_files, plan_boot_files
+from waltport.image.debian import assemble_walt_layer, debian_base
+from waltport.image.oci import Layer, image_config, layer_of, write_oci_archive
+from waltport.image.oci import image_id as oci_image_id
 from waltport.image.podman import PodmanError, PodmanService, open_source
 from waltport.image.rootfs import (
     RootfsError,
@@ -30,7 +37,7 @@ from waltport.image.rootfs import (
     image_models,
     served_models,
 )
-from waltport.image.sources import open_path
+from waltport.image.sources import open_path, open_rootfs_dir
 from waltport.image.tarball import write_rootfs_tar
 from waltport.image.view import RootView
 from waltport.profile.load import load_profile
@@ -40,6 +47,8 @@ from waltport.util.paths import state_dir
 from waltport.util.templating import render
 
 MINVERSION = "4"
+BASES = ("minimal", "debian")
+ARM_VARIANT = {"armel": "v5", "armhf": "v7"}
 # Profile arch -> OCI platform arch.
 OCI_ARCH = {"arm64": "arm64", "arm": "arm", "x86_64": "amd64", "x86": "386"}
 
@@ -57,6 +66,7 @@ class BuiltImage:
     containerfile: str | None = None
     context_dir: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    base: dict[str, object] | None = None   # where the base layer came from (Debian: suite...)
 
 
 def default_tag(profile: Profile, arch: str | None = None) -> str:
@@ -85,14 +95,13 @@ def image_labels(profile: Profile, arch: str | None = None,
             "waltport.version": __version__}
 
 
-def render_containerfile(profile: Profile, *, base: str, rootfs: bool, boot: bool,
-                         arch: str | None = None,
+def render_containerfile(profile: Profile, *, base: str, arch: str | None = None,
                          models: tuple[str, ...] | None = None) -> str:
     """The Containerfile text (pure)."""
     arch = arch or str(profile.arch)
     models = image_models(profile, arch) if models is None else models
     return render("image/Containerfile.j2", version=__version__, profile=profile,
-                  arch=arch, base=base, rootfs=rootfs, boot=boot,
+                  arch=arch, base=base,
                   models=models, minversion=MINVERSION)
 
 
@@ -155,15 +164,21 @@ def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str
 
 
 def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
-                rootfs: str | Path | None = None, tag: str | None = None,
-                model: str | None = None, boot_files: str | Path | None = None) -> BuiltImage:
+                from_image: str | None = None, rootfs: str | Path | None = None,
+                tag: str | None = None, model: str | None = None,
+                boot_files: str | Path | None = None) -> BuiltImage:
     """Build the default image of a profile into waltport's podman storage.
 
-    ``model`` picks the image by the sub-model it must serve: an image of that
-    model's arch (``model_arch``), labelled with every model of that arch.
-    Default: the family's arch.  ``boot_files``: the directory of the files
-    the profile says the porter supplies (a model whose files are not there
-    is left out of the image, with a note).
+    ``base`` is ``minimal`` or ``debian`` (default: the profile's
+    ``image.base``); both are written as OCI archives by waltport, so the same
+    inputs and ``SOURCE_DATE_EPOCH`` give the same image ID.  ``from_image``
+    puts the boot tree on an image of podman storage instead (``FROM``), and
+    ``rootfs`` imports a directory or tarball.  ``model`` picks the image by
+    the sub-model it must serve: an image of that model's arch
+    (``model_arch``), labelled with every model of that arch.  Default: the
+    family's arch.  ``boot_files``: the directory of the files the profile
+    says the porter supplies (a model whose files are not there is left out
+    of the image, with a note).
     """
     profile = profile_path if isinstance(profile_path, Profile) else load_profile(profile_path)
     arch = image_arch(profile, model)
@@ -171,8 +186,11 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
     porter_dir = Path(boot_files) if boot_files is not None else None
     if porter_dir is not None and not porter_dir.is_dir():
         raise BootFilesError(f"--boot-files {porter_dir}: not a directory")
+    if base is not None and base not in BASES:
+        raise RootfsError(f"--base {base!r}: one of {list(BASES)} (an image of podman "
+                          "storage is --from IMAGE)")
     models = image_models(profile, arch)
-    if base is None and rootfs is None:
+    if from_image is None and rootfs is None:
         models = served_models(profile, arch, porter_dir)
         if not models:
             missing = missing_porter_files(plan_boot_files(profile, image_models(profile, arch)),
@@ -195,15 +213,18 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                 labels, real_arch = _read_back(svc, tag)
                 return BuiltImage(tag, image_id, real_arch, labels, "import",
                                   models, notes=tuple(notes))
-        notes = []
-        if base is None:
-            notes = assemble_default_rootfs(profile, work / "rootfs", arch, porter_dir)
-            text = render_containerfile(profile, base="scratch", rootfs=True, boot=False,
-                                        arch=arch, models=models)
-        else:
-            with open_source(base) as view:
-                notes = write_boot_overlay(profile, work, view, arch)
-            text = render_containerfile(profile, base=base, rootfs=False, boot=True, arch=arch)
+        if from_image is None:
+            kind = base or profile.image.base
+            layers, notes, origin = _base_layers(profile, kind, arch, porter_dir, work)
+            with PodmanService() as svc:
+                image_id = _load_oci(svc, layers, tag, profile=profile, arch=arch,
+                                     labels=labels, work=work)
+                labels, real_arch = _read_back(svc, tag)
+            return BuiltImage(tag, image_id, real_arch, labels, f"oci:{kind}", models,
+                              notes=tuple(notes), base=origin)
+        with open_source(from_image) as view:
+            notes = write_boot_overlay(profile, work, view, arch)
+        text = render_containerfile(profile, base=from_image, arch=arch)
         write_text(work / "Containerfile", text)
         with PodmanService() as svc:
             image_id = _build(svc, work, tag, arch)
@@ -212,6 +233,45 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                               models, text, None, tuple(notes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _base_layers(profile: Profile, kind: str, arch: str, porter_dir: Path | None,
+                 work: Path) -> tuple[list[Layer], list[str], dict[str, object]]:
+    """The layers of a ``minimal`` or ``debian`` image, as deterministic tarballs."""
+    epoch = source_date_epoch()
+    if kind == "debian":
+        deb = debian_base(profile.userland_of(arch), suite=profile.image.suite,
+                          extra=tuple(profile.image.packages), epoch=epoch)
+        notes = assemble_walt_layer(profile, work / "walt", arch, porter_dir)
+        write_rootfs_tar(open_rootfs_dir(work / "walt"), work / "walt.tar", mtime=epoch)
+        origin: dict[str, object] = {
+            "kind": "debian", "suite": deb.suite, "arch": deb.arch,
+            "packages": list(deb.packages), "archive": list(deb.archive_dates),
+            "cached": deb.cached, **({"note": deb.note} if deb.note else {})}
+        if deb.note:
+            notes.append(deb.note)
+        return ([layer_of(deb.tarball, f"mmdebstrap {deb.suite} {deb.arch}"),
+                 layer_of(work / "walt.tar", f"waltport {__version__}: WalT layer, /boot")],
+                notes, origin)
+    notes = assemble_default_rootfs(profile, work / "rootfs", arch, porter_dir)
+    write_rootfs_tar(open_rootfs_dir(work / "rootfs"), work / "rootfs.tar", mtime=epoch)
+    return ([layer_of(work / "rootfs.tar", f"waltport {__version__}: minimal rootfs")], notes,
+            {"kind": "minimal", "arch": profile.userland_of(arch)})
+
+
+def _load_oci(svc: PodmanService, layers: list[Layer], tag: str, *, profile: Profile,
+              arch: str, labels: dict[str, str], work: Path) -> str:
+    """Write the OCI archive and ``podman load`` it; the image ID, checked against ours."""
+    epoch = source_date_epoch()
+    config = image_config(layers, arch=OCI_ARCH[arch], labels=labels, created=epoch,
+                          variant=ARM_VARIANT.get(profile.userland_of(arch)))
+    archive = write_oci_archive(work / "image.oci.tar", layers, config, tag, mtime=epoch)
+    svc.load(archive)
+    got = str(svc.get_image(tag).id)
+    if got != oci_image_id(config):
+        raise PodmanError(f"podman stored {tag} as {got[:12]}, not the computed "
+                          f"{oci_image_id(config)[:12]}: the image ID would not be reproducible")
+    return got
 
 
 def _read_back(svc: PodmanService, tag: str) -> tuple[dict[str, str], str]:

@@ -33,7 +33,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.util.atomic import write_text
+from waltport.image.rootfs import image_models, write_boot_tree
+from waltport.lab.kernels import fetch_busybox
+from waltport.profile.model import Profile
+from waltport.util.atomic import staged_dir, write_text
 from waltport.util.paths import cache_dir
 
 DEFAULT_SUITE = "bookworm"
@@ -44,7 +47,9 @@ BASE_PACKAGES = ("systemd-sysv", "udev", "dbus", "kmod", "iproute2", "iputils-pi
                  "lldpd", "chrony", "avahi-daemon", "nbd-client")
 MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
-DEBIAN_ARCH = {"arm64": "arm64", "arm": "armhf", "x86_64": "amd64", "x86": "i386"}
+DEBIAN_ARCH = {"arm64": "arm64", "arm": "armhf", "x86_64": "amd64", "x86": "i386",
+               # a profile's ``userland`` is already Debian's name
+               "armhf": "armhf", "armel": "armel", "amd64": "amd64", "i386": "i386"}
 QEMU_USER = {"arm64": "aarch64", "armhf": "arm", "armel": "arm", "i386": "i386", "amd64": "x86_64"}
 BUILD_TIMEOUT = 3600
 SUITE_RE = re.compile(r"[a-z][a-z0-9-]{1,30}")
@@ -111,7 +116,7 @@ def cache_key(suite: str, darch: str, packages: tuple[str, ...], epoch: int,
 def mmdebstrap_argv(suite: str, darch: str, packages: tuple[str, ...], out: Path) -> list[str]:
     """The mmdebstrap command line (pure): variant apt, the packages, keys removed."""
     sources = [f"deb {mirror} {s} main" for mirror, s in suites_of(suite)]
-    return ["mmdebstrap", "--variant=apt", f"--architectures={darch}",
+    return ["mmdebstrap", "--variant=apt", "--format=tar", f"--architectures={darch}",
             f"--include={','.join(packages)}",
             "--aptopt=Acquire::Retries \"3\"",
             # Private keys must not be in a public image, and random bytes break
@@ -218,7 +223,7 @@ def _build(suite: str, darch: str, packages: tuple[str, ...], tar: Path, epoch: 
     why = binfmt_ready(darch, _host_arch())
     if why:
         raise DebianError(why)
-    partial = tar.with_name(f".{tar.name}.partial")
+    partial = tar.with_name(f".{tar.stem}.partial.tar")
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SOURCE_DATE_EPOCH": str(epoch),
            "LC_ALL": "C.UTF-8", "TMPDIR": str(tar.parent)}
     argv = mmdebstrap_argv(suite, darch, packages, partial)
@@ -315,3 +320,13 @@ def write_layer_files(files: tuple[LayerFile, ...], root: Path) -> None:
         else:
             p.write_bytes(f.data)
             p.chmod(f.mode)
+
+
+def assemble_walt_layer(profile: Profile, out_dir: Path, arch: str,
+                        porter_dir: Path | None = None) -> list[str]:
+    """The layer waltport puts on a Debian base: WalT files and the boot tree; notes. *Edge.*"""
+    models = image_models(profile, arch)
+    busybox = fetch_busybox(profile.userland_of(arch)).read_bytes()
+    with staged_dir(out_dir) as root:
+        write_layer_files(walt_layer_files(), root)
+        return write_boot_tree(profile, root, models, busybox=busybox, porter_dir=porter_dir)

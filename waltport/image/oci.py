@@ -63,11 +63,11 @@ def iso_time(epoch: int) -> str:
 
 
 def image_config(layers: list[Layer], *, arch: str, labels: dict[str, str], created: int,
-                 cmd: tuple[str, ...] = ("/sbin/init",)) -> bytes:
+                 variant: str | None = None, cmd: tuple[str, ...] = ("/sbin/init",)) -> bytes:
     """The OCI image config, canonical bytes. *Pure.*
 
-    ``arch`` is the OCI name (``arm64``, ``arm``, ``amd64``, ``386``); an ``arm``
-    image records variant ``v7`` (the armhf ABI).
+    ``arch`` is the OCI name (``arm64``, ``arm``, ``amd64``, ``386``), ``variant``
+    the ARM ABI level (``v5`` for armel, ``v7`` for armhf).
     """
     when = iso_time(created)
     cfg: dict[str, object] = {
@@ -77,8 +77,8 @@ def image_config(layers: list[Layer], *, arch: str, labels: dict[str, str], crea
         "rootfs": {"type": "layers", "diff_ids": [layer.digest for layer in layers]},
         "history": [{"created": when, "created_by": layer.created_by} for layer in layers],
     }
-    if arch == "arm":
-        cfg["variant"] = "v7"
+    if variant:
+        cfg["variant"] = variant
     return _canonical(cfg)
 
 

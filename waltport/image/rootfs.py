@@ -159,7 +159,6 @@ def assemble_default_rootfs(profile: Profile, out_dir: str | Path, arch: str | N
     userland = profile.userland_of(arch)
     bb = fetch_busybox(userland).read_bytes()
     trees = fetch_packages(userland)
-    plan = plan_boot_files(profile, models)
     with staged_dir(out_dir) as root:
         for d in ("bin", "sbin", "dev", "proc", "sys", "tmp", "run", "root/.ssh",
                   "etc/dropbear", "var/log", "usr/bin", "usr/sbin", "mnt"):
@@ -176,16 +175,28 @@ def assemble_default_rootfs(profile: Profile, out_dir: str | Path, arch: str | N
             _write(root, rel, text, 0o600 if rel == "etc/shadow" else 0o644)
         _write(root, "etc/init.d/rcS", RCS, 0o755)
         _copy_with_libs(trees, "/usr/sbin/dropbear", root)
-        boot = root / "boot"
-        boot.mkdir()
-        notes = place_boot_files(profile, plan, boot, busybox=bb, porter_dir=porter_dir)
-        script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
-        for model in models:
-            if not (boot / model).is_dir():
-                continue
-            # Per model: its boot command follows its kernel's format.
-            artifacts = render_artifacts(profile, model=model)
-            _write(root, f"boot/{model}/{script}", artifacts[script])
-            if script == "start.uboot":
-                _write(root, f"boot/{model}/start.uboot.txt", artifacts["start.uboot.txt"])
+        notes = write_boot_tree(profile, root, models, busybox=bb, porter_dir=porter_dir)
+    return notes
+
+
+def write_boot_tree(profile: Profile, root: Path, models: tuple[str, ...], *, busybox: bytes,
+                    porter_dir: Path | None = None) -> list[str]:
+    """``root/boot``: the kernels, dtbs, initrds and each model's second stage; notes.
+
+    Shared by both bases (minimal and Debian): the boot side of a default image
+    does not depend on its userland.
+    """
+    boot = root / "boot"
+    boot.mkdir(exist_ok=True)
+    notes = place_boot_files(profile, plan_boot_files(profile, models), boot, busybox=busybox,
+                             porter_dir=porter_dir)
+    script = "start.uboot" if profile.bootloader is Bootloader.UBOOT else "start.ipxe"
+    for model in models:
+        if not (boot / model).is_dir():
+            continue
+        # Per model: its boot command follows its kernel's format.
+        artifacts = render_artifacts(profile, model=model)
+        _write(root, f"boot/{model}/{script}", artifacts[script])
+        if script == "start.uboot":
+            _write(root, f"boot/{model}/start.uboot.txt", artifacts["start.uboot.txt"])
     return notes

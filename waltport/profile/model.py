@@ -241,6 +241,18 @@ class SecondStage(_Strict):
         return self
 
 
+class ImageSettings(_Strict):
+    """The default image: which base, and for the Debian base which suite and extras."""
+
+    base: Literal["minimal", "debian"] = Field(
+        default="minimal", description="minimal: busybox + dropbear (fast, the virtual "
+                                       "boards); debian: mmdebstrap of a Debian suite")
+    suite: str = Field(default="bookworm", pattern=r"^[a-z][a-z0-9-]{1,30}$",
+                       description="Debian suite of the debian base")
+    packages: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]] = Field(
+        default_factory=list, description="Debian packages added to the debian base")
+
+
 class Profile(_Strict):
     """A board profile.  ``model`` for a single kind, ``models`` + ``detect`` for a family."""
 
@@ -272,6 +284,7 @@ class Profile(_Strict):
     second_stage: SecondStage = Field(default_factory=SecondStage)
     media: MediaSettings = Field(default_factory=MediaSettings,
                                  description="the card / USB key `waltport media` writes")
+    image: ImageSettings = Field(default_factory=ImageSettings)
 
     @model_validator(mode="after")
     def _coherent(self) -> Profile:
