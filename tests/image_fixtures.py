@@ -59,8 +59,8 @@ X86_LABELS = {"walt.node.models": "pc-x86-64", "walt.server.minversion": "4"}
 
 
 def make_elf(arch: str = "arm64", *, interp: str | None = None, needed: tuple[str, ...] = (),
-             payload: bytes = b"") -> bytes:
-    """A little-endian ELF64 executable with the given interpreter and DT_NEEDED list."""
+             payload: bytes = b"", runpath: str | None = None) -> bytes:
+    """A little-endian ELF64 executable with the given interpreter, DT_NEEDED, DT_RUNPATH."""
     phnum = 1 + (interp is not None) + bool(needed)
     data_off = 64 + 56 * phnum
     blob = bytearray()
@@ -69,6 +69,9 @@ def make_elf(arch: str = "arm64", *, interp: str | None = None, needed: tuple[st
         blob += interp.encode() + b"\0"
     strtab_off = data_off + len(blob)
     names = b"\0" + b"".join(n.encode() + b"\0" for n in needed)
+    runpath_at = len(names)
+    if runpath is not None:
+        names += runpath.encode() + b"\0"
     blob += names
     while (data_off + len(blob)) % 8:
         blob += b"\0"
@@ -78,6 +81,8 @@ def make_elf(arch: str = "arm64", *, interp: str | None = None, needed: tuple[st
         offsets.append(pos)
         pos += len(n) + 1
     dyn = b"".join(struct.pack("<qQ", 1, o) for o in offsets)
+    if runpath is not None:
+        dyn += struct.pack("<qQ", 29, runpath_at)
     dyn += struct.pack("<qQ", 5, strtab_off) + struct.pack("<qQ", 0, 0)
     if needed:
         blob += dyn

@@ -258,3 +258,21 @@ def test_kernel_config_all_builtin_needs_no_initrd(tmp_path: Path) -> None:
     fx.put(root, f"boot/config-{fx.VERSION}", fx.CONFIG_M)
     res = report(root).get("kernel.config")
     assert res.status == "fail" and any("no initrd: must be =y" in e for e in res.evidence)
+
+
+
+def test_init_libraries_found_through_runpath(tmp_path: Path) -> None:
+    # Debian's systemd: /sbin/init -> /lib/systemd/systemd, which finds its private
+    # libraries through DT_RUNPATH ($ORIGIN/../<triplet>/systemd), not the usual dirs.
+    root = fx.good_x86(tmp_path / "r")
+    (root / "sbin/init").unlink()
+    private = "libsystemd-shared-252.so"
+    fx.put(root, "lib/systemd/systemd", fx.make_elf(
+        "x86_64", interp="/lib64/ld-linux-x86-64.so.2", needed=("libc.so.6", private),
+        runpath="$ORIGIN/../x86_64-linux-gnu/systemd"), 0o755)
+    fx.link(root, "sbin/init", "/lib/systemd/systemd")
+    fx.put(root, f"lib/x86_64-linux-gnu/systemd/{private}", fx.make_elf("x86_64"))
+    assert report(root, fx.X86_LABELS, "pc-x86-64").get("init").status == "pass"
+    (root / f"lib/x86_64-linux-gnu/systemd/{private}").unlink()
+    res = report(root, fx.X86_LABELS, "pc-x86-64").get("init")
+    assert res.status == "fail" and any(private in e for e in res.evidence)

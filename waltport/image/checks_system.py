@@ -9,6 +9,7 @@ lab's boot, not here.
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from waltport.image.busybox import REQUIRED_APPLETS, missing_applets
@@ -42,8 +43,12 @@ def _elf_problems(ctx: Context, path: str, info: ElfInfo) -> list[str]:
         out.append(f"{path}: {info.describe()}, the board is {ctx.arch}")
     if info.interpreter and not ctx.view.is_file(info.interpreter):
         out.append(f"{path}: interpreter {info.interpreter} is not in the image")
+    # $ORIGIN is the directory of the binary itself (after its links).
+    res = ctx.view.resolve(path)
+    origin = posixpath.dirname(res.entry.path) if res.entry is not None else posixpath.dirname(path)
+    dirs = [d.replace("${ORIGIN}", origin).replace("$ORIGIN", origin) for d in info.runpath]
     for lib in info.needed:
-        if not any(ctx.view.is_file(f"{d}/{lib}") for d in LIB_DIRS):
+        if not any(ctx.view.is_file(f"{d}/{lib}") for d in (*dirs, *LIB_DIRS)):
             out.append(f"{path}: needs {lib}, not found in the image's library directories")
     return out
 

@@ -17,7 +17,7 @@ ELF_MAGIC = b"\x7fELF"
 # e_machine -> waltport arch names (the profile's arch vocabulary).
 MACHINES = {0x28: "arm", 0xB7: "arm64", 0x03: "x86", 0x3E: "x86_64"}
 PT_DYNAMIC, PT_INTERP = 2, 3
-DT_NEEDED, DT_STRTAB = 1, 5
+DT_NEEDED, DT_STRTAB, DT_RPATH, DT_RUNPATH = 1, 5, 15, 29
 # U-Boot IH_ARCH numbers used by uImage kernels.
 UIMAGE_ARCH = {2: "arm", 3: "x86", 22: "arm64", 24: "x86_64"}
 
@@ -34,6 +34,7 @@ class ElfInfo:
     interpreter: str | None     # PT_INTERP, e.g. /lib/ld-linux-aarch64.so.1
     dynamic: bool               # has PT_DYNAMIC
     needed: tuple[str, ...] = ()
+    runpath: tuple[str, ...] = ()  # DT_RUNPATH (else DT_RPATH) directories, ``$ORIGIN`` kept
 
     @property
     def static(self) -> bool:
@@ -76,17 +77,19 @@ def parse_elf(data: bytes) -> ElfInfo | None:
     interp = None
     dynamic = False
     needed: list[str] = []
+    runpath: list[str] = []
     for ptype, poff, size in segs:
         if ptype == PT_INTERP:
             interp = data[poff:poff + size].split(b"\0", 1)[0].decode("ascii", "replace")
         elif ptype == PT_DYNAMIC:
             dynamic = True
-            needed = _needed(data, e, bits, poff, size)
+            needed, runpath = _needed(data, e, bits, poff, size)
     return ElfInfo(machine, MACHINES.get(machine), bits, e == "<", etype, interp, dynamic,
-                   tuple(needed))
+                   tuple(needed), tuple(runpath))
 
 
-def _needed(data: bytes, e: str, bits: int, off: int, size: int) -> list[str]:
+def _needed(data: bytes, e: str, bits: int, off: int, size: int) -> tuple[list[str], list[str]]:
+    """DT_NEEDED names and the DT_RUNPATH (else DT_RPATH) directories."""
     # DT_STRTAB is a virtual address; without section headers we map it back
     # through the load segments: read them again with vaddr this time.
     fmt = e + ("qQ" if bits == 64 else "iI")
@@ -99,16 +102,20 @@ def _needed(data: bytes, e: str, bits: int, off: int, size: int) -> list[str]:
         tags.append((tag, val))
     strtab = next((v for t, v in tags if t == DT_STRTAB), None)
     if strtab is None:
-        return []
+        return [], []
     file_off = _vaddr_to_offset(data, e, bits, strtab)
     if file_off is None:
-        return []
-    out = []
-    for t, v in tags:
-        if t == DT_NEEDED:
-            out.append(data[file_off + v:file_off + v + 256].split(b"\0", 1)[0].decode(
-                "ascii", "replace"))
-    return out
+        return [], []
+
+    def string(v: int) -> str:
+        return data[file_off + v:file_off + v + 4096].split(b"\0", 1)[0].decode(
+            "ascii", "replace")
+
+    needed = [string(v) for t, v in tags if t == DT_NEEDED]
+    # ld.so ignores DT_RPATH when DT_RUNPATH is present.
+    paths = [string(v) for t, v in tags if t == DT_RUNPATH] or \
+        [string(v) for t, v in tags if t == DT_RPATH]
+    return needed, [d for p in paths for d in p.split(":") if d]
 
 
 def _vaddr_to_offset(data: bytes, e: str, bits: int, vaddr: int) -> int | None:
