@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from waltport.image.tarball import export_rootfs
+from waltport.image.view import ImageSourceError
 from waltport.util.safetree import SafeTree, UnsafeMember, member_parts
 
 
@@ -92,3 +93,44 @@ def test_safe_tree_refuses_to_overwrite_or_cross_a_link(tmp_path: Path) -> None:
     assert (tmp_path / "root/a/b").read_bytes() == b"12"
     assert oct((tmp_path / "root/a/b").stat().st_mode & 0o777) == "0o600"
     assert os.listdir(tmp_path / "elsewhere") == []
+
+
+def _owned_tar(path: Path) -> Path:
+    """A Debian-like root: a service user's state dir and a setuid program."""
+    with tarfile.open(path, "w") as tar:
+        for name, kind, mode, uid, gid in (("./var/lib/chrony", tarfile.DIRTYPE, 0o750, 100, 101),
+                                           ("./usr/bin/su", tarfile.REGTYPE, 0o4755, 0, 0),
+                                           ("./etc/shadow", tarfile.REGTYPE, 0o640, 0, 42)):
+            info = tarfile.TarInfo(name)
+            info.type, info.mode, info.uid, info.gid = kind, mode, uid, gid
+            if kind == tarfile.REGTYPE:
+                info.size = 1
+                tar.addfile(info, io.BytesIO(b"x"))
+            else:
+                tar.addfile(info)
+        link = tarfile.TarInfo("./usr/bin/link")
+        link.type, link.linkname, link.uid = tarfile.SYMTYPE, "su", 7
+        tar.addfile(link)
+    return path
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_owners_kept_only_when_asked_and_only_in_a_private_place(tmp_path: Path) -> None:
+    tar = _owned_tar(tmp_path / "owned.tar")
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    kept = export_rootfs(tar, private / "root", owners=True).root
+    chrony = (kept / "var/lib/chrony").stat()
+    assert (chrony.st_uid, chrony.st_gid, chrony.st_mode & 0o7777) == (100, 101, 0o750)
+    assert (kept / "usr/bin/su").stat().st_mode & 0o7777 == 0o4755
+    assert (kept / "etc/shadow").stat().st_gid == 42
+    assert (kept / "usr/bin/link").lstat().st_uid == 7
+    plain = export_rootfs(tar, private / "plain").root
+    assert (plain / "var/lib/chrony").stat().st_uid == 0
+    assert (plain / "usr/bin/su").stat().st_mode & 0o7777 == 0o755
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    with pytest.raises(ImageSourceError, match="only root can enter"):
+        export_rootfs(tar, shared / "root", owners=True)
+    assert list(shared.iterdir()) == []

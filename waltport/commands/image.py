@@ -49,8 +49,10 @@ def _build(args: argparse.Namespace) -> int:
     print(f"  image ID {built.image_id}")
     if built.base and built.base.get("kind") == "debian":
         b = built.base
+        archive = b.get("archive")
+        dates = "; ".join(str(d) for d in archive) if isinstance(archive, list) else ""
         print(f"  Debian {b['suite']} {b['arch']} ({'cached' if b['cached'] else 'built now'}); "
-              f"archive: {'; '.join(str(d) for d in b['archive']) or 'not checked'}")
+              f"archive: {dates or 'not checked'}")
     for key in ("walt.node.models", "walt.server.minversion"):
         print(f"  {key}={built.labels.get(key, '(missing)')}")
     for note in built.notes:

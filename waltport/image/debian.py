@@ -108,8 +108,9 @@ def all_packages(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
 
 def cache_key(suite: str, darch: str, packages: tuple[str, ...], epoch: int,
               dates: tuple[str, ...]) -> str:
-    """The cache entry name of a base. *Pure.*"""
-    blob = json.dumps([suite, darch, list(packages), epoch, list(dates)]).encode()
+    """The cache entry name of a base (the mmdebstrap recipe included). *Pure.*"""
+    recipe = mmdebstrap_argv(suite, darch, packages, Path("OUT"))
+    blob = json.dumps([suite, darch, list(packages), epoch, list(dates), recipe]).encode()
     return f"{suite}-{darch}-{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
@@ -119,6 +120,8 @@ def mmdebstrap_argv(suite: str, darch: str, packages: tuple[str, ...], out: Path
     return ["mmdebstrap", "--variant=apt", "--format=tar", f"--architectures={darch}",
             f"--include={','.join(packages)}",
             "--aptopt=Acquire::Retries \"3\"",
+            # A container image carries no device nodes (the node's devtmpfs has them).
+            "--skip=output/mknod",
             # Private keys must not be in a public image, and random bytes break
             # reproducibility: the image makes its own host keys at first boot.
             "--customize-hook=rm -f \"$1\"/etc/ssh/ssh_host_*",

@@ -156,7 +156,7 @@ def apply_tar(entries: dict[str, Entry], path: Path, offset: int, label: str,
                         for k in [k for k in entries if k.startswith(p + "/")]:
                             del entries[k]
                     entries[p] = Entry(p, kind, m.mode, m.size if kind == FILE else 0,
-                                       target, blob)
+                                       target, blob, m.uid, m.gid)
     except (tarfile.TarError, OSError, EOFError) as err:
         raise ImageSourceError(f"{label}: not a readable tar archive: {err}") from err
     entries.setdefault("/", Entry("/", DIR, 0o755))
@@ -170,14 +170,15 @@ def _index_dir(root: Path) -> dict[str, Entry]:
             st = host.lstat()
             p = norm(str(host.relative_to(root)))
             mode = stat.S_IMODE(st.st_mode)
+            uid, gid = st.st_uid, st.st_gid
             if stat.S_ISLNK(st.st_mode):
-                entries[p] = Entry(p, SYMLINK, mode, 0, os.readlink(host))
+                entries[p] = Entry(p, SYMLINK, mode, 0, os.readlink(host), uid=uid, gid=gid)
             elif stat.S_ISDIR(st.st_mode):
-                entries[p] = Entry(p, DIR, mode)
+                entries[p] = Entry(p, DIR, mode, uid=uid, gid=gid)
             elif stat.S_ISREG(st.st_mode):
-                entries[p] = Entry(p, FILE, mode, st.st_size, "", (str(host), 0))
+                entries[p] = Entry(p, FILE, mode, st.st_size, "", (str(host), 0), uid, gid)
             else:
-                entries[p] = Entry(p, OTHER, mode)
+                entries[p] = Entry(p, OTHER, mode, uid=uid, gid=gid)
     return entries
 
 

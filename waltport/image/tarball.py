@@ -16,7 +16,16 @@ from pathlib import Path
 
 from waltport.image.podman import open_source
 from waltport.image.sources import open_rootfs_dir
-from waltport.image.view import DIR, FILE, HARDLINK, SYMLINK, Entry, RootView, stream_blob
+from waltport.image.view import (
+    DIR,
+    FILE,
+    HARDLINK,
+    SYMLINK,
+    Entry,
+    ImageSourceError,
+    RootView,
+    stream_blob,
+)
 from waltport.util.atomic import staged_dir
 from waltport.util.safetree import SafeTree, UnsafeMember
 
@@ -68,7 +77,7 @@ class Extracted:
     findings: tuple[str, ...]
 
 
-def _write_entry(tree: SafeTree, e: Entry) -> str | None:
+def _write_entry(tree: SafeTree, e: Entry, owners: bool) -> str | None:
     """Write one entry; the reason it was refused, or None."""
     name = e.path.lstrip("/")
     if e.kind == DIR:
@@ -76,18 +85,33 @@ def _write_entry(tree: SafeTree, e: Entry) -> str | None:
     elif e.kind == SYMLINK:
         tree.symlink(name, e.target)
     elif e.kind == FILE:
-        # No set-user/group-ID bits: written by root, an image's setuid file would be
-        # a root-owned setuid program of the image's author on this host.
+        # No set-user/group-ID bits unless ``owners`` (below): written by root, an
+        # image's setuid file would be a root-owned setuid program of its author.
         tree.write_file(name, stream_blob(e), e.mode & 0o1777)
     elif e.kind == HARDLINK:
         tree.hardlink(name, e.target.lstrip("/"))
+        return None
     else:
         return f"{e.path}: device node, FIFO or socket: not created"
+    if owners and (e.uid or e.gid or e.mode & 0o6000):
+        tree.chown(name, e.uid, e.gid, None if e.kind == SYMLINK else e.mode)
     return None
 
 
-def extract_view(view: RootView, out_dir: str | Path) -> Extracted:
+def _private_parent(out_dir: Path) -> None:
+    parent = out_dir.resolve().parent
+    if parent.stat().st_mode & 0o077:
+        raise ImageSourceError(f"{parent}: an export that keeps owners and set-ID bits must "
+                               "sit in a directory only root can enter (mode 0700)")
+
+
+def extract_view(view: RootView, out_dir: str | Path, *, owners: bool = False) -> Extracted:
     """Write the files of ``view`` into ``out_dir`` (replaced as a whole), never outside it.
+
+    ``owners`` keeps the image's owners and set-ID bits, as a WalT server's
+    export of an image does (a Debian image's services run as their own
+    users): only into a directory whose parent only root can enter, so no
+    other user of this host reaches the image's set-ID programs.
 
     Every member is written through :class:`SafeTree`: a member whose parent
     is a link (``escape -> /etc`` then ``escape/passwd``), a hard link to
@@ -96,11 +120,13 @@ def extract_view(view: RootView, out_dir: str | Path) -> Extracted:
     Hard links come last, once their targets exist.
     """
     findings = list(view.findings)
+    if owners:
+        _private_parent(Path(out_dir))
     with staged_dir(out_dir) as root, SafeTree(root) as tree:
         entries = [e for e in view.walk("/") if e.path != "/"]
         for e in sorted(entries, key=lambda e: e.kind == HARDLINK):
             try:
-                why = _write_entry(tree, e)
+                why = _write_entry(tree, e, owners)
             except UnsafeMember as err:
                 why = f"{e.path}: {err.reason}: not written"
             if why:
@@ -108,11 +134,11 @@ def extract_view(view: RootView, out_dir: str | Path) -> Extracted:
     return Extracted(Path(out_dir), tuple(findings))
 
 
-def export_rootfs(image: str | Path, out_dir: str | Path) -> Extracted:
+def export_rootfs(image: str | Path, out_dir: str | Path, *, owners: bool = False) -> Extracted:
     """The rootfs of ``image`` (podman storage name/id, or an archive) as a directory.
 
     Close the loop: the lab serves ``out_dir/boot/<model>/`` as its TFTP root,
     so what boots is exactly what was imported.
     """
     with open_source(str(image)) as view:
-        return extract_view(view, out_dir)
+        return extract_view(view, out_dir, owners=owners)

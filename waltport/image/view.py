@@ -40,6 +40,8 @@ class Entry:
     size: int = 0
     target: str = ""              # symlink target (as stored) or hardlink path
     blob: tuple[str, int] | None = None   # (host file, byte offset) of the data
+    uid: int = 0                  # owner in the image (a Debian image has service users)
+    gid: int = 0
 
 
 @dataclass(frozen=True)

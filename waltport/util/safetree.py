@@ -122,6 +122,13 @@ class SafeTree:
             except FileExistsError as err:
                 raise UnsafeMember(name, "already exists: not overwritten") from err
 
+    def chown(self, name: str, uid: int, gid: int, mode: int | None = None) -> None:
+        """Set the owner (and then ``mode``, since chown clears set-ID bits) of a member."""
+        with self._parent(name, create=False) as (fd, last):
+            os.chown(last, uid, gid, dir_fd=fd, follow_symlinks=False)
+            if mode is not None:
+                os.chmod(last, mode & 0o7777, dir_fd=fd, follow_symlinks=False)
+
     def hardlink(self, name: str, target: str) -> None:
         """A hard link to the regular file ``target`` already written inside the tree."""
         with self._parent(target, create=False) as (sfd, slast):
