@@ -271,6 +271,16 @@ ExecStart=/bin/sh -c 'echo "WALTPORT-IMAGE-INIT model=$(cat /etc/walt-model 2>/d
 [Install]
 WantedBy=multi-user.target
 """
+KEEP_NAMES_LINK = """\
+# waltport: keep the kernel's interface names (eth0), as WalT's net.ifnames=0 does:
+# the node's address was set on eth0 before this system started.
+[Match]
+OriginalName=*
+
+[Link]
+NamePolicy=kernel
+MACAddressPolicy=none
+"""
 SSHD_DROPIN = """\
 # waltport: WalT reaches nodes as root with its key; no passwords.
 PermitRootLogin prohibit-password
@@ -299,6 +309,7 @@ def walt_layer_files() -> tuple[LayerFile, ...]:
     return (
         LayerFile("etc/hostname", b"walt-node\n"),
         LayerFile("etc/ssh/sshd_config.d/walt.conf", SSHD_DROPIN.encode()),
+        LayerFile("etc/systemd/network/99-default.link", KEEP_NAMES_LINK.encode()),
         LayerFile(f"{units}/waltport-ssh-hostkeys.service", HOSTKEYS_UNIT.encode()),
         LayerFile(f"{units}/ssh.service.requires/waltport-ssh-hostkeys.service",
                   link="../waltport-ssh-hostkeys.service"),
