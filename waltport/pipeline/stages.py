@@ -48,6 +48,7 @@ PARAMETERS: dict[str, Any] = {
     "interface": "",          # mode=interface: host interface to capture on (passive)
     "pcap": "",               # mode=pcap: an existing capture to analyse
     "image_source": "",       # "" builds the default image; else a podman ref or archive
+    "image_base": "",         # minimal | debian ("" = the profile's image.base)
     "boots": 1,               # first_boot: how many boots (reliability figures)
     "lab_name": "",           # network namespace name ("" derives one from the profile)
     "timeout": 120,           # seconds a boot may take

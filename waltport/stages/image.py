@@ -24,11 +24,13 @@ def check_rows(report_json: dict[str, Any], model: str, several: bool) -> list[d
     return rows
 
 
-def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "") -> StageResult:
+def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
+        image_base: str = "") -> StageResult:
     """Check the image (built from the profile when ``image_source`` is empty), import it.
 
     ``model``: the image of that sub-model (its arch's image), checked and
-    imported for that model only.
+    imported for that model only.  ``image_base``: ``minimal`` or ``debian``
+    for the build ("": the profile's ``image.base``).
 
     Writes ``<out_dir>/image.json`` and the archives under ``<out_dir>/image/``.
     """
@@ -45,7 +47,7 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "") 
         if not source:
             build_image = engine("waltport.image.build", "build_image", "default image build")
             with rec.step("build"):
-                built = build_image(prof, model=model or None)
+                built = build_image(prof, model=model or None, base=image_base or None)
             rec.data["built"] = asdict(built)
             rec.check("default image built with podman", True,
                       f"{built.tag} ({built.image_id[:12]}, {built.method}, {built.arch})")

@@ -20,7 +20,7 @@ from waltport.stages.board import detect_rows
 
 # Sections the form does not edit: kept as loaded, written back unchanged.
 KEPT_SECTIONS = ("model_arch", "userland", "boot_files", "uboot", "ipxe", "kernel",
-                 "second_stage", "media")
+                 "second_stage", "media", "image")
 FIRST_STAGE = {Bootloader.UBOOT: ("boot.scr.txt", "bootcommand.fragment"),
                Bootloader.IPXE: ("boot.ipxe",)}
 
