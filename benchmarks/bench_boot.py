@@ -31,7 +31,7 @@ from pathlib import Path
 from waltport.lab.boot import BootRun, board_mac, boot_once, first_stage, lab_session
 from waltport.lab.imageroot import build_image_root, lab_model
 from waltport.lab.reference import ReferenceServer
-from waltport.lab.stages import percentile
+from waltport.lab.sequence import percentile
 from waltport.net.server import BenchServer
 from waltport.profile.load import load_profile
 from waltport.profile.model import Profile

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from waltport.lab.boot import BootRun, boot_once, first_stage, lab_session
 from waltport.lab.imageroot import build_image_root, lab_model
-from waltport.lab.stages import parse_pcap
+from waltport.lab.sequence import parse_pcap
 from waltport.net.server import BenchServer
 from waltport.profile.load import load_profile
 

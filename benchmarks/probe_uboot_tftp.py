@@ -22,6 +22,7 @@ from pathlib import Path
 from waltport.lab.console import Console
 from waltport.lab.netns import Lab
 from waltport.lab.qemu import Board, qemu_argv
+
 from waltport.net.server import BenchServer
 from waltport.net.tftp import TransferRecord, read_transfer_log
 

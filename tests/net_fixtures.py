@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.netns import Lab
+from waltport.lab.virtual.netns import Lab
 from waltport.net.server import BenchServer
 
 MODEL = "testm"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from waltport.bootloader.render import render_artifacts
-from waltport.lab.flashenv import (
+from waltport.lab.virtual.flashenv import (
     ENV_SIZE,
     FLASH_SIZE,
     FlashEnvError,

@@ -13,7 +13,7 @@ import pytest
 from net_fixtures import make_image_root, needs_root, udhcpc
 
 from waltport.cli import main
-from waltport.lab.netns import Lab, LabError, is_owned, netns_exists
+from waltport.lab.virtual.netns import Lab, LabError, is_owned, netns_exists
 
 pytestmark = [pytest.mark.root, needs_root]
 

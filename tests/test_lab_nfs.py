@@ -15,8 +15,8 @@ import pytest
 
 from waltport.lab.boot import lab_session
 from waltport.lab.login import client_address, ssh_argv
-from waltport.lab.netns import Lab
 from waltport.lab.nfs import MOUNT_PORT, NFS_PORT, NfsError, NfsServer, ganesha_config, node_exports
+from waltport.lab.virtual.netns import Lab
 
 
 def _live_in_group(pgid: int) -> list[int]:

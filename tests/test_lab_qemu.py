@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.qemu import Board, QemuError, firmware_problems, qemu_argv
+from waltport.lab.virtual.qemu import Board, QemuError, firmware_problems, qemu_argv
 
 
 def _opt(argv: list[str], flag: str) -> list[str]:

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.console import Console
-from waltport.lab.qemu import Board, qemu_argv
+from waltport.lab.target.console import Console
+from waltport.lab.virtual.qemu import Board, qemu_argv
 from waltport.profile.detect import uboot_sub
 from waltport.profile.regex import subset_problems
 

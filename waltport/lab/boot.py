@@ -4,7 +4,7 @@ One :func:`boot_board` call brings the lab up (if it is not), starts the
 bench server on the image root, then boots the board ``boots`` times, each
 with its own MAC (a new node for the server), capture and console log.  The
 stage times come from the evidence (pcap, console lines, the registry's
-``booted`` event) through :mod:`waltport.lab.stages`.  Everything started
+``booted`` event) through :mod:`waltport.lab.sequence`.  Everything started
 here is stopped on success, failure and Ctrl-C; a lab brought up here is
 taken down again.
 """
@@ -24,13 +24,6 @@ from typing import Protocol
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
 from waltport.image.rootfs import assemble_default_rootfs
-from waltport.lab.console import Console, ConsoleTimeout
-from waltport.lab.flashenv import (
-    build_flash_image,
-    dump_default_env,
-    fragment_settings,
-    stored_env_text,
-)
 from waltport.lab.imageroot import (
     ImageRootError,
     build_image_root,
@@ -40,9 +33,7 @@ from waltport.lab.imageroot import (
     second_stage_name,
 )
 from waltport.lab.login import ImageLogin, has_own_init, image_leg, log_in, login_key
-from waltport.lab.netns import Lab, is_owned
-from waltport.lab.qemu import Board, firmware_problems, qemu_argv
-from waltport.lab.stages import (
+from waltport.lab.sequence import (
     STAGES,
     Stage,
     compute_stages,
@@ -50,6 +41,15 @@ from waltport.lab.stages import (
     parse_pcap,
     stage_statistics,
 )
+from waltport.lab.target.console import Console, ConsoleTimeout
+from waltport.lab.virtual.flashenv import (
+    build_flash_image,
+    dump_default_env,
+    fragment_settings,
+    stored_env_text,
+)
+from waltport.lab.virtual.netns import Lab, is_owned
+from waltport.lab.virtual.qemu import Board, firmware_problems, qemu_argv
 from waltport.media.build import build_profile_media
 from waltport.net.capture import Capture
 from waltport.net.registry import Registry

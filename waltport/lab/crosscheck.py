@@ -19,8 +19,8 @@ from pathlib import Path
 
 from waltport.bootloader.render import uboot_detection_lines
 from waltport.errors import WaltportError
-from waltport.lab.console import Console, ConsoleTimeout
-from waltport.lab.qemu import Board, firmware_problems, qemu_argv
+from waltport.lab.target.console import Console, ConsoleTimeout
+from waltport.lab.virtual.qemu import Board, firmware_problems, qemu_argv
 from waltport.profile.detect import detect
 from waltport.profile.model import Bootloader, Profile, UBootDetect
 

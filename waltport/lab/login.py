@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.console import Console
-from waltport.lab.netns import Lab, LabError, _run
 from waltport.lab.nfs import NfsServer, node_exports
+from waltport.lab.target.console import Console
+from waltport.lab.virtual.netns import Lab, LabError, _run
 from waltport.net.registry import Registry
 from waltport.util.paths import state_dir
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import TracebackType
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.netns import Lab
+from waltport.lab.virtual.netns import Lab
 
 WALT_NODES = "/var/lib/walt/nodes"
 NFS_PORT = 2049

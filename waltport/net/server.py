@@ -19,7 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from waltport.errors import WaltportError
-from waltport.lab.netns import BRIDGE, Lab, is_owned
+from waltport.lab.virtual.netns import BRIDGE, Lab, is_owned
 from waltport.net.registry import Registry
 from waltport.util.paths import state_dir
 from waltport.util.proc import lifeline

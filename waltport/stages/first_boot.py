@@ -80,7 +80,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
                       "(network stage)", mandatory=False)
             return f"not run in mode {mode}"
         boot_board = engine("waltport.lab.boot", "boot_board", "virtual lab boot")
-        stage_names = engine("waltport.lab.stages", "STAGES", "lab boot stages")
+        stage_names = engine("waltport.lab.sequence", "STAGES", "lab boot stages")
         dest = rec.subdir("first_boot")
         image = imported_image(rec.out_dir)
         rec.data["image_root"] = f"exported from {image}" if image else \

@@ -18,8 +18,8 @@ import tempfile
 from pathlib import Path
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.console import Console, ConsoleTimeout
-from waltport.lab.qemu import Board, qemu_argv
+from waltport.lab.target.console import Console, ConsoleTimeout
+from waltport.lab.virtual.qemu import Board, qemu_argv
 from waltport.util.atomic import write_bytes
 
 ENV_SIZE = 0x40000

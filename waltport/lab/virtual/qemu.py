@@ -1,7 +1,7 @@
 """QEMU command lines for the virtual boards (pure: values in, argv out).
 
 The serial console is QEMU's stdio (no monitor multiplexed on it), so a
-:class:`waltport.lab.console.Console` can read it line by line and type on it.
+:class:`waltport.lab.target.console.Console` can read it line by line and type on it.
 ``-no-reboot`` turns every reset/panic reboot into a QEMU exit: a board that
 gives up (``|| reset``) ends the run instead of looping.
 """

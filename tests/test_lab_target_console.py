@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.console import Console, ConsoleTimeout, clean
+from waltport.lab.target.console import Console, ConsoleTimeout, clean
 
 SCRIPT = r"""
 printf 'U-Boot 2023.01\r\n\033[0mHit any key to stop autoboot\n'

@@ -6,7 +6,7 @@ import io
 
 import dpkt
 
-from waltport.lab.stages import (
+from waltport.lab.sequence import (
     IMAGE_STAGES,
     STAGES,
     Stage,

@@ -1,0 +1,1 @@
+"""The board under test: its ports (power, console, link) and their implementations."""
