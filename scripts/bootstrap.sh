@@ -12,7 +12,7 @@ APT_PACKAGES=(
   tftp-hpa tftpd-hpa isc-dhcp-server udhcpc busybox atftp
   podman buildah runc uidmap fuse-overlayfs
   iproute2 iptables procps psmisc curl
-  nfs-ganesha nfs-ganesha-vfs rpcbind openssh-client
+  nfs-ganesha nfs-ganesha-vfs rpcbind openssh-client socat
   mmdebstrap qemu-user-static binfmt-support
   chromium
 )

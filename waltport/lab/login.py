@@ -5,10 +5,9 @@ A WalT server installs its public key as the node's
 The lab does the same with a key pair made per run (``ssh-keygen``): the
 public key is served beside the NFS root (:mod:`waltport.lab.nfs`), the
 initramfs copies it into the RAM overlay, and :func:`ssh_command` runs one
-command on the node from the client namespace (which gets a static address
-outside the DHCP pool for the time of the login).  :func:`image_leg` and
-:func:`log_in` are the two halves of a boot's image-userspace leg (used by
-:func:`waltport.lab.boot.boot_once`).
+command on the node from where the link logs in (the lab's client namespace,
+which gets a static address outside the DHCP pool for the time of the login,
+or the bench host).  The boot sequence (:mod:`waltport.lab.drive`) calls it.
 """
 
 from __future__ import annotations
@@ -22,18 +21,15 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.nfs import NfsServer, node_exports
-from waltport.lab.target.console import Console
 from waltport.lab.virtual.netns import Lab, LabError, _run
-from waltport.net.registry import Registry
 from waltport.util.paths import state_dir
 
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
                "-o", "BatchMode=yes", "-o", "ConnectTimeout=5", "-o", "LogLevel=ERROR")
 CLIENT_HOST_INDEX = 6          # .7 in a /24: below the DHCP pool (hosts[8:])
-IMAGE_RE = r"WALTPORT-IMAGE-INIT|WALTPORT-POWEROFF|Kernel panic"
 LOGIN_COMMAND = "uname -m"
 SSH_TIMEOUT = 90.0
 
@@ -96,9 +92,15 @@ def make_login_key(work: Path) -> LoginKey:
     return LoginKey(private, lab_dir)
 
 
-def ssh_argv(lab: Lab, key: Path, node_ip: str, command: str) -> list[str]:
-    """``ssh -i key root@node command`` run inside the lab client namespace (pure)."""
-    return lab.client_exec_argv(["ssh", "-i", str(key), *SSH_OPTIONS, f"root@{node_ip}",
+class LoginSide(Protocol):
+    """Where a login comes from (the lab's client namespace, a bench interface's host)."""
+
+    def client_exec_argv(self, argv: list[str]) -> list[str]: ...
+
+
+def ssh_argv(side: LoginSide, key: Path, node_ip: str, command: str) -> list[str]:
+    """``ssh -i key root@node command`` run where ``side`` logs in from (pure)."""
+    return side.client_exec_argv(["ssh", "-i", str(key), *SSH_OPTIONS, f"root@{node_ip}",
                                  command])
 
 
@@ -127,12 +129,12 @@ def client_on_lab(lab: Lab) -> Iterator[str]:
                   lab.client_interface])
 
 
-def ssh_command(lab: Lab, key: Path, node_ip: str, command: str, *,
+def ssh_command(side: LoginSide, key: Path, node_ip: str, command: str, *,
                 timeout: float = 60.0) -> SshResult:
     """Run ``command`` on the node, retrying until sshd answers or ``timeout`` passes."""
     if shutil.which("ssh") is None:
         raise ToolMissing("ssh", "openssh-client")
-    argv = ssh_argv(lab, key, node_ip, command)
+    argv = ssh_argv(side, key, node_ip, command)
     start = time.monotonic()
     attempts, output = 0, ""
     while True:
@@ -164,50 +166,3 @@ def has_own_init(root: Path) -> bool:
     """Whether an image root has an init of its own (then the lab serves it over NFS)."""
     init = root / "sbin" / "init"
     return init.is_symlink() or init.exists()
-
-
-def _wait_lease(registry: Registry, mac: str, console: Console, timeout: float) -> str | None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and console.running():
-        ip = registry.lease_of(mac)
-        if ip:
-            return ip
-        time.sleep(0.2)
-    return None
-
-
-def image_leg(lab: Lab, registry: Registry, login: ImageLogin, mac: str, *,
-               console: Console, nfs: contextlib.ExitStack, run_dir: Path,
-               timeout: float) -> dict[str, object]:
-    """Serve the node's root over NFS as soon as the node has a lease."""
-    ip = _wait_lease(registry, mac, console, timeout)
-    if ip is None:
-        return {"time": None, "error": "the board took no DHCP lease"}
-    try:
-        nfs.enter_context(NfsServer(lab, node_exports(ip, login.image_root, login.key.lab_dir),
-                                    run_dir / "nfs"))
-    except WaltportError as err:
-        # The initramfs then falls back to power-off; the image stages fail with this.
-        return {"time": None, "error": str(err)}
-    return {"time": None, "node_ip": ip}
-
-
-def log_in(lab: Lab, login: ImageLogin, console: Console, leg: dict[str, object],
-           timeout: float) -> dict[str, object]:
-    """After the image's init marker, ``ssh ... uname -m``; then ``poweroff`` the same way."""
-    ip = str(leg["node_ip"])
-    _, line = console.expect(IMAGE_RE, timeout, "image init marker")
-    if "WALTPORT-IMAGE-INIT" not in line:
-        return {**leg, "error": "the image's init did not start (see the NFSROOT line)"}
-    with client_on_lab(lab) as client_ip:
-        res = ssh_command(lab, login.key.private, ip, LOGIN_COMMAND, timeout=SSH_TIMEOUT)
-        out: dict[str, object] = {**leg, "time": console.now() if res.ok else None,
-                                  "command": f"ssh root@{ip} {LOGIN_COMMAND}",
-                                  "from": f"{lab.client_netns} {client_ip}",
-                                  "output": res.output, "attempts": res.attempts}
-        if res.ok:
-            # Power off the WalT way: through the node's own init.
-            ssh_command(lab, login.key.private, ip, "poweroff", timeout=10)
-        else:
-            out["error"] = f"ssh login failed: {res.output}"
-    return out

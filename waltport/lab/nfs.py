@@ -28,9 +28,9 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.virtual.netns import Lab
 
 WALT_NODES = "/var/lib/walt/nodes"
 NFS_PORT = 2049
@@ -38,6 +38,18 @@ MOUNT_PORT = 20048
 READY_TIMEOUT = 20.0
 READY_LINE = "NFS SERVER INITIALIZED"
 TOOLS = ("ganesha.nfsd", "rpcbind", "unshare")
+
+
+class ServerSide(Protocol):
+    """Where the NFS server runs and whom it serves (a lab, a bench link)."""
+
+    @property
+    def server_ip(self) -> str: ...
+
+    @property
+    def subnet(self) -> str: ...
+
+    def exec_argv(self, argv: list[str]) -> list[str]: ...
 
 
 class NfsError(WaltportError):
@@ -98,7 +110,7 @@ def server_script(config: Path, log: Path) -> str:
     )
 
 
-def server_argv(lab: Lab, script: Path) -> list[str]:
+def server_argv(lab: ServerSide, script: Path) -> list[str]:
     """The command line: ``unshare -m`` inside the lab server namespace."""
     return lab.exec_argv(["unshare", "-m", "sh", str(script)])
 
@@ -106,7 +118,7 @@ def server_argv(lab: Lab, script: Path) -> list[str]:
 class NfsServer:
     """rpcbind + nfs-ganesha for one lab; ``start`` returns once ganesha serves."""
 
-    def __init__(self, lab: Lab, exports: Mapping[str, Path], work: Path) -> None:
+    def __init__(self, lab: ServerSide, exports: Mapping[str, Path], work: Path) -> None:
         self.lab = lab
         self.exports = dict(exports)
         self.work = Path(work)

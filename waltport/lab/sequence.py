@@ -1,14 +1,20 @@
-"""Per-stage timing of a netboot, from evidence: pcap packets, console lines, registry.
+"""The boot sequence of a board under test, from evidence: wire, console, server registry.
 
-Pure functions: packets and lines in, stage times (seconds since power-on)
-out.  The stages, in order::
+Pure: packets and lines in, stages out.  The same sequence for every target
+(a QEMU board in the lab, a real board on a bench, a passive capture)::
 
     power_on -> first_dhcp -> walt_dhcp -> second_stage_fetched
              -> kernel_fetched -> kernel_started -> userspace
              [-> image_userspace -> ssh_login]   (image root with /sbin/init, NFS)
 
-A stage that was not reached has ``time=None``; the first such stage is the
-one that failed.
+Each stage is *reached* (with its time in seconds since power-on), *missed*
+(the first missed one is the failed stage), *not observable with this bench*
+(e.g. ``kernel_started`` without a console: never counted as passed) or
+*needs the board* (a stand-in run cannot show it).  Wire stages come from the
+capture (:class:`WireWatch`, fed packet by packet while the board boots),
+``kernel_started`` and ``image_userspace`` from the console, ``userspace``
+from the boot notification (the server's registry, or the datagram on the
+wire), ``ssh_login`` from the login attempt.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ STAGES = ("power_on", "first_dhcp", "walt_dhcp", "second_stage_fetched", "kernel
 # Only for an image root with its own init (served over NFS): the image's init
 # printed its marker, then an SSH login from the client namespace succeeded.
 IMAGE_STAGES = ("image_userspace", "ssh_login")
+# What a stand-in (a virtual U-Boot given the real board's variables) cannot show.
+BOARD_STAGES = ("kernel_fetched", "kernel_started", "userspace", *IMAGE_STAGES)
+CONSOLE_STAGES = ("kernel_started", "image_userspace")
+REACHED, MISSED, UNOBSERVABLE, NEEDS_BOARD = ("reached", "missed", "not observable",
+                                              "needs the board")
 IMAGE_INIT_RE = re.compile(r"WALTPORT-IMAGE-INIT model=\S*")
 NFSROOT_RE = re.compile(r"WALTPORT-NFSROOT-(OK|FAILED)[^\n]*")
 KERNEL_START_RE = re.compile(r"Starting kernel \.\.\.|Booting Linux on physical CPU|"
@@ -34,6 +45,7 @@ KERNEL_START_RE = re.compile(r"Starting kernel \.\.\.|Booting Linux on physical 
 # The init's own marker can be split by kernel output on a busy console; the
 # notification line is printed by the kernel (netconsole path) in one piece.
 USERSPACE_RE = re.compile(r"WALTPORT-BOOTED model=\S* mac=\S* ip=\S*|WALTPORT-USERSPACE-OK")
+NOTIFY_PORT = 7557
 WALT_PREFIX = "walt.node."
 
 
@@ -59,6 +71,12 @@ class Stage:
     name: str
     time: float | None          # seconds since power-on; None: not reached
     evidence: dict[str, object] = field(default_factory=dict)
+    status: str = ""            # reached | missed | not observable | needs the board
+    reason: str = ""            # why a stage is not observable / needs the board
+
+    @property
+    def skipped(self) -> bool:
+        return self.status in (UNOBSERVABLE, NEEDS_BOARD)
 
 
 def _text(raw: bytes) -> str:
@@ -72,52 +90,90 @@ def _uci(raw: bytes) -> str:
     return _text(raw)
 
 
-def parse_pcap(data: bytes, mac: str) -> tuple[list[DhcpSeen], list[TftpSeen]]:
-    """DHCP messages from ``mac`` and TFTP transfers to it, from a pcap file's bytes."""
-    mac_b = bytes.fromhex(mac.replace(":", ""))
-    dhcp: list[DhcpSeen] = []
-    flows: dict[int, dict[str, object]] = {}
-    client_ip: bytes | None = None
-    if not data:
-        return [], []
-    for ts, frame in dpkt.pcap.Reader(io.BytesIO(data)):
+class WireWatch:
+    """DHCP from the board, TFTP to it and its boot notification, fed one frame at a time.
+
+    ``mac`` None: the board is the first client that sends a DHCP request
+    (a bench cable carries only the board).
+    """
+
+    def __init__(self, mac: str | None) -> None:
+        self.mac_b = bytes.fromhex(mac.replace(":", "")) if mac else None
+        self.dhcp: list[DhcpSeen] = []
+        self.notification: tuple[float, str] | None = None
+        self._flows: dict[int, dict[str, object]] = {}
+        self._client_ip: bytes | None = None
+
+    @property
+    def mac(self) -> str | None:
+        return ":".join(f"{b:02x}" for b in self.mac_b) if self.mac_b else None
+
+    def feed(self, ts: float, frame: bytes) -> None:
         eth = dpkt.ethernet.Ethernet(frame)
         ip = eth.data
         if not isinstance(ip, dpkt.ip.IP) or not isinstance(ip.data, dpkt.udp.UDP):
-            continue
+            return
         udp = ip.data
-        if udp.dport == 67 and eth.src == mac_b:
-            try:
-                msg = dpkt.dhcp.DHCP(udp.data)
-            except (dpkt.UnpackError, ValueError):
-                continue
-            opts = dict(msg.opts)
-            mtype = opts.get(53, b"\0")[0]
-            dhcp.append(DhcpSeen(ts, mtype, _text(opts[60]) if 60 in opts else None,
-                                 _uci(opts[77]) if 77 in opts else None))
-        elif udp.dport == 69 and eth.src == mac_b and udp.data[:2] == b"\0\1":
-            client_ip = ip.src
-            name = _text(udp.data[2:].split(b"\0")[0]).lstrip("/")
-            flows[udp.sport] = {"start": ts, "end": ts, "name": name, "blocks": {},
-                                "short": False, "blksize": 512}
-            opts = udp.data[2:].split(b"\0")[2:]
-            for key, value in zip(opts[::2], opts[1::2], strict=False):
-                if key.lower() == b"blksize" and value.isdigit():
-                    flows[udp.sport]["blksize"] = int(value)
-        elif ip.dst == client_ip and udp.dport in flows and udp.data[:2] == b"\0\3":
-            flow = flows[udp.dport]
-            block = int.from_bytes(udp.data[2:4], "big")
-            payload = len(udp.data) - 4
-            flow["blocks"][block] = payload  # type: ignore[index]
-            flow["end"] = ts
-            if payload < int(flow["blksize"]):  # type: ignore[call-overload]
-                flow["short"] = True
-        elif ip.src == client_ip and udp.sport in flows and udp.data[:2] == b"\0\4":
-            flows[udp.sport]["end"] = ts
-    tftp = [TftpSeen(float(f["start"]), float(f["end"]), str(f["name"]),  # type: ignore[arg-type]
-                     sum(f["blocks"].values()), bool(f["short"]))  # type: ignore[attr-defined]
-            for f in flows.values()]
-    return dhcp, sorted(tftp, key=lambda t: t.start)
+        if udp.dport == 67 and (self.mac_b is None or eth.src == self.mac_b):
+            self._dhcp(ts, eth.src, udp.data)
+        elif eth.src != self.mac_b:
+            if ip.dst == self._client_ip:
+                self._server_to_board(ts, udp)
+        elif udp.dport == 69 and udp.data[:2] == b"\0\1":
+            self._client_ip = ip.src
+            self._request(ts, udp)
+        elif ip.src == self._client_ip and udp.sport in self._flows and udp.data[:2] == b"\0\4":
+            self._flows[udp.sport]["end"] = ts
+        elif udp.dport == NOTIFY_PORT and self.notification is None:
+            self.notification = (ts, _text(bytes(udp.data)).strip())
+
+    def _dhcp(self, ts: float, src: bytes, data: bytes) -> None:
+        try:
+            msg = dpkt.dhcp.DHCP(data)
+        except (dpkt.UnpackError, ValueError):
+            return
+        self.mac_b = self.mac_b or src
+        opts = dict(msg.opts)
+        mtype = opts.get(53, b"\0")[0]
+        self.dhcp.append(DhcpSeen(ts, mtype, _text(opts[60]) if 60 in opts else None,
+                                  _uci(opts[77]) if 77 in opts else None))
+
+    def _request(self, ts: float, udp: dpkt.udp.UDP) -> None:
+        name = _text(udp.data[2:].split(b"\0")[0]).lstrip("/")
+        flow: dict[str, object] = {"start": ts, "end": ts, "name": name, "blocks": {},
+                                   "short": False, "blksize": 512}
+        opts = udp.data[2:].split(b"\0")[2:]
+        for key, value in zip(opts[::2], opts[1::2], strict=False):
+            if key.lower() == b"blksize" and value.isdigit():
+                flow["blksize"] = int(value)
+        self._flows[udp.sport] = flow
+
+    def _server_to_board(self, ts: float, udp: dpkt.udp.UDP) -> None:
+        if udp.dport not in self._flows or udp.data[:2] != b"\0\3":
+            return
+        flow = self._flows[udp.dport]
+        block = int.from_bytes(udp.data[2:4], "big")
+        payload = len(udp.data) - 4
+        flow["blocks"][block] = payload  # type: ignore[index]
+        flow["end"] = ts
+        if payload < int(flow["blksize"]):  # type: ignore[call-overload]
+            flow["short"] = True
+
+    @property
+    def tftp(self) -> list[TftpSeen]:
+        out = [TftpSeen(float(f["start"]), float(f["end"]), str(f["name"]),  # type: ignore[arg-type]
+                        sum(f["blocks"].values()), bool(f["short"]))  # type: ignore[attr-defined]
+               for f in self._flows.values()]
+        return sorted(out, key=lambda t: t.start)
+
+
+def parse_pcap(data: bytes, mac: str | None) -> tuple[list[DhcpSeen], list[TftpSeen]]:
+    """DHCP messages from ``mac`` and TFTP transfers to it, from a pcap file's bytes."""
+    watch = WireWatch(mac)
+    if data:
+        for ts, frame in dpkt.pcap.Reader(io.BytesIO(data)):
+            watch.feed(ts, frame)
+    return watch.dhcp, watch.tftp
 
 
 def _rel(t: float | None, t0: float) -> float | None:
@@ -132,23 +188,47 @@ def _last_complete(tftp: Sequence[TftpSeen], name: str,
     return done[-1] if done else None
 
 
+@dataclass(frozen=True)
+class Observability:
+    """What this bench can see: a console, the image stages, a stand-in's limits (pure)."""
+
+    console: str | None = None          # why there is no console (None: there is one)
+    login: str | None = None            # why no SSH login is tried (None: it is)
+    stand_in: str | None = None         # the stand-in's description (None: the real board)
+    image_stages: bool = False          # the image's own init and login are part of the boot
+
+    def skip(self, name: str) -> tuple[str, str] | None:
+        """(status, reason) when stage ``name`` cannot be observed here, else None."""
+        if self.stand_in and name in BOARD_STAGES:
+            return NEEDS_BOARD, f"needs the board: {self.stand_in}"
+        if self.console and name in CONSOLE_STAGES:
+            return UNOBSERVABLE, f"not observable with this bench: {self.console}"
+        if self.login and name == "ssh_login":
+            return UNOBSERVABLE, f"not observable with this bench: {self.login}"
+        return None
+
+
 def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage: str,
                    kernel: str, initrd: str | None, dhcp: Sequence[DhcpSeen],
                    tftp: Sequence[TftpSeen], console: Iterable[tuple[float, str]],
                    booted_wall: float | None,
                    served: Mapping[str, int] | None = None,
-                   login: Mapping[str, object] | None = None) -> list[Stage]:
-    """Every stage with its time and evidence.
+                   login: Mapping[str, object] | None = None,
+                   notification: tuple[float, str] | None = None,
+                   seen: Observability | None = None) -> list[Stage]:
+    """Every stage with its status, time and evidence.
 
-    ``t0_wall`` is QEMU's start (wall clock, like pcap and registry times);
-    ``console`` gives (seconds since QEMU start, line); ``identifier`` is
-    ``vci`` or ``uci``; ``booted_wall`` is the registry's ``booted`` event time;
+    ``t0_wall`` is power-on (wall clock, like pcap and registry times);
+    ``console`` gives (seconds since power-on, line); ``identifier`` is
+    ``vci`` or ``uci``; ``booted_wall`` is the registry's ``booted`` event
+    time, ``notification`` the boot datagram seen on the wire (time, text);
     ``served`` maps file names the server logged as sent whole to their size.
-    ``login`` (image roots served over NFS) has the SSH login's ``time``
-    (seconds since QEMU start, None: failed), ``command`` and ``output``; the
-    stages ``image_userspace`` and ``ssh_login`` are added only with it.
+    ``login`` has the SSH login's ``time`` (seconds since power-on, None:
+    failed), ``command`` and ``output``.  The image stages are added when
+    ``seen.image_stages`` (or ``login`` is given).
     """
     served = served or {}
+    seen = seen or Observability(image_stages=login is not None)
     wanted = WALT_PREFIX + model
     stages = [Stage("power_on", 0.0)]
     first = dhcp[0] if dhcp else None
@@ -164,6 +244,9 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
         ev: dict[str, object] = {"file": file, "bytes": size}
         if got:
             ev["bytes_captured"] = got.bytes
+            if stage_name == "second_stage_fetched":
+                # A request after the script proves U-Boot/iPXE ran it.
+                ev["then_requested"] = [t.filename for t in tftp if t.start > got.end]
         if stage_name == "kernel_fetched" and initrd:
             ird = _last_complete(tftp, initrd, served)
             ev["initrd_bytes"] = served.get(initrd, ird.bytes if ird else None)
@@ -176,15 +259,25 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
     start = next(((t, ln) for t, ln in lines if KERNEL_START_RE.search(ln)), None)
     stages.append(Stage("kernel_started", round(start[0], 3) if start else None,
                         {"line": start[1]} if start else {}))
+    stages.append(_userspace(lines, t0_wall, booted_wall, notification))
+    if seen.image_stages or login is not None:
+        stages += _image_stages(lines, login or {})
+    return _monotone([_judge(s, seen) for s in stages])
+
+
+def _userspace(lines: Sequence[tuple[float, str]], t0_wall: float, booted_wall: float | None,
+               notification: tuple[float, str] | None) -> Stage:
     found = [(t, ln) for t, ln in lines if USERSPACE_RE.search(ln)]
-    marker = next(((t, ln) for t, ln in found if "WALTPORT-BOOTED" in ln),
-                  found[0] if found else None)
-    ev = {"marker": marker[1] if marker else None, "notification": booted_wall is not None}
-    when = _rel(booted_wall, t0_wall) if booted_wall is not None else None
-    stages.append(Stage("userspace", when if marker else None, ev))
-    if login is not None:
-        stages += _image_stages(lines, login)
-    return _monotone(stages)
+    marker: str | None = next((ln for _, ln in found if "WALTPORT-BOOTED" in ln),
+                              found[0][1] if found else None)
+    if marker is None and notification is not None:
+        marker = notification[1]                # no console: the datagram is the marker
+    when = booted_wall if booted_wall is not None else \
+        notification[0] if notification is not None else None
+    ev: dict[str, object] = {"marker": marker, "notification": when is not None}
+    if notification is not None:
+        ev["notification_on_wire"] = notification[1]
+    return Stage("userspace", _rel(when, t0_wall) if marker else None, ev)
 
 
 def _image_stages(lines: Sequence[tuple[float, str]],
@@ -199,19 +292,37 @@ def _image_stages(lines: Sequence[tuple[float, str]],
                   {k: v for k, v in login.items() if k != "time"})]
 
 
+def _judge(stage: Stage, seen: Observability) -> Stage:
+    skip = seen.skip(stage.name)
+    if skip is not None:
+        return Stage(stage.name, None, stage.evidence, *skip)
+    return Stage(stage.name, stage.time, stage.evidence,
+                 REACHED if stage.time is not None else MISSED)
+
+
 def _monotone(stages: list[Stage]) -> list[Stage]:
-    # A stage counts as reached only if every stage before it was.
+    # A stage counts as reached only if every observable stage before it was;
+    # one that cannot be observed neither passes nor breaks the chain.
     out: list[Stage] = []
     reached = True
     for s in stages:
+        if s.skipped:
+            out.append(s)
+            continue
         reached = reached and s.time is not None
-        out.append(s if reached else Stage(s.name, None, s.evidence))
+        out.append(s if reached else Stage(s.name, None, s.evidence, MISSED))
     return out
 
 
 def failed_stage(stages: Sequence[Stage]) -> str | None:
-    """The first stage not reached (None: all were)."""
-    return next((s.name for s in stages if s.time is None), None)
+    """The first stage missed (None: every observable one was reached)."""
+    return next((s.name for s in stages if s.time is None and not s.skipped), None)
+
+
+def last_observable(stages: Sequence[Stage]) -> str | None:
+    """The name of the last stage this bench can observe."""
+    names = [s.name for s in stages if not s.skipped]
+    return names[-1] if names else None
 
 
 def percentile(values: Sequence[float], q: float) -> float:

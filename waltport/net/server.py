@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
@@ -38,18 +39,41 @@ def lab_state_dir(lab_name: str) -> Path:
     return state_dir() / "labs" / lab_name
 
 
-def serve_argv(lab: Lab, image_root: Path, pxe_first_stage: Path | None, state: Path,
-               tftp_workers: int | None = None, *, lifeline_fd: int | None = None) -> list[str]:
-    """The command line of the server process (inside the lab namespace)."""
-    argv = [sys.executable, "-m", "waltport.net.serve", "--lab", lab.name, "--interface", BRIDGE,
+@dataclass(frozen=True)
+class ServeOn:
+    """Where the server runs: a namespace (None: this one), its interface, the guard's inputs."""
+
+    netns: str | None
+    interface: str
+    lab: str | None = None          # a lab the project created (the guard's first test)
+    isolated_ack: bool = False      # --i-know-this-network-is-isolated
+
+    @classmethod
+    def on_lab(cls, lab: Lab) -> ServeOn:
+        return cls(lab.netns, BRIDGE, lab.name)
+
+    def exec_argv(self, argv: list[str]) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
+
+
+def serve_argv(where: Lab | ServeOn, image_root: Path, pxe_first_stage: Path | None,
+               state: Path, tftp_workers: int | None = None, *,
+               lifeline_fd: int | None = None) -> list[str]:
+    """The command line of the server process (inside the lab namespace, or on ``where``)."""
+    on = ServeOn.on_lab(where) if isinstance(where, Lab) else where
+    argv = [sys.executable, "-m", "waltport.net.serve", "--interface", on.interface,
             "--image-root", str(image_root), "--state", str(state)]
     if lifeline_fd is not None:
         argv += ["--lifeline-fd", str(lifeline_fd)]
+    if on.lab:
+        argv += ["--lab", on.lab]
+    if on.isolated_ack:
+        argv.append("--i-know-this-network-is-isolated")
     if pxe_first_stage is not None:
         argv += ["--pxe-first-stage", str(pxe_first_stage)]
     if tftp_workers is not None:
         argv += ["--tftp-workers", str(tftp_workers)]
-    return lab.exec_argv(argv)
+    return on.exec_argv(argv)
 
 
 def lock_state(state: Path) -> int:
@@ -74,12 +98,14 @@ def lock_state(state: Path) -> int:
 
 
 class BenchServer:
-    """DHCP + TFTP (+ RA, boot notifications) for one lab; ``start`` returns once it serves.
+    """DHCP + TFTP (+ RA, boot notifications) for one lab (or a bench interface, ``ServeOn``).
 
+    ``start`` returns once it serves.
     ``tftp_workers``: TFTP worker processes (None: one per CPU, at least 2).
     """
 
-    def __init__(self, lab: Lab, image_root: Path, *, pxe_first_stage: Path | None = None,
+    def __init__(self, lab: Lab | ServeOn, image_root: Path, *,
+                 pxe_first_stage: Path | None = None,
                  state: Path | None = None, tftp_workers: int | None = None) -> None:
         if tftp_workers is not None and tftp_workers < 1:
             raise ServerError(f"tftp_workers must be >= 1, got {tftp_workers}")
@@ -87,7 +113,8 @@ class BenchServer:
         self.lab = lab
         self.image_root = Path(image_root).resolve()
         self.pxe_first_stage = Path(pxe_first_stage).resolve() if pxe_first_stage else None
-        self.state = Path(state) if state else lab_state_dir(lab.name)
+        self.state = Path(state) if state else lab_state_dir(
+            lab.name if isinstance(lab, Lab) else "bench")
         self.info: dict[str, object] = {}
         self._proc: subprocess.Popen[str] | None = None
         self._lifeline: int | None = None
@@ -119,7 +146,7 @@ class BenchServer:
             raise ServerError(f"image root {self.image_root} is not a directory")
         if self.pxe_first_stage is not None and not self.pxe_first_stage.is_file():
             raise ServerError(f"PXE first stage {self.pxe_first_stage} is not a file")
-        if not is_owned(self.lab.name):
+        if isinstance(self.lab, Lab) and not is_owned(self.lab.name):
             raise ServerError(f"lab {self.lab.name} is not up (waltport lab up --name "
                               f"{self.lab.name})")
         self.state.mkdir(parents=True, exist_ok=True)
