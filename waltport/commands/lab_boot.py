@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from waltport.errors import UsageError
+from waltport.lab.benchboot import boot_bench
 from waltport.lab.boot import FIRST_STAGE_MODES, boot_board
 from waltport.lab.crosscheck import run_crosscheck
 from waltport.profile.load import load_profile
@@ -15,7 +16,8 @@ from waltport.util.outdir import prepare_out_dir
 
 def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     boot = lab_sub.add_parser(
-        "boot", help="netboot a virtual board (QEMU) against the bench server, to userspace")
+        "boot", help="netboot a board against the bench server, to userspace: the virtual "
+                     "board (QEMU), or a real board described by --bench")
     boot.add_argument("profile", type=Path, help="board profile (boards/qemu-arm64.yaml, ...)")
     boot.add_argument("--lab", default="walt-lab", help="lab name (brought up if needed)")
     root = boot.add_mutually_exclusive_group()
@@ -34,7 +36,15 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
                            "`waltport media` writes (BIOS, no NIC ROM)")
     boot.add_argument("--model", help="sub-model of a family to boot (e.g. pc-x86-32: a CPU "
                                       "without long mode); default: the 64-bit board's")
-    boot.add_argument("--out", type=Path, help="output dir (default build/lab/<profile>)")
+    boot.add_argument("--bench", type=Path, metavar="BENCH.yaml",
+                      help="boot the real board of this bench file (link, console, power) "
+                           "instead of the virtual board")
+    boot.add_argument("--i-know-this-network-is-isolated", dest="isolated",
+                      action="store_true",
+                      help="--bench: serve DHCP on the bench interface although it is not in a "
+                           "lab namespace (it is a cable to the board alone)")
+    boot.add_argument("--out", type=Path,
+                      help="output dir (default build/lab/<profile>, build/bench/<bench>)")
     boot.add_argument("--force", action="store_true",
                       help="use an existing non-empty --out directory waltport did not write")
     boot.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -56,10 +66,15 @@ def _boot(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     out = prepare_out_dir(args.out, "lab boot", force=args.force) if args.out else None
-    report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
-                        boots=args.boots, timeout=args.timeout, out_dir=out,
-                        first_stage_mode=args.first_stage, model=args.model,
-                        default_image=args.default_image)
+    if args.bench is not None:
+        report = boot_bench(args.profile, args.bench, image_root=args.image_root,
+                            boots=args.boots, timeout=args.timeout, out_dir=out,
+                            model=args.model, isolated_ack=args.isolated)
+    else:
+        report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
+                            boots=args.boots, timeout=args.timeout, out_dir=out,
+                            first_stage_mode=args.first_stage, model=args.model,
+                            default_image=args.default_image)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 4
 

@@ -233,7 +233,8 @@ def resolve_model(profile: Profile, model: str | None) -> str:
                          "to boot a stand-in") from err
 
 
-def _fresh(out: Path) -> None:
+def fresh_out_dir(out: Path) -> None:
+    """Remove the boots and server state of an earlier run in ``out``."""
     # A fresh registry: every boot is a new node to the server.
     for old in [*out.glob("boot-*"), out / "server-state"]:
         shutil.rmtree(old, ignore_errors=True)
@@ -272,7 +273,7 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     if boots < 1:
         raise BootFailed(f"--boots must be at least 1, not {boots}")
     out.mkdir(parents=True, exist_ok=True)
-    _fresh(out)
+    fresh_out_dir(out)
     arch = "arm64" if stand_in else board_arch(profile, model)
     problems = firmware_problems(Board(arch=arch, tap="t"))
     if problems:

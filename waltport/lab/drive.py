@@ -258,12 +258,16 @@ def drive(target: Target, server: BootServer | None, expected: Expected, *, inde
                 boot.t0 = time.time()
                 power.on()
                 error = _watch(boot, PcapTail(cap.partial), timeout)
-            finally:
-                try:
+            except BaseException:
+                # The first error is the one to report; the board goes off regardless.
+                with contextlib.suppress(WaltportError):
                     power.off()
-                finally:
-                    if console is not None:
-                        console.close()
+                raise
+            else:
+                power.off()
+            finally:
+                if console is not None:
+                    console.close()
     dhcp, tftp = parse_pcap(pcap.read_bytes() if pcap.exists() else b"", boot.wire.mac)
     served = _served_files(server, server.registry.lease_of(boot.wire.mac)) \
         if server is not None and boot.wire.mac else {}
