@@ -35,6 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                    help=f"comma-separated subset of: {', '.join(s.name for s in STAGES)}")
     p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="notebook parameter (mode, interface, pcap, image_source, boots, ...)")
+    p.add_argument("--bench", metavar="BENCH.yaml",
+                   help="boot the real board of this bench file (same as -p bench=...)")
+    p.add_argument("--i-know-this-network-is-isolated", dest="isolated", action="store_true",
+                   help="--bench: serve DHCP on the bench interface (same as -p isolated=true)")
     p.add_argument("--models", metavar="LIST",
                    help="comma-separated sub-models: each runs as its own batch entry "
                         "(DIR/<profile>-<model>), e.g. pc-x86-64,pc-x86-32")
@@ -83,6 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("-j N: N must be at least 1")
     stages = select(args.stages.split(",") if args.stages else None)
     params = parse_params(args.params)
+    if args.bench:
+        if not Path(args.bench).is_file():
+            raise UsageError(f"--bench {args.bench}: no such file")
+        params["bench"] = str(Path(args.bench).resolve())
+    if args.isolated:
+        params["isolated"] = True
     models = check_models(args.profiles, args.models) if args.models else None
     if models and params.get("model"):
         raise UsageError("give --models or -p model=, not both")

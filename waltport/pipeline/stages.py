@@ -53,6 +53,8 @@ PARAMETERS: dict[str, Any] = {
     "lab_name": "",           # network namespace name ("" derives one from the profile)
     "timeout": 120,           # seconds a boot may take
     "model": "",              # one sub-model of a family ("" = the family / the lab's default)
+    "bench": "",              # a bench file: boot the real board on it instead of the lab's
+    "isolated": False,        # bench: --i-know-this-network-is-isolated (serve on its interface)
 }
 MODES = ("lab", "interface", "pcap")
 

@@ -2,15 +2,14 @@
 
 A stage function never raises for a stage-level problem: what went wrong is
 recorded (``error`` with the reason) so the report can name it.  An engine
-that is not installed yet is reported as ``not available: <what>``, never
-as a pass.
+is imported plainly: a missing one is an import error at once, not a
+stage that silently skips.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -25,18 +24,6 @@ from waltport.pipeline.results import (
     status_from_checks,
     write_result,
 )
-
-
-class EngineMissing(WaltportError):
-    """The engine a stage drives is not available (not written or not installed)."""
-
-
-def engine(module: str, attr: str, what: str) -> Any:
-    """Import ``module.attr`` lazily, or raise EngineMissing naming ``what``."""
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as err:
-        raise EngineMissing(f"not available: {what} ({module}.{attr}: {err})") from err
 
 
 def sha256_file(path: str | Path) -> str:
@@ -100,17 +87,14 @@ def run_stage(stage: str, out_dir: str | Path, body: Callable[[Recorder], str | 
         -> StageResult:
     """Run ``body(recorder)``; whatever happens, write and return the stage result.
 
-    ``body`` returns an optional message.  EngineMissing and other
-    WaltportErrors become an ``error`` stage with their message; an
-    unexpected exception too, with its traceback kept in ``data``.
+    ``body`` returns an optional message.  A WaltportError becomes an
+    ``error`` stage with its message; an unexpected exception too, with its
+    traceback kept in ``data``.
     """
     rec = Recorder(stage, out_dir)
     try:
         returned = body(rec)
         message = returned if isinstance(returned, str) else ""
-    except EngineMissing as err:
-        rec.checks.append(Check(f"{stage} engine", "error", True, str(err)))
-        return rec.finish(str(err), "error")
     except WaltportError as err:
         rec.checks.append(Check(f"{stage} ran", "error", True, str(err)))
         return rec.finish(str(err), "error")

@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from waltport.bootloader.generate import generate_bootloader
+from waltport.bootloader.scriptimage import parse_script_image
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
-from waltport.stages._common import Recorder, engine, run_stage, sha256_file
+from waltport.stages._common import Recorder, run_stage, sha256_file
 
 STAGE = "bootloader"
 SCRIPT_IMAGE_SUFFIXES = (".scr", ".uboot", ".uimg")
 
 
 def _script_image_evidence(files: list[Path]) -> tuple[bool | None, str]:
-    parse = engine("waltport.bootloader.scriptimage", "parse_script_image",
-                   "U-Boot script image parser")
     images = [f for f in files if f.suffix in SCRIPT_IMAGE_SUFFIXES]
     if not images:
         return None, "no U-Boot script image for this bootloader"
     notes = []
     for f in images:
-        img = parse(f.read_bytes(), str(f.name))
+        img = parse_script_image(f.read_bytes(), str(f.name))
         notes.append(f"{f.name}: script image {img.to_json().get('name', '')!s}, "
                      f"{f.stat().st_size} B, header and data CRC32 valid")
     return True, "; ".join(notes)
@@ -31,13 +31,11 @@ def run(profile: str, out_dir: str) -> StageResult:
     """Generate into ``<out_dir>/bootloader/``, lint; writes ``<out_dir>/bootloader.json``."""
 
     def body(rec: Recorder) -> str:
-        generate = engine("waltport.bootloader.generate", "generate_bootloader",
-                          "bootloader generator")
         prof = load_profile(profile)
         dest = rec.subdir("bootloader")
         with rec.step("generate"):
             # Not strict: lint errors become a failed check with evidence, not an exception.
-            manifest_obj = generate(prof, dest, strict=False)
+            manifest_obj = generate_bootloader(prof, dest, strict=False)
         # Hidden files (the output marker of util.outdir) are bookkeeping, not artifacts:
         # the report's reproducibility table lists exactly the boot artifacts.
         files = sorted(p for p in dest.rglob("*") if p.is_file() and not p.name.startswith("."))

@@ -5,9 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from waltport.image.build import build_image
+from waltport.image.checks import check_image
+from waltport.image.importer import import_image
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
-from waltport.stages._common import Recorder, engine, run_stage
+from waltport.stages._common import Recorder, run_stage
 from waltport.util.paths import state_dir
 
 STAGE = "image"
@@ -37,15 +40,12 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
 
     def body(rec: Recorder) -> str:
         prof = load_profile(profile)
-        check_image = engine("waltport.image.checks", "check_image", "default image checks")
-        import_image = engine("waltport.image.importer", "import_image", "image import")
         # The archives are big: they live in the state dir, the run records where
         # and their sha256 (the report's "image archive reference").
         dest = state_dir() / "images" / prof.name
         source = image_source
         models: tuple[str, ...] = (model,) if model else prof.all_models
         if not source:
-            build_image = engine("waltport.image.build", "build_image", "default image build")
             with rec.step("build"):
                 built = build_image(prof, model=model or None, base=image_base or None)
             rec.data["built"] = asdict(built)

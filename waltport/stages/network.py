@@ -1,4 +1,10 @@
-"""Stage 02: DHCP and TFTP on the wire — from the lab, a passive capture, or a pcap file."""
+"""Stage 02: DHCP and TFTP on the wire — from the lab, a real board's bench, a capture, a pcap.
+
+In the lab a family the virtual boards cannot boot whole (sub-model read from
+a board variable, the board's dtb) is proven by a stand-in
+(:mod:`waltport.lab.standin`): its evidence is marked as such in the stage
+data and in every check.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +14,16 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError
+from waltport.lab.benchboot import boot_bench
+from waltport.lab.boot import BootReport, boot_board
+from waltport.lab.imageroot import ImageRootError, lab_model
+from waltport.net.analysis import analyze_pcap
+from waltport.net.capture import Capture
+from waltport.net.plots import ladder, transfer_timeline
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
 from waltport.profile.model import Profile
-from waltport.stages._common import Recorder, engine, run_stage
+from waltport.stages._common import Recorder, run_stage
 
 STAGE = "network"
 VERDICT_TITLES = {
@@ -32,26 +44,52 @@ def lab_name_for(profile: Profile, lab_name: str = "", model: str = "") -> str:
     return f"{f'wp-{profile.name}'[:16].rstrip('-')}-{tag}"
 
 
+def _record_boot(rec: Recorder, report: BootReport) -> tuple[Path, str]:
+    run = report.runs[0]
+    if run.console_log:
+        rec.artifact("console", run.console_log)
+    rec.data["lab_boot"] = {"ok": run.ok, "failed_stage": run.failed_stage, "error": run.error,
+                            "target": report.target}
+    rec.data["stand_in"] = report.stand_in
+    return Path(run.pcap), report.model
+
+
 def _lab_capture(rec: Recorder, profile: str, prof: Profile, lab_name: str,
                  timeout: float, *, model: str) -> tuple[Path, str]:
-    boot_board = engine("waltport.lab.boot", "boot_board", "virtual lab boot")
     with rec.step("lab_boot"):
         report = boot_board(profile, lab_name=lab_name_for(prof, lab_name, model), boots=1,
                             timeout=timeout, out_dir=rec.subdir("network/lab"),
                             model=model or None)
-    run = report.runs[0]
-    rec.artifact("console", run.console_log)
-    rec.data["lab_boot"] = {"ok": run.ok, "failed_stage": run.failed_stage, "error": run.error}
-    return Path(run.pcap), report.model
+    return _record_boot(rec, report)
+
+
+def _bench_capture(rec: Recorder, profile: str, bench: str, timeout: float, *, model: str,
+                   isolated: bool) -> tuple[Path, str]:
+    with rec.step("bench_boot"):
+        report = boot_bench(profile, bench, boots=1, timeout=timeout,
+                            out_dir=rec.subdir("network/bench"), model=model or None,
+                            isolated_ack=isolated)
+    rec.data["bench"] = report.target
+    return _record_boot(rec, report)
+
+
+def needs_a_model(prof: Profile, model: str) -> bool:
+    """A family the lab cannot pick a model of, and none asked: stand-ins need ``--models``."""
+    if model:
+        return False
+    try:
+        lab_model(prof)
+    except ImageRootError:
+        return True
+    return False
 
 
 def _interface_capture(rec: Recorder, interface: str, timeout: float) -> Path:
-    capture = engine("waltport.net.capture", "Capture", "packet capture")
     if not interface:
         raise UsageError("mode=interface needs -p interface=<host interface the board is on>")
     pcap = rec.subdir("network") / "capture.pcap"
     # Passive: tcpdump only listens; the board is served by the real WalT server.
-    with rec.step("capture"), capture(None, interface, pcap):
+    with rec.step("capture"), Capture(None, interface, pcap):
         time.sleep(timeout)
     return pcap
 
@@ -81,23 +119,34 @@ def dhcp_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", pcap: str = "",
-        lab_name: str = "", timeout: float = 120, model: str = "") -> StageResult:
+        lab_name: str = "", timeout: float = 120, model: str = "", bench: str = "",
+        isolated: bool = False) -> StageResult:
     """Analyse DHCP/TFTP for the board; writes ``<out_dir>/network.json``.
 
     ``model``: the sub-model expected on the wire (and booted in the lab).
 
-    ``mode``: ``lab`` (boot the virtual board against the bench server),
-    ``interface`` (passive capture on a real board's host interface) or
-    ``pcap`` (analyse an existing capture).
+    ``mode``: ``lab`` (boot the virtual board against the bench server, or a
+    stand-in for a family the lab cannot boot whole), ``interface`` (passive
+    capture on a real board's host interface) or ``pcap`` (analyse an
+    existing capture).  ``bench``: a bench file; the real board on it is
+    booted instead (``isolated``: --i-know-this-network-is-isolated).
     """
 
     def body(rec: Recorder) -> str:
         prof = load_profile(profile)
-        analyze = engine("waltport.net.analysis", "analyze_pcap", "pcap analysis")
+        if not bench and mode == "lab" and needs_a_model(prof, model):
+            rec.check("stand-in evidence per model", None,
+                      f"{prof.name} reads its sub-model from the real board: run with "
+                      f"--models (e.g. --models {','.join(prof.all_models[:2])}) for a "
+                      "stand-in run per model, or --bench for the real board", mandatory=False)
+            return "no model asked: nothing to boot in the lab"
         expected: str | None = model or (prof.all_models[0] if len(prof.all_models) == 1
                                          else None)
-        rec.data["mode"] = mode
-        if mode == "pcap":
+        rec.data["mode"] = "bench" if bench else mode
+        if bench:
+            capture_path, expected = _bench_capture(rec, profile, bench, timeout, model=model,
+                                                    isolated=isolated)
+        elif mode == "pcap":
             if not pcap or not Path(pcap).is_file():
                 raise UsageError(f"mode=pcap needs -p pcap=<existing capture> (got {pcap!r})")
             capture_path = Path(pcap).resolve()
@@ -110,21 +159,25 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
             raise UsageError(f"mode {mode!r}: choose lab, interface or pcap")
         rec.artifact("pcap", capture_path)
         with rec.step("analyse"):
-            analysis = analyze(capture_path, expected)
-        aj = analysis.to_json()
+            analysis = analyze_pcap(capture_path, expected)
+        aj: dict[str, Any] = analysis.to_json()
         rec.data["analysis"] = aj
         rec.data.update(wire_facts(aj))
         rec.data["dhcp_rows"] = dhcp_rows(aj)
+        stand_in = rec.data.get("stand_in")
         for v in aj.get("verdicts", []):
-            rec.check(VERDICT_TITLES.get(v["name"], v["name"]), bool(v["ok"]),
-                      str(v["evidence"]), mandatory=v["name"] not in OPTIONAL_VERDICTS)
-        ladder = engine("waltport.net.plots", "ladder", "ladder diagram")
-        timeline = engine("waltport.net.plots", "transfer_timeline", "transfer timeline")
+            title = VERDICT_TITLES.get(v["name"], v["name"])
+            if stand_in and v["name"] in OPTIONAL_VERDICTS and not v["ok"]:
+                rec.check(title, None, f"needs the board: {stand_in}", mandatory=False)
+                continue
+            evidence = f"stand-in: {v['evidence']}" if stand_in else str(v["evidence"])
+            rec.check(title, bool(v["ok"]), evidence,
+                      mandatory=v["name"] not in OPTIONAL_VERDICTS)
         dest = rec.subdir("network")
         with rec.step("plots"):
             rec.artifact("plot:ladder", ladder(analysis, dest / "ladder.png"))
             if aj.get("tftp"):
-                rec.artifact("plot:tftp", timeline(analysis, dest / "tftp.png"))
+                rec.artifact("plot:tftp", transfer_timeline(analysis, dest / "tftp.png"))
         return ""
 
     return run_stage(STAGE, out_dir, body)
