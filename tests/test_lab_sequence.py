@@ -7,12 +7,15 @@ import io
 import dpkt
 
 from waltport.lab.sequence import (
+    BOARD_STAGES,
     IMAGE_STAGES,
     STAGES,
+    Observability,
     Stage,
     TftpSeen,
     compute_stages,
     failed_stage,
+    last_observable,
     parse_pcap,
     percentile,
     stage_statistics,
@@ -188,3 +191,42 @@ def test_statistics() -> None:
     stats = stage_statistics(runs)
     assert stats["first_dhcp"] == {"count": 4, "median": 2.3, "p95": 9.0}
     assert "walt_dhcp" not in stats
+
+
+def test_without_a_console_the_console_stages_are_not_observable() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), None)                       # the board's MAC learnt
+    notification = (T0 + 3.7, "WALTPORT-BOOTED model=qemu-arm64 mac=52:54:00:56:00:00 ip=x")
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                            second_stage="start.uboot", kernel="kernel", initrd=None,
+                            dhcp=dhcp, tftp=tftp, console=[], booted_wall=None,
+                            notification=notification,
+                            seen=Observability(console="no console in the bench file"))
+    by = {s.name: s for s in stages}
+    assert by["kernel_started"].status == "not observable"
+    assert by["kernel_started"].reason == ("not observable with this bench: no console in "
+                                           "the bench file")
+    assert by["userspace"].status == "reached" and by["userspace"].time == 3.7
+    assert failed_stage(stages) is None and last_observable(stages) == "userspace"
+
+
+def test_a_stand_in_leaves_the_board_stages_to_the_board() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                            second_stage="start.uboot", kernel="kernel", initrd=None,
+                            dhcp=dhcp, tftp=tftp, console=[], booted_wall=None,
+                            seen=Observability(stand_in="virtual U-Boot"))
+    by = {s.name: s for s in stages}
+    assert [by[n].status for n in ("walt_dhcp", "second_stage_fetched")] == ["reached"] * 2
+    assert by["second_stage_fetched"].evidence["then_requested"] == ["kernel"]
+    assert {by[n].status for n in BOARD_STAGES if n in by} == {"needs the board"}
+    assert failed_stage(stages) is None
+
+
+def test_a_missed_stage_is_the_failed_one_even_after_an_unobservable_one() -> None:
+    dhcp, _ = parse_pcap(_pcap(), None)
+    stages = compute_stages(t0_wall=T0, model="qemu-arm64", identifier="vci",
+                            second_stage="start.uboot", kernel="kernel", initrd=None,
+                            dhcp=dhcp, tftp=[], console=[], booted_wall=None,
+                            seen=Observability(console="none"))
+    assert failed_stage(stages) == "second_stage_fetched"
+    assert [s.status for s in stages[4:]] == ["missed", "not observable", "missed"]

@@ -51,6 +51,15 @@ def _record_boot(rec: Recorder, report: BootReport) -> tuple[Path, str]:
     rec.data["lab_boot"] = {"ok": run.ok, "failed_stage": run.failed_stage, "error": run.error,
                             "target": report.target}
     rec.data["stand_in"] = report.stand_in
+    if report.stand_in:
+        fetched = next(s for s in run.stages if s.name == "second_stage_fetched")
+        then = fetched.evidence.get("then_requested")
+        asked = [str(f) for f in then] if isinstance(then, list) else []
+        rec.check("second stage executed by the real bootloader (it asked for the next file)",
+                  bool(asked), f"stand-in: after {fetched.evidence.get('file')} the board "
+                  f"requested {', '.join(asked) or 'nothing'}")
+        rec.check("the board's own kernel, dtb and userspace", None,
+                  f"needs the board: {report.stand_in}", mandatory=False)
     return Path(run.pcap), report.model
 
 
