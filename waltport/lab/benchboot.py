@@ -28,7 +28,7 @@ from waltport.lab.boot import (
     resolve_model,
 )
 from waltport.lab.drive import BootRun, drive
-from waltport.lab.imageroot import build_image_root, check_image_root
+from waltport.lab.imageroot import ImageRootError, build_image_root, check_image_root
 from waltport.lab.login import ImageLogin, has_own_init, make_login_key
 from waltport.lab.sequence import Observability
 from waltport.lab.target.link import HostLink
@@ -87,7 +87,10 @@ def _image_root(profile: Profile, model: str, image_root: str | Path | None, out
     if image_root is not None:
         root = Path(image_root)
     elif serves:
-        root = build_image_root(profile, model, out / "image-root")
+        try:
+            root = build_image_root(profile, model, out / "image-root")
+        except ImageRootError as err:
+            raise BootFailed(f"{err}: give the board's image root with --image-root") from err
     else:
         return out          # passive: nothing is served
     check_image_root(root, profile, model)
