@@ -216,3 +216,21 @@ def test_passive_bench_judges_a_boot_from_the_capture_alone(box: BenchBox, tmp_p
         stages["userspace"]["evidence"]["notification_on_wire"])
     assert _tx_packets(box) == sent_before                       # not a packet sent
     assert nothing_left(box, out) == []
+
+
+@pytest.mark.slow
+def test_run_with_a_bench_boots_the_real_board_in_the_network_stage(box: BenchBox,
+                                                                    tmp_path: Path) -> None:
+    argv = box.qemu_argv("arm64", "52:54:00:b5:00:04", sd_card("qemu-arm64", tmp_path / "sd.img"))
+    bench = box.bench_file("desk-run", power={"on": box.on_command(argv),
+                                              "off": box.off_command()})
+    out = tmp_path / "run"
+    done = box.waltport("run", str(BOARDS / "qemu-arm64.yaml"), "--bench", str(bench),
+                        "--i-know-this-network-is-isolated", "--stages",
+                        "board,bootloader,network", "--out", str(out), "--no-progress")
+    assert done.returncode == 0, done.stdout + done.stderr
+    network = json.loads((out / "network.json").read_text())
+    assert network["data"]["mode"] == "bench"
+    assert network["data"]["bench"] == "bench desk-run (interface)"
+    assert {c["status"] for c in network["checks"]} == {"pass"}
+    assert nothing_left(box, out) == []

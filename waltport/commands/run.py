@@ -87,10 +87,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("-j N: N must be at least 1")
     stages = select(args.stages.split(",") if args.stages else None)
     params = parse_params(args.params)
-    if args.bench:
-        if not Path(args.bench).is_file():
-            raise UsageError(f"--bench {args.bench}: no such file")
-        params["bench"] = str(Path(args.bench).resolve())
+    bench = args.bench or params.get("bench")
+    if bench:
+        # The notebooks run in another directory: hand them an absolute path.
+        if not Path(bench).is_file():
+            raise UsageError(f"bench file {bench}: no such file")
+        params["bench"] = str(Path(bench).resolve())
     if args.isolated:
         params["isolated"] = True
     models = check_models(args.profiles, args.models) if args.models else None

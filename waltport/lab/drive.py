@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -24,8 +25,10 @@ from waltport.lab.login import LOGIN_COMMAND, SSH_TIMEOUT, ImageLogin, ssh_comma
 from waltport.lab.nfs import NfsServer, node_exports
 from waltport.lab.sequence import (
     IMAGE_INIT_RE,
+    DhcpSeen,
     Observability,
     Stage,
+    TftpSeen,
     WireWatch,
     compute_stages,
     failed_stage,
@@ -133,7 +136,8 @@ class _Boot:
             return None
         return _booted_time(self.server, mac, self.expected.model, self.t0)
 
-    def stages(self, dhcp: list | None = None, tftp: list | None = None,  # type: ignore[type-arg]
+    def stages(self, dhcp: Sequence[DhcpSeen] | None = None,
+               tftp: Sequence[TftpSeen] | None = None,
                served: dict[str, int] | None = None) -> list[Stage]:
         e = self.expected
         return compute_stages(
