@@ -109,8 +109,20 @@ class BenchBox:
             time.sleep(0.05)
         return self
 
-    def add_walt_server_port(self) -> None:
-        """A third netns on the segment, where a bench server plays the WalT server."""
+    @contextlib.contextmanager
+    def walt_server_port(self) -> Iterator[str]:
+        """A third netns on the segment, where a bench server plays the WalT server.
+
+        Removed afterwards: its 192.168.152.1 would answer ARP for the next test's server.
+        """
+        self._add_walt_server_port()
+        try:
+            yield self.walt
+        finally:
+            ip("-n", self.hw, "link", "del", "walt0")
+            ip("netns", "del", self.walt)
+
+    def _add_walt_server_port(self) -> None:
         ip("netns", "add", self.walt)
         ip("-n", self.walt, "link", "set", "lo", "up")
         ip("-n", self.hw, "link", "add", "walt0", "type", "veth", "peer", "name", "eth0",

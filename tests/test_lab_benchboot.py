@@ -189,7 +189,6 @@ def test_passive_bench_judges_a_boot_from_the_capture_alone(box: BenchBox, tmp_p
                                                             ) -> None:
     profile = BOARDS / "qemu-arm64.yaml"
     root = build_image_root(load_profile(profile), None, tmp_path / "image-root")
-    box.add_walt_server_port()
     # The porter's capture interface: up, silent (no IPv6 autoconfiguration).
     subprocess.run(["ip", "netns", "exec", box.bench, "sysctl", "-qw",
                     "net.ipv6.conf.bench0.disable_ipv6=1"], check=True)
@@ -200,8 +199,9 @@ def test_passive_bench_judges_a_boot_from_the_capture_alone(box: BenchBox, tmp_p
                                               "off": box.off_command()},
                            console=False, mode="passive")
     out = tmp_path / "out"
-    walt = ServeOn(box.walt, "eth0", None, isolated_ack=True)
-    with BenchServer(walt, root, state=tmp_path / "walt-server"):
+    with box.walt_server_port() as walt_ns, \
+            BenchServer(ServeOn(walt_ns, "eth0", None, isolated_ack=True), root,
+                        state=tmp_path / "walt-server"):
         done = box.waltport("lab", "boot", str(profile), "--bench", str(bench), "--out",
                             str(out), "--timeout", TIMEOUT, "--json")
     report = _report(done)
