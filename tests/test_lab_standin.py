@@ -60,3 +60,13 @@ def test_rpi4_stand_in_in_real_uboot(tmp_path: Path, capsys: pytest.CaptureFixtu
         == {"needs the board"}
     log = Path(report["boots"][0]["console_log"]).read_text()
     assert "Executing script" in log and "boot/rpi-4-b/kernel" in log
+
+
+def test_a_family_without_models_asked_is_a_skip_not_an_error(tmp_path: Path) -> None:
+    from waltport.stages import first_boot, network  # noqa: PLC0415 (pulls in the lab)
+
+    for stage in (network, first_boot):
+        result = stage.run(str(BOARDS / "rpi.yaml"), str(tmp_path))
+        assert result.status != "error"
+        (check,) = result.checks
+        assert check.status == "skip" and "--models" in check.evidence

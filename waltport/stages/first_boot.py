@@ -21,7 +21,7 @@ from waltport.pipeline.plots import write_timeline
 from waltport.pipeline.results import StageResult, read_result, result_path
 from waltport.profile.load import load_profile
 from waltport.stages._common import Recorder, run_stage
-from waltport.stages.network import lab_name_for
+from waltport.stages.network import lab_name_for, needs_a_model
 from waltport.util.paths import state_dir
 
 STAGE = "first_boot"
@@ -99,6 +99,12 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
                       f"mode={mode}: a real board's boot is judged from its capture "
                       "(network stage)", mandatory=False)
             return f"not run in mode {mode}"
+        if not bench and needs_a_model(prof, model):
+            rec.check("first boot per model", None,
+                      f"{prof.name} reads its sub-model from the real board: run with --models "
+                      "for a stand-in per model, or --bench for the real board",
+                      mandatory=False)
+            return "no model asked: nothing to boot in the lab"
         dest = rec.subdir("first_boot")
         image = imported_image(rec.out_dir)
         rec.data["image_root"] = f"exported from {image}" if image else \
