@@ -189,19 +189,22 @@ class _Boot:
             else:
                 self.leg["error"] = f"ssh login failed: {res.output}"
 
-    def gave_up(self) -> str | None:
-        """Why the board cannot get further (None: it may)."""
+    def gave_up(self) -> tuple[str, bool] | None:
+        """Why the board cannot get further, and whether evidence may still come (None: it may).
+
+        A board that stopped may have sent its boot notification just before.
+        """
         con = self.target.console
         if con is not None:
             lines, partial = con.snapshot()
             if PROMPT_RE.search(partial):
-                return "U-Boot fell to its prompt"
+                return "U-Boot fell to its prompt", False
             if any(PANIC_RE.search(ln.text) for ln in lines[-40:]):
-                return "the kernel panicked"
-        if self.target.power.alive() is False:
-            return "the board stopped (it powered itself off or reset)"
+                return "the kernel panicked", False
         if self.login_tried and self.leg.get("time") is None:
-            return str(self.leg.get("error"))
+            return str(self.leg.get("error")), False
+        if self.target.power.alive() is False:
+            return "the board stopped (it powered itself off or reset)", True
         return None
 
 
@@ -220,7 +223,7 @@ def _watch(boot: _Boot, tail: PcapTail, timeout: float) -> str | None:
     """Poll the evidence until done, given up or timed out; the error (None: done)."""
     deadline = time.monotonic() + timeout
     ended: float | None = None
-    reason: str | None = None
+    stop: tuple[str, bool] | None = None
     while True:
         for ts, frame in tail.read():
             boot.wire.feed(ts, frame)
@@ -228,10 +231,11 @@ def _watch(boot: _Boot, tail: PcapTail, timeout: float) -> str | None:
         if _done(boot, stages):
             return None
         boot.image_leg(stages)
-        reason = reason or boot.gave_up()
-        if reason is not None:
+        stop = stop or boot.gave_up()
+        if stop is not None:
+            reason, more_may_come = stop
             ended = ended or time.monotonic()
-            if time.monotonic() - ended > NOTIFY_WAIT or PROMPT_RE.search(reason):
+            if not more_may_come or time.monotonic() - ended > NOTIFY_WAIT:
                 return reason
         if time.monotonic() > deadline:
             missed = failed_stage(stages)
