@@ -70,3 +70,12 @@ def test_a_family_without_models_asked_is_a_skip_not_an_error(tmp_path: Path) ->
         assert result.status != "error"
         (check,) = result.checks
         assert check.status == "skip" and "--models" in check.evidence
+
+
+def test_which_model_boots() -> None:
+    from waltport.lab.boot import BootFailed, resolve_model  # noqa: PLC0415
+
+    assert resolve_model(_profile("coral-dev-board"), None) == "coral-dev-board"
+    assert resolve_model(_profile("qemu-x86-64"), None) == "pc-x86-64"
+    with pytest.raises(BootFailed, match=r"give --model \(one of rpi-b, "):
+        resolve_model(_profile("rpi"), None)

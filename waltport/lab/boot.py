@@ -226,6 +226,8 @@ def resolve_model(profile: Profile, model: str | None) -> str:
             raise BootFailed(f"{profile.name}: {model!r} is not one of its models "
                              f"{list(profile.all_models)}")
         return model
+    if len(profile.all_models) == 1:
+        return profile.all_models[0]
     try:
         return lab_model(profile)
     except ImageRootError as err:

@@ -84,7 +84,7 @@ def _bench_capture(rec: Recorder, profile: str, bench: str, timeout: float, *, m
 
 def needs_a_model(prof: Profile, model: str) -> bool:
     """A family the lab cannot pick a model of, and none asked: stand-ins need ``--models``."""
-    if model:
+    if model or len(prof.all_models) == 1:
         return False
     try:
         lab_model(prof)
