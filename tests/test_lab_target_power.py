@@ -43,3 +43,14 @@ def test_manual_power_asks_the_porter() -> None:
     power.on()
     assert asked == ["Switch the board ON now, then press Enter: "]
     assert NoPower().alive() is None and NoPower().kind == "none"
+
+
+def test_manual_power_without_anyone_to_ask_is_a_clear_error() -> None:
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    script = ("from waltport.lab.target.power import ManualPower, PowerError\n"
+              "try:\n    ManualPower().on()\nexcept PowerError as e:\n    print(e)\n")
+    done = subprocess.run([sys.executable, "-c", script], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=True)
+    assert "manual needs someone to confirm" in done.stdout

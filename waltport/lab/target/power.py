@@ -4,7 +4,8 @@
 commands, e.g. ``uhubctl -l 1-1 -p 2 -a on`` for a board powered from a USB
 hub port, a relay CLI, ``snmpset`` on a PoE switch.  A command that exits
 non-zero is an error naming the command and its output.  ``manual``: the
-porter switches the board and confirms.  ``none``: the porter powers the board
+porter switches the board and confirms (Enter on the terminal, or in the
+notebook's input box).  ``none``: the porter powers the board
 whenever they like; the boot is watched from when waltport starts listening.
 """
 
@@ -70,19 +71,24 @@ class CommandPower:
         return None
 
 
-def terminal_prompt(message: str) -> None:
-    """Ask the porter on the terminal and wait for Enter."""
-    if not sys.stdin.isatty():
-        raise PowerError("power: manual needs a terminal to confirm on (stdin is not one); "
-                         "give the bench file power commands, or run from a terminal")
-    input(message)
+def ask_porter(message: str) -> None:
+    """Ask the porter and wait for Enter: on the terminal, or in a notebook's input box.
+
+    JupyterLab shows ``input()`` as a text box under the cell; a batch run
+    (papermill, no terminal) has nobody to ask.
+    """
+    try:
+        input(message)
+    except (EOFError, OSError, RuntimeError) as err:   # IPython's StdinNotImplementedError too
+        raise PowerError("power: manual needs someone to confirm (no terminal or notebook "
+                         "input here); give the bench file power commands instead") from err
 
 
 @dataclass
 class ManualPower:
     """The porter switches the board; ``ask`` shows the message and waits for them."""
 
-    ask: Callable[[str], None] = terminal_prompt
+    ask: Callable[[str], None] = ask_porter
     kind: str = "manual"
     _is_on: bool = False
 
