@@ -22,6 +22,7 @@ from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.image.rootfs import assemble_default_rootfs
 from waltport.lab.drive import BootRun, BootServer, Expected, drive
 from waltport.lab.imageroot import (
     ImageRootError,
@@ -115,7 +116,7 @@ class BootReport:
 
 def board_mac(index: int, arch: str) -> str:
     """A distinct locally administered MAC per boot (a new node each time)."""
-    kind = {"arm64": 0x56, "x86": 0x58}.get(arch, 0x57)
+    kind = {"arm64": 0x56, "x86": 0x58, "arm": 0x59}.get(arch, 0x57)
     return f"52:54:00:{kind:02x}:{(index >> 8) & 0xff:02x}:{index & 0xff:02x}"
 
 
@@ -155,13 +156,14 @@ class FirstStage:
 
 
 def first_stage(profile: Profile, work: Path, mode: str = "sdcard",
-                board_env: dict[str, str] | None = None) -> FirstStage:
+                board_env: dict[str, str] | None = None, arch: str | None = None) -> FirstStage:
     """Build the first stage from the generated artifacts.
 
     U-Boot: ``sdcard`` = boot.scr on a partitioned FAT disk image; ``flash`` =
     the bootcommand in a stored environment (SPI-flash analog), plus
     ``board_env`` (a stand-in's board variables).  iPXE: the ROM's PXE DHCP
-    gets boot.ipxe (``mode`` is ignored).
+    gets boot.ipxe (``mode`` is ignored).  ``arch``: the U-Boot board whose
+    default environment the flash holds (default: the profile's arch).
     """
     artifacts = render_artifacts(profile)
     if profile.bootloader is Bootloader.IPXE:
@@ -172,7 +174,8 @@ def first_stage(profile: Profile, work: Path, mode: str = "sdcard",
         return FirstStage(mode, disk=build_fat_image({"boot.scr": artifacts["boot.scr"]},
                                                      work / "sdcard.img"))
     if mode in FIRST_STAGE_MODES:
-        defaults = dump_default_env(work / "uboot-default-env.log")
+        defaults = dump_default_env(work / "uboot-default-env.log",
+                                    arch=arch or str(profile.arch))
         settings = {**fragment_settings(artifacts["bootcommand.fragment"].decode()),
                     **(board_env or {})}
         text = stored_env_text(defaults, settings)
@@ -205,7 +208,7 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
     after the initramfs, the image's own init must start and accept SSH.
     """
     run_dir = out_dir / f"boot-{index}"
-    arch = "arm64" if stand_in else board_arch(profile, model)
+    arch = stand_in.arch if stand_in else board_arch(profile, model)
     mac = board_mac(index, arch)
     board = Board(arch=arch, tap=f"wpt{index % 1000}",
                   mac=mac, memory_mb=512, disk=first.disk, flash=first.flash)
@@ -246,7 +249,7 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
                first_stage_mode: str = "sdcard", model: str | None = None,
-               image_login: bool | None = None) -> BootReport:
+               image_login: bool | None = None, default_image: bool = False) -> BootReport:
     """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
 
     Without ``image_root`` one is built (Debian kernel + lab initramfs + the
@@ -257,7 +260,10 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     stand-in).  ``image_login`` (default: when the image root has its own
     ``/sbin/init``, e.g. the default image) serves the root over NFS and adds
     the stages ``image_userspace`` and ``ssh_login``.  Failures of the board
-    are recorded in the report, not raised.
+    are recorded in the report, not raised.  ``default_image`` boots the
+    profile's default image (the rootfs ``waltport image build`` puts in
+    podman, assembled here without podman) instead of the lab's kernel and
+    initramfs: its NFS root, init and SSH login are then part of the boot.
     """
     profile = load_profile(profile_path)
     model = resolve_model(profile, model)
@@ -276,17 +282,22 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
         raise BootFailed(f"--boots must be at least 1, not {boots}")
     out.mkdir(parents=True, exist_ok=True)
     fresh_out_dir(out)
-    arch = "arm64" if stand_in else board_arch(profile, model)
+    arch = stand_in.arch if stand_in else board_arch(profile, model)
     problems = firmware_problems(Board(arch=arch, tap="t"))
     if problems:
         raise BootFailed("; ".join(problems))
     if stand_in is not None:
         root = build_standin_root(profile, model, out / "image-root")
-        first = first_stage(profile, out, "flash", stand_in.variables)
+        first = first_stage(profile, out, "flash", stand_in.variables, arch=stand_in.arch)
         image_login = False
     else:
-        root = Path(image_root) if image_root else build_image_root(profile, model,
-                                                                    out / "image-root")
+        if image_root:
+            root = Path(image_root)
+        elif default_image:
+            root = out / "default-image"
+            assemble_default_rootfs(profile, root, str(profile.arch_of(model)))
+        else:
+            root = build_image_root(profile, model, out / "image-root")
         check_image_root(root, profile, model)
         first = first_stage(profile, out, first_stage_mode)
     if image_login is None:

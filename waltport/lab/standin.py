@@ -38,11 +38,12 @@ class StandIn:
     model: str
     variables: dict[str, str] = field(default_factory=dict)
     needs: tuple[str, ...] = ()          # what of the real board the lab lacks
+    arch: str = "arm64"                  # which of Debian's QEMU U-Boot builds: arm64 | arm
 
     def describe(self) -> str:
         given = ", ".join(f"{k}={v}" for k, v in self.variables.items())
         env = f" with {given} in its stored environment" if given else ""
-        return (f"Debian's qemu_arm64 U-Boot stands in for the {self.model} board{env}; "
+        return (f"Debian's qemu_{self.arch} U-Boot stands in for the {self.model} board{env}; "
                 f"the lab lacks {' and '.join(self.needs)}")
 
 
@@ -71,12 +72,14 @@ def stand_in_for(profile: Profile, model: str) -> StandIn | None:
             raise StandInError(f"{profile.name}: no sample value of {d.source} selects "
                                f"{model!r}; add one to the profile's samples")
         variables[d.source] = value
-    return StandIn(model, variables, tuple(needs))
+    # The U-Boot build that boots the model's kernel: a 32-bit Pi's is a 32-bit one.
+    arch = "arm" if profile.kernel_arch(model) == "arm" else "arm64"
+    return StandIn(model, variables, tuple(needs), arch)
 
 
 def build_standin_root(profile: Profile, model: str, out_dir: Path) -> Path:
     """An image root with only ``boot/<model>/<second stage>``: what a stand-in can fetch."""
-    artifacts = render_artifacts(profile)
+    artifacts = render_artifacts(profile, model=model)
     script = second_stage_name(profile)
     with staged_dir(out_dir) as stage:
         boot = stage / "boot" / model
