@@ -73,7 +73,8 @@ def main() -> int:
     results: dict[str, list[dict[str, float]]] = {"virtual": [], "bench in a box": []}
     with tempfile.TemporaryDirectory(prefix="waltport-bench-target-") as tmp:
         work = Path(tmp)
-        rootfs = assemble_default_rootfs(load_profile(PROFILE), work / "rootfs")
+        rootfs = work / "rootfs"
+        assemble_default_rootfs(load_profile(PROFILE), rootfs)
         with bench_box(f"wpbm{os.getpid() % 100000}", work) as box:
             argv = box.qemu_argv("arm64", "52:54:00:b5:00:09", sd_card("qemu-arm64",
                                                                       work / "sd.img"))

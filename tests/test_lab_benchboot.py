@@ -40,8 +40,9 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchBox]:
 @pytest.fixture(scope="module")
 def arm64_rootfs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The default image of the virtual arm64 board: its own init, dropbear, a kernel."""
-    return assemble_default_rootfs(load_profile(BOARDS / "qemu-arm64.yaml"),
-                                   tmp_path_factory.mktemp("arm64") / "rootfs")
+    root = tmp_path_factory.mktemp("arm64") / "rootfs"
+    assemble_default_rootfs(load_profile(BOARDS / "qemu-arm64.yaml"), root)
+    return root
 
 
 def _report(done: subprocess.CompletedProcess[str]) -> dict[str, object]:
@@ -85,8 +86,8 @@ def test_ipxe_x86_64_board_on_the_bench_boots_to_ssh_login(box: BenchBox,
                                                            tmp_path_factory: pytest.TempPathFactory,
                                                            tmp_path: Path) -> None:
     profile = BOARDS / "qemu-x86-64.yaml"
-    root = assemble_default_rootfs(load_profile(profile), tmp_path_factory.mktemp("x86") / "fs",
-                                   arch="x86_64")
+    root = tmp_path_factory.mktemp("x86") / "fs"
+    assemble_default_rootfs(load_profile(profile), root, arch="x86_64")
     argv = box.qemu_argv("x86_64", "52:54:00:b5:00:02")
     bench = box.bench_file("desk-pc", power={"on": box.on_command(argv),
                                              "off": box.off_command()}, model="pc-x86-64")
