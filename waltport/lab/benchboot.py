@@ -16,6 +16,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from waltport.image.rootfs import assemble_default_rootfs
 from waltport.lab.bench import Bench, load_bench
 from waltport.lab.boot import (
     DEFAULT_TIMEOUT,
@@ -83,9 +84,12 @@ def _server(link: HostLink, root: Path, first: FirstStage, state: Path) \
 
 
 def _image_root(profile: Profile, model: str, image_root: str | Path | None, out: Path,
-                serves: bool) -> Path:
+                serves: bool, default_image: bool) -> Path:
     if image_root is not None:
         root = Path(image_root)
+    elif serves and default_image:
+        root = out / "default-image"
+        assemble_default_rootfs(profile, root, str(profile.arch_of(model)))
     elif serves:
         try:
             root = build_image_root(profile, model, out / "image-root")
@@ -101,11 +105,13 @@ def boot_bench(profile_path: str | Path, bench: str | Path | Bench, *,
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
                model: str | None = None, isolated_ack: bool = False,
-               image_login: bool | None = None) -> BootReport:
+               image_login: bool | None = None, default_image: bool = False) -> BootReport:
     """Boot the real board of ``bench`` ``boots`` times through the sequence; the report.
 
     ``model``: which model of the family is on the bench (default: the bench
-    file's, else the profile's only one).  Errors of the bench (interface,
+    file's, else the profile's only one).  ``default_image``: serve the
+    profile's default image (assembled without podman) instead of the lab's
+    kernel and initramfs.  Errors of the bench (interface,
     tty, power command) are raised after everything started was stopped;
     what the board does is recorded in the report.
     """
@@ -121,7 +127,7 @@ def boot_bench(profile_path: str | Path, bench: str | Path | Bench, *,
         bench_console(b, out / "console.log")      # the tty exists, before anything starts
     link = HostLink(b.link.interface, b.link.server_ip, serves=b.link.mode == "interface",
                     isolated_ack=isolated_ack)
-    root = _image_root(profile, model, image_root, out, link.serves)
+    root = _image_root(profile, model, image_root, out, link.serves, default_image)
     first = first_stage(profile, out) if profile.bootloader is Bootloader.IPXE \
         else FirstStage("board")
     if image_login is None:
