@@ -83,7 +83,7 @@ def _server(link: HostLink, root: Path, first: FirstStage, state: Path) \
         yield server
 
 
-def _image_root(profile: Profile, model: str, image_root: str | Path | None, out: Path,
+def _image_root(profile: Profile, model: str, image_root: str | Path | None, out: Path, *,
                 serves: bool, default_image: bool) -> Path:
     if image_root is not None:
         root = Path(image_root)
@@ -127,7 +127,8 @@ def boot_bench(profile_path: str | Path, bench: str | Path | Bench, *,
         bench_console(b, out / "console.log")      # the tty exists, before anything starts
     link = HostLink(b.link.interface, b.link.server_ip, serves=b.link.mode == "interface",
                     isolated_ack=isolated_ack)
-    root = _image_root(profile, model, image_root, out, link.serves, default_image)
+    root = _image_root(profile, model, image_root, out, serves=link.serves,
+                       default_image=default_image)
     first = first_stage(profile, out) if profile.bootloader is Bootloader.IPXE \
         else FirstStage("board")
     if image_login is None:
