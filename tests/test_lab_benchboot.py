@@ -83,17 +83,14 @@ def test_uboot_arm64_board_on_the_bench_boots_to_ssh_login(box: BenchBox, arm64_
 
 @pytest.mark.slow
 def test_ipxe_x86_64_board_on_the_bench_boots_to_ssh_login(box: BenchBox,
-                                                           tmp_path_factory: pytest.TempPathFactory,
                                                            tmp_path: Path) -> None:
     profile = BOARDS / "qemu-x86-64.yaml"
-    root = tmp_path_factory.mktemp("x86") / "fs"
-    assemble_default_rootfs(load_profile(profile), root, arch="x86_64")
     argv = box.qemu_argv("x86_64", "52:54:00:b5:00:02")
     bench = box.bench_file("desk-pc", power={"on": box.on_command(argv),
                                              "off": box.off_command()}, model="pc-x86-64")
     out = tmp_path / "out"
-    done = box.waltport("lab", "boot", str(profile), "--bench", str(bench), "--image-root",
-                        str(root), "--out", str(out), "--timeout", TIMEOUT,
+    done = box.waltport("lab", "boot", str(profile), "--bench", str(bench), "--default-image",
+                        "--out", str(out), "--timeout", TIMEOUT,
                         "--i-know-this-network-is-isolated", "--json")
     report = _report(done)
     assert done.returncode == 0, json.dumps(report, indent=1)

@@ -69,7 +69,8 @@ def _boot(args: argparse.Namespace) -> int:
     if args.bench is not None:
         report = boot_bench(args.profile, args.bench, image_root=args.image_root,
                             boots=args.boots, timeout=args.timeout, out_dir=out,
-                            model=args.model, isolated_ack=args.isolated)
+                            model=args.model, isolated_ack=args.isolated,
+                            default_image=args.default_image)
     else:
         report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
                             boots=args.boots, timeout=args.timeout, out_dir=out,
