@@ -56,7 +56,12 @@ class SerialConsole(LineConsole):
         if self._stop.is_set() or self._serial is None:
             return None
         try:
-            return bytes(self._serial.read(4096))
+            # One byte (waits up to READ_TIMEOUT), then whatever else is waiting: a
+            # plain read(4096) would sit on a slow trickle until the timeout, the
+            # pty/UART buffer would fill and the board's console writes would stall.
+            first = self._serial.read(1)
+            waiting = self._serial.in_waiting if first else 0
+            return bytes(first + self._serial.read(waiting)) if waiting else bytes(first)
         except (serial.SerialException, OSError):
             # The adapter was unplugged (or the pty's other end closed for good).
             return None
