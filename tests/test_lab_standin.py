@@ -27,7 +27,7 @@ def test_who_needs_a_stand_in() -> None:
     assert "fdtfile=bcm2711-rpi-4-b.dtb in its stored environment" in rpi.describe()
     nanopi = stand_in_for(_profile("nanopi-r5c"), "nanopi-r5c")   # no detection, but a dtb
     assert nanopi is not None and nanopi.variables == {}
-    assert nanopi.needs == ("the board's kernel and dtb",)
+    assert nanopi.needs == ("the board to run its kernel and dtb",)
     assert stand_in_for(_profile("qemu-arm64"), "qemu-arm64") is None
     assert stand_in_for(_profile("qemu-x86-64"), "pc-x86-32") is None
 
@@ -79,3 +79,28 @@ def test_which_model_boots() -> None:
     assert resolve_model(_profile("qemu-x86-64"), None) == "pc-x86-64"
     with pytest.raises(BootFailed, match=r"give --model \(one of rpi-b, "):
         resolve_model(_profile("rpi"), None)
+
+
+@pytest.mark.root
+@pytest.mark.qemu
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("qemu-system-arm") is None,
+                    reason="needs root and QEMU")
+def test_a_stand_in_fetches_the_kernel_of_the_image_it_is_given(tmp_path: Path) -> None:
+    # A 32-bit Pi on Debian's qemu_arm U-Boot; the image root has the model's files.
+    from waltport.lab.boot import boot_board  # noqa: PLC0415
+    from waltport.lab.imageroot import required_files  # noqa: PLC0415
+    from waltport.lab.standin import build_standin_root  # noqa: PLC0415
+
+    prof = _profile("rpi")
+    root = build_standin_root(prof, "rpi-2-b", tmp_path / "image")
+    for name in required_files(prof)[1:]:
+        (root / "boot" / "rpi-2-b" / name).write_bytes(os.urandom(70_000))
+    report = boot_board(BOARDS / "rpi.yaml", model="rpi-2-b", image_root=root,
+                        lab_name=f"wpbench-sk{os.getpid() % 100000}", out_dir=tmp_path / "out",
+                        timeout=120)
+    assert report.ok, report.summary()
+    assert report.stand_in is not None and "qemu_arm U-Boot" in report.stand_in
+    stages = {s.name: s for s in report.runs[0].stages}
+    assert stages["kernel_fetched"].status == "reached"
+    assert stages["kernel_fetched"].evidence["bytes"] == 70_000
+    assert stages["kernel_started"].status == "needs the board"

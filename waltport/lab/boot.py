@@ -17,7 +17,7 @@ import contextlib
 import json
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
@@ -214,7 +214,8 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
                   mac=mac, memory_mb=512, disk=first.disk, flash=first.flash)
     qemu = VirtualBoard(lab.exec_argv(qemu_argv(board)), run_dir / "console.log")
     seen = Observability(image_stages=login is not None,
-                         stand_in=stand_in.describe() if stand_in else None)
+                         stand_in=stand_in.describe() if stand_in else None,
+                         board_stages=stand_in.board_stages if stand_in else ())
     with _tap(lab, board.tap or "") as tap:
         target = Target(qemu, qemu, LabLink(lab, tap), mac,
                         stand_in.describe() if stand_in else None)
@@ -286,7 +287,14 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     problems = firmware_problems(Board(arch=arch, tap="t"))
     if problems:
         raise BootFailed("; ".join(problems))
-    if stand_in is not None:
+    if stand_in is not None and image_root:
+        # The default image of the board: the stand-in fetches its real kernel and dtb.
+        root = Path(image_root)
+        check_image_root(root, profile, model)
+        stand_in = replace(stand_in, image="the image it serves")
+        first = first_stage(profile, out, "flash", stand_in.variables, arch=stand_in.arch)
+        image_login = False
+    elif stand_in is not None:
         root = build_standin_root(profile, model, out / "image-root")
         first = first_stage(profile, out, "flash", stand_in.variables, arch=stand_in.arch)
         image_login = False

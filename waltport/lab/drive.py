@@ -211,7 +211,7 @@ class _Boot:
 def _done(boot: _Boot, stages: list[Stage]) -> bool:
     if failed_stage(stages) is not None:
         return False
-    if boot.seen.stand_in:
+    if boot.seen.stand_in and "kernel_fetched" in boot.seen.board_stages:
         # A stand-in's last proof: the second stage ran (it asked for the next file).
         fetched = next(s for s in stages if s.name == "second_stage_fetched")
         return bool(fetched.evidence.get("then_requested")) or \

@@ -196,10 +196,11 @@ class Observability:
     login: str | None = None            # why no SSH login is tried (None: it is)
     stand_in: str | None = None         # the stand-in's description (None: the real board)
     image_stages: bool = False          # the image's own init and login are part of the boot
+    board_stages: tuple[str, ...] = BOARD_STAGES   # what a stand-in cannot show
 
     def skip(self, name: str) -> tuple[str, str] | None:
         """(status, reason) when stage ``name`` cannot be observed here, else None."""
-        if self.stand_in and name in BOARD_STAGES:
+        if self.stand_in and name in self.board_stages:
             return NEEDS_BOARD, f"needs the board: {self.stand_in}"
         if self.console and name in CONSOLE_STAGES:
             return UNOBSERVABLE, f"not observable with this bench: {self.console}"

@@ -20,6 +20,7 @@ from pathlib import Path
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
 from waltport.lab.imageroot import second_stage_name
+from waltport.lab.sequence import BOARD_STAGES
 from waltport.profile.detect import detect
 from waltport.profile.model import Bootloader, Profile, UBootDetect
 from waltport.util.atomic import staged_dir
@@ -39,12 +40,19 @@ class StandIn:
     variables: dict[str, str] = field(default_factory=dict)
     needs: tuple[str, ...] = ()          # what of the real board the lab lacks
     arch: str = "arm64"                  # which of Debian's QEMU U-Boot builds: arm64 | arm
+    image: str | None = None             # the image root served (None: the second stage only)
 
     def describe(self) -> str:
         given = ", ".join(f"{k}={v}" for k, v in self.variables.items())
         env = f" with {given} in its stored environment" if given else ""
+        served = f"; it fetches the kernel and dtb of {self.image}" if self.image else ""
         return (f"Debian's qemu_{self.arch} U-Boot stands in for the {self.model} board{env}; "
-                f"the lab lacks {' and '.join(self.needs)}")
+                f"the lab lacks {' and '.join(self.needs)}{served}")
+
+    @property
+    def board_stages(self) -> tuple[str, ...]:
+        """The stages only the real board can show (the kernel transfer too, without an image)."""
+        return BOARD_STAGES if self.image is None else BOARD_STAGES[1:]
 
 
 def _reads_board_variable(profile: Profile) -> bool:
@@ -62,7 +70,7 @@ def stand_in_for(profile: Profile, model: str) -> StandIn | None:
     reads = d is not None and _reads_board_variable(profile)
     needs = [f"the board's {d.source} value"] if reads and d is not None else []
     if profile.second_stage.dtb:
-        needs.append("the board's kernel and dtb")
+        needs.append("the board to run its kernel and dtb")
     if not needs:
         return None
     variables: dict[str, str] = {}
