@@ -19,10 +19,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from waltport.lab.console import Console
-from waltport.lab.netns import Lab
-from waltport.lab.qemu import Board, qemu_argv
-
+from waltport.lab.target.console import Console
+from waltport.lab.virtual.netns import Lab
+from waltport.lab.virtual.qemu import Board, qemu_argv
 from waltport.net.server import BenchServer
 from waltport.net.tftp import TransferRecord, read_transfer_log
 

@@ -30,8 +30,7 @@ from pathlib import Path
 
 import yaml
 
-from waltport.bootloader.render import render_artifacts
-from waltport.lab.virtual.disk import build_fat_image
+from waltport.media.build import build_profile_media
 from waltport.profile.load import load_profile
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,9 +203,8 @@ def bench_box(tag: str, work: Path) -> Iterator[BenchBox]:
 
 
 def sd_card(profile: str, dest: Path) -> Path:
-    """The board's SD card: the generated boot.scr on a partitioned FAT image."""
-    art = render_artifacts(load_profile(BOARDS / f"{profile}.yaml"))
-    return build_fat_image({"boot.scr": art["boot.scr"]}, dest)
+    """The board's SD card, as `waltport media` writes it (boot.scr on a partitioned FAT)."""
+    return build_profile_media(load_profile(BOARDS / f"{profile}.yaml"), dest).image
 
 
 def nothing_left(box: BenchBox, out: Path) -> list[str]:

@@ -12,9 +12,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-from waltport.lab.console import Console, ConsoleTimeout
 
 from waltport.cli import main
+from waltport.lab.target.console import Console, ConsoleTimeout
 from waltport.media.build import build_media
 from waltport.media.plan import MediaError
 from waltport.media.verify import VERDICT, judge, raspi3b_argv, verify_rpi_card, walt_models

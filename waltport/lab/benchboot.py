@@ -30,7 +30,7 @@ from waltport.lab.boot import (
 )
 from waltport.lab.drive import BootRun, drive
 from waltport.lab.imageroot import ImageRootError, build_image_root, check_image_root
-from waltport.lab.login import ImageLogin, has_own_init, make_login_key
+from waltport.lab.login import ImageLogin, has_own_init, login_key
 from waltport.lab.sequence import Observability
 from waltport.lab.target.link import HostLink
 from waltport.lab.target.ports import ConsolePort, Power, Target
@@ -133,11 +133,12 @@ def boot_bench(profile_path: str | Path, bench: str | Path | Bench, *,
         else FirstStage("board")
     if image_login is None:
         image_login = link.serves and has_own_init(root)
-    login = ImageLogin(root.resolve(), make_login_key(out / "login")) \
-        if image_login and link.serves else None
-    seen = bench_observability(b, login=login is not None)
+    login_wanted = bool(image_login and link.serves)
+    seen = bench_observability(b, login=login_wanted)
     runs: list[BootRun] = []
-    with link.attach(), _server(link, root, first, out / "server-state") as server:
+    with (login_key() if login_wanted else contextlib.nullcontext()) as key, \
+            link.attach(), _server(link, root, first, out / "server-state") as server:
+        login = ImageLogin(root.resolve(), key) if key is not None else None
         for i in range(boots):
             run_dir = out / f"boot-{i}"
             target = Target(bench_power(b), bench_console(b, run_dir / "console.log"), link,

@@ -32,13 +32,12 @@ from waltport.lab.imageroot import (
     lab_model,
     second_stage_name,
 )
-from waltport.lab.login import ImageLogin, has_own_init, make_login_key
+from waltport.lab.login import ImageLogin, has_own_init, login_key
 from waltport.lab.sequence import STAGES, Observability, stage_statistics
 from waltport.lab.standin import StandIn, build_standin_root, stand_in_for
 from waltport.lab.target.link import LabLink
 from waltport.lab.target.ports import Target
 from waltport.lab.virtual.board import VirtualBoard
-from waltport.lab.virtual.disk import build_fat_image
 from waltport.lab.virtual.flashenv import (
     build_flash_image,
     dump_default_env,
@@ -47,6 +46,7 @@ from waltport.lab.virtual.flashenv import (
 )
 from waltport.lab.virtual.netns import Lab, is_owned
 from waltport.lab.virtual.qemu import Board, firmware_problems, qemu_argv
+from waltport.media.build import build_profile_media
 from waltport.net.server import BenchServer
 from waltport.profile.load import load_profile
 from waltport.profile.model import Bootloader, Profile
@@ -142,21 +142,23 @@ def _tap(lab: Lab, name: str) -> Iterator[str]:
         lab.remove_tap(name)
 
 
-FIRST_STAGE_MODES = ("sdcard", "flash")
+FIRST_STAGE_MODES = ("sdcard", "flash", "usb")
 
 
 @dataclass(frozen=True)
 class FirstStage:
     """How the board gets its first stage: a disk (SD card), a flash environment, or PXE."""
 
-    mode: str                       # sdcard | flash | pxe
+    mode: str                       # sdcard | flash | pxe | usb
     disk: Path | None = None
     flash: Path | None = None
     pxe: Path | None = None
+    usb: Path | None = None
 
 
 def first_stage(profile: Profile, work: Path, mode: str = "sdcard",
-                board_env: dict[str, str] | None = None, arch: str | None = None) -> FirstStage:
+                board_env: dict[str, str] | None = None, arch: str | None = None, *,
+                base: Path | None = None) -> FirstStage:
     """Build the first stage from the generated artifacts.
 
     U-Boot: ``sdcard`` = boot.scr on a partitioned FAT disk image; ``flash`` =
@@ -167,13 +169,16 @@ def first_stage(profile: Profile, work: Path, mode: str = "sdcard",
     """
     artifacts = render_artifacts(profile)
     if profile.bootloader is Bootloader.IPXE:
+        if mode == "usb":
+            key = build_profile_media(profile, work / "usb.img", base=base)
+            return FirstStage(mode, usb=key.image)
         pxe = work / "boot.ipxe"
         write_text(pxe, artifacts["boot.ipxe"].decode())
         return FirstStage("pxe", pxe=pxe)
     if mode == "sdcard" and not board_env:
-        return FirstStage(mode, disk=build_fat_image({"boot.scr": artifacts["boot.scr"]},
-                                                     work / "sdcard.img"))
-    if mode in FIRST_STAGE_MODES:
+        card = build_profile_media(profile, work / "sdcard.img", base=base)
+        return FirstStage(mode, disk=card.image)
+    if mode in ("sdcard", "flash"):
         defaults = dump_default_env(work / "uboot-default-env.log",
                                     arch=arch or str(profile.arch))
         settings = {**fragment_settings(artifacts["bootcommand.fragment"].decode()),
@@ -181,7 +186,8 @@ def first_stage(profile: Profile, work: Path, mode: str = "sdcard",
         text = stored_env_text(defaults, settings)
         write_text(work / "uboot-env.txt", text)
         return FirstStage("flash", flash=build_flash_image(text, work / "flash1.img"))
-    raise BootFailed(f"first stage {mode!r}: use one of {', '.join(FIRST_STAGE_MODES)}")
+    raise BootFailed(f"first stage {mode!r}: a U-Boot board uses sdcard or flash "
+                     "(usb is the PC's key)")
 
 
 def board_arch(profile: Profile, model: str) -> str:
@@ -211,7 +217,7 @@ def boot_once(profile: Profile, model: str, lab: Lab, server: BootServer, *, ind
     arch = stand_in.arch if stand_in else board_arch(profile, model)
     mac = board_mac(index, arch)
     board = Board(arch=arch, tap=f"wpt{index % 1000}",
-                  mac=mac, memory_mb=512, disk=first.disk, flash=first.flash)
+                  mac=mac, memory_mb=512, disk=first.disk, flash=first.flash, usb=first.usb)
     qemu = VirtualBoard(lab.exec_argv(qemu_argv(board)), run_dir / "console.log")
     seen = Observability(image_stages=login is not None,
                          stand_in=stand_in.describe() if stand_in else None,
@@ -307,14 +313,16 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
         else:
             root = build_image_root(profile, model, out / "image-root")
         check_image_root(root, profile, model)
-        first = first_stage(profile, out, first_stage_mode)
+        first = first_stage(profile, out, first_stage_mode,
+                            base=Path(profile_path).resolve().parent)
     if image_login is None:
         image_login = has_own_init(root)
-    login = ImageLogin(root.resolve(), make_login_key(out / "login")) if image_login else None
     runs: list[BootRun] = []
-    with lab_session(lab_name) as lab, \
+    with (login_key() if image_login else contextlib.nullcontext()) as key, \
+            lab_session(lab_name) as lab, \
             BenchServer(lab, root, pxe_first_stage=first.pxe,
                         state=out / "server-state") as server:
+        login = ImageLogin(root.resolve(), key) if key is not None else None
         for i in range(boots):
             runs.append(boot_once(profile, model, lab, server, index=i, first=first,
                                   out_dir=out, timeout=timeout, login=login,

@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from waltport.lab.console import Console, ConsoleTimeout
+from waltport.lab.target.console import Console, ConsoleTimeout
 from waltport.media.disk import tool_env
 from waltport.media.plan import MediaError
 from waltport.profile.detect import detect
