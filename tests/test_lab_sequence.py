@@ -230,3 +230,20 @@ def test_a_missed_stage_is_the_failed_one_even_after_an_unobservable_one() -> No
                             seen=Observability(console="none"))
     assert failed_stage(stages) == "second_stage_fetched"
     assert [s.status for s in stages[4:]] == ["missed", "not observable", "missed"]
+
+
+def test_a_gso_super_packet_counts_as_its_blocks() -> None:
+    # Captured before segmentation (a veth): three DATA datagrams in one UDP packet.
+    blocks = b"".join(b"\0\3" + n.to_bytes(2, "big") + b"k" * (1468 if n < 3 else 10)
+                      for n in (1, 2, 3))
+    frames = [
+        (T0 + 2.3, _udp((BOARD, "10.0.0.10", 4001), (SERVER, "10.0.0.1", 69),
+                        b"\0\1kernel\0octet\0blksize\x001468\0windowsize\x0016\0")),
+        (T0 + 2.4, _udp((SERVER, "10.0.0.1", 50001), (BOARD, "10.0.0.10", 4001), blocks)),
+    ]
+    buf = io.BytesIO()
+    writer = dpkt.pcap.Writer(buf)
+    for ts, frame in frames:
+        writer.writepkt(frame, ts=ts)
+    _, tftp = parse_pcap(buf.getvalue(), "52:54:00:56:00:00")
+    assert [(t.filename, t.bytes, t.complete) for t in tftp] == [("kernel", 2 * 1468 + 10, True)]

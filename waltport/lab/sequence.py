@@ -152,12 +152,20 @@ class WireWatch:
         if udp.dport not in self._flows or udp.data[:2] != b"\0\3":
             return
         flow = self._flows[udp.dport]
-        block = int.from_bytes(udp.data[2:4], "big")
-        payload = len(udp.data) - 4
-        flow["blocks"][block] = payload  # type: ignore[index]
+        size = 4 + int(flow["blksize"])  # type: ignore[call-overload]
+        data = bytes(udp.data)
+        # A capture taken before segmentation (a veth, the sender's own side) shows a
+        # UDP GSO super-packet: several whole DATA datagrams back to back.
+        for at in range(0, len(data), size):
+            datagram = data[at:at + size]
+            if datagram[:2] != b"\0\3":
+                break
+            block = int.from_bytes(datagram[2:4], "big")
+            payload = len(datagram) - 4
+            flow["blocks"][block] = payload  # type: ignore[index]
+            if payload < size - 4:
+                flow["short"] = True
         flow["end"] = ts
-        if payload < int(flow["blksize"]):  # type: ignore[call-overload]
-            flow["short"] = True
 
     @property
     def tftp(self) -> list[TftpSeen]:
