@@ -87,8 +87,14 @@ def test_walt_layer_enables_its_units_without_running_anything() -> None:
         "../waltport-image-init.service"
     hostkeys = files[f"{units}/waltport-ssh-hostkeys.service"].data or b""
     assert b"ssh-keygen -A" in hostkeys and b"Before=ssh.service" in hostkeys
-    marker = files[f"{units}/waltport-image-init.service"].data or b""
-    assert b"WALTPORT-IMAGE-INIT model=" in marker
+    unit = files[f"{units}/waltport-image-init.service"].data or b""
+    assert b"ExecStart=/usr/local/sbin/waltport-image-init" in unit
+    script = files["usr/local/sbin/waltport-image-init"]
+    # The shell joins the two halves; no file holds the marker a console line is read for.
+    assert b'"WALTPORT-IMAGE-""INIT model=$model' in (script.data or b"")
+    assert b"WALTPORT-IMAGE-INIT" not in (script.data or b"") + unit
+    assert script.mode == 0o755
+    assert files["dev"].data is None and files["dev"].mode == 0o755
     assert b"PermitRootLogin prohibit-password" in (files["etc/ssh/sshd_config.d/walt.conf"].data
                                                     or b"")
     assert files["root/.ssh"].mode == 0o700

@@ -44,7 +44,7 @@ def _check(args: argparse.Namespace) -> int:
 def _build(args: argparse.Namespace) -> int:
     built = build_image(args.profile, base=args.base, from_image=args.from_image,
                         rootfs=args.rootfs, tag=args.tag, model=args.model,
-                        boot_files=args.boot_files)
+                        boot_files=args.boot_files, refresh=args.refresh)
     print(f"built {built.tag} ({built.image_id[:12]}, {built.arch}, {built.method})")
     print(f"  image ID {built.image_id}")
     if built.base and built.base.get("kind") == "debian":
@@ -108,6 +108,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
                                    "family's arch)")
     p.add_argument("--tag", help="image name (default localhost/waltport/<profile>:latest, "
                                  "<profile>-<arch> for another arch)")
+    p.add_argument("--refresh", action="store_true",
+                   help="debian base: read the archive's state and rebuild the base if it "
+                        "moved (default: the newest cached base, offline)")
     p.add_argument("--boot-files", type=Path, metavar="DIR",
                    help="directory of the files the profile's boot_files say the porter "
                         "supplies ({porter: NAME}); a model whose files are missing is left "

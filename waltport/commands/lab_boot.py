@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+import tempfile
 from pathlib import Path
 
 from waltport.errors import UsageError
+from waltport.image.tarball import export_rootfs
 from waltport.lab.benchboot import boot_bench
-from waltport.lab.boot import FIRST_STAGE_MODES, boot_board
+from waltport.lab.boot import FIRST_STAGE_MODES, BootReport, boot_board
 from waltport.lab.crosscheck import run_crosscheck
 from waltport.profile.load import load_profile
 from waltport.util.outdir import prepare_out_dir
+from waltport.util.paths import state_dir
 
 
 def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -23,6 +27,9 @@ def register(lab_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     root = boot.add_mutually_exclusive_group()
     root.add_argument("--image-root", type=Path,
                       help="image root with boot/<model>/ (default: build one)")
+    root.add_argument("--image", metavar="IMAGE",
+                      help="boot this image (podman storage name, docker/oci archive): "
+                           "exported with its owners to a private directory, served over NFS")
     root.add_argument("--default-image", action="store_true",
                       help="boot the profile's default image (busybox, dropbear, Debian "
                            "kernel, initrd) to an SSH login instead of the lab's initramfs")
@@ -66,18 +73,29 @@ def _boot(args: argparse.Namespace) -> int:
     if args.timeout <= 0:
         raise UsageError(f"--timeout must be positive, not {args.timeout}")
     out = prepare_out_dir(args.out, "lab boot", force=args.force) if args.out else None
-    if args.bench is not None:
-        report = boot_bench(args.profile, args.bench, image_root=args.image_root,
-                            boots=args.boots, timeout=args.timeout, out_dir=out,
-                            model=args.model, isolated_ack=args.isolated,
-                            default_image=args.default_image)
+    if args.image is None:
+        report = _boot_with(args, args.image_root, out)
     else:
-        report = boot_board(args.profile, lab_name=args.lab, image_root=args.image_root,
-                            boots=args.boots, timeout=args.timeout, out_dir=out,
-                            first_stage_mode=args.first_stage, model=args.model,
-                            default_image=args.default_image)
+        with tempfile.TemporaryDirectory(prefix="lab-image-", dir=state_dir()) as work:
+            exported = export_rootfs(args.image, Path(work) / "rootfs", owners=True)
+            for finding in exported.findings:
+                print(f"note: {args.image}: {finding}", file=sys.stderr)
+            report = _boot_with(args, exported.root, out)
     print(json.dumps(report.to_json(), indent=2) if args.json else report.summary())
     return 0 if report.ok else 4
+
+
+def _boot_with(args: argparse.Namespace, image_root: Path | None,
+               out: Path | None) -> BootReport:
+    if args.bench is not None:
+        return boot_bench(args.profile, args.bench, image_root=image_root,
+                          boots=args.boots, timeout=args.timeout, out_dir=out,
+                          model=args.model, isolated_ack=args.isolated,
+                          default_image=args.default_image)
+    return boot_board(args.profile, lab_name=args.lab, image_root=image_root,
+                      boots=args.boots, timeout=args.timeout, out_dir=out,
+                      first_stage_mode=args.first_stage, model=args.model,
+                      default_image=args.default_image)
 
 
 def _crosscheck(args: argparse.Namespace) -> int:

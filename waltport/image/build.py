@@ -166,7 +166,7 @@ def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str
 def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                 from_image: str | None = None, rootfs: str | Path | None = None,
                 tag: str | None = None, model: str | None = None,
-                boot_files: str | Path | None = None) -> BuiltImage:
+                boot_files: str | Path | None = None, refresh: bool = False) -> BuiltImage:
     """Build the default image of a profile into waltport's podman storage.
 
     ``base`` is ``minimal`` or ``debian`` (default: the profile's
@@ -178,7 +178,8 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
     (``model_arch``), labelled with every model of that arch.  Default: the
     family's arch.  ``boot_files``: the directory of the files the profile
     says the porter supplies (a model whose files are not there is left out
-    of the image, with a note).
+    of the image, with a note).  ``refresh``: rebuild the Debian base if the
+    archive moved (default: the newest cached base, no network).
     """
     profile = profile_path if isinstance(profile_path, Profile) else load_profile(profile_path)
     arch = image_arch(profile, model)
@@ -215,7 +216,8 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                                   models, notes=tuple(notes))
         if from_image is None:
             kind = base or profile.image.base
-            layers, notes, origin = _base_layers(profile, kind, arch, porter_dir, work)
+            layers, notes, origin = _base_layers(profile, kind, arch, porter_dir, work,
+                                                   refresh=refresh)
             with PodmanService() as svc:
                 image_id = _load_oci(svc, layers, tag, profile=profile, arch=arch,
                                      labels=labels, work=work)
@@ -236,12 +238,12 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
 
 
 def _base_layers(profile: Profile, kind: str, arch: str, porter_dir: Path | None,
-                 work: Path) -> tuple[list[Layer], list[str], dict[str, object]]:
+                 work: Path, *, refresh: bool) -> tuple[list[Layer], list[str], dict[str, object]]:
     """The layers of a ``minimal`` or ``debian`` image, as deterministic tarballs."""
     epoch = source_date_epoch()
     if kind == "debian":
         deb = debian_base(profile.userland_of(arch), suite=profile.image.suite,
-                          extra=tuple(profile.image.packages), epoch=epoch)
+                          extra=tuple(profile.image.packages), epoch=epoch, refresh=refresh)
         notes = assemble_walt_layer(profile, work / "walt", arch, porter_dir)
         write_rootfs_tar(open_rootfs_dir(work / "walt"), work / "walt.tar", mtime=epoch)
         origin: dict[str, object] = {

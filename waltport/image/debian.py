@@ -9,10 +9,11 @@ architectures run their package scripts through qemu-user-static and
 binfmt_misc (``scripts/bootstrap.sh`` registers them).
 
 The tarball is cached under ``cache_dir()/debian``, keyed by suite, arch,
-package list, ``SOURCE_DATE_EPOCH`` and the archive's state (the ``Date:`` of
-each suite's signed ``InRelease``, which pins every package version): a second
-build is a cache hit, and offline it uses the newest cached base of the same
-suite, arch and packages, saying so.
+package list, ``SOURCE_DATE_EPOCH``, the mmdebstrap recipe and the archive's
+state (the ``Date:`` of each suite's signed ``InRelease``, which pins every
+package version).  A build uses the newest cached base of the same recipe
+(offline, and the image ID stays the same); ``refresh`` reads the archive's
+state and builds a new base when it moved.
 
 The WalT layer on top (:func:`walt_layer_files`) is plain files written by
 waltport (systemd units, sshd drop-in), so nothing runs at image build time.
@@ -72,7 +73,7 @@ class DebianBase:
     packages: tuple[str, ...]
     archive_dates: tuple[str, ...]   # the InRelease Date of each suite it was built from
     cached: bool                 # True: reused, not built now
-    note: str = ""               # e.g. "offline: archive state not checked"
+    note: str = ""               # e.g. "--refresh: the archive cannot be reached"
 
 
 def debian_arch(arch: str) -> str:
@@ -109,8 +110,8 @@ def all_packages(extra: tuple[str, ...] = ()) -> tuple[str, ...]:
 def cache_key(suite: str, darch: str, packages: tuple[str, ...], epoch: int,
               dates: tuple[str, ...]) -> str:
     """The cache entry name of a base (the mmdebstrap recipe included). *Pure.*"""
-    recipe = mmdebstrap_argv(suite, darch, packages, Path("OUT"))
-    blob = json.dumps([suite, darch, list(packages), epoch, list(dates), recipe]).encode()
+    blob = json.dumps([suite, darch, list(packages), epoch, list(dates),
+                       _recipe(suite, darch, packages)]).encode()
     return f"{suite}-{darch}-{hashlib.sha256(blob).hexdigest()[:16]}"
 
 
@@ -120,8 +121,9 @@ def mmdebstrap_argv(suite: str, darch: str, packages: tuple[str, ...], out: Path
     return ["mmdebstrap", "--variant=apt", "--format=tar", f"--architectures={darch}",
             f"--include={','.join(packages)}",
             "--aptopt=Acquire::Retries \"3\"",
-            # A container image carries no device nodes (the node's devtmpfs has them).
-            "--skip=output/mknod",
+            # A container image carries no /dev (the node mounts devtmpfs on it; the
+            # WalT layer brings the empty directory).
+            "--skip=output/dev",
             # Private keys must not be in a public image, and random bytes break
             # reproducibility: the image makes its own host keys at first boot.
             "--customize-hook=rm -f \"$1\"/etc/ssh/ssh_host_*",
@@ -171,40 +173,64 @@ def _host_arch() -> str:
                           check=True).stdout.strip()
 
 
+def _recipe(suite: str, darch: str, packages: tuple[str, ...]) -> list[str]:
+    return mmdebstrap_argv(suite, darch, packages, Path("OUT"))
+
+
 def _newest_cached(root: Path, suite: str, darch: str, packages: tuple[str, ...],
                    epoch: int) -> tuple[Path, tuple[str, ...]] | None:
+    """The newest base made from the same recipe, whatever the archive's state then."""
     best: tuple[str, Path, tuple[str, ...]] | None = None
+    recipe = _recipe(suite, darch, packages)
     for meta in root.glob(f"{suite}-{darch}-*.json"):
-        info = json.loads(meta.read_text())
+        try:
+            info = json.loads(meta.read_text())
+        except (OSError, ValueError):
+            continue
         tar = meta.with_suffix(".tar")
-        if (tuple(info["packages"]) == packages and info["epoch"] == epoch and tar.exists()
+        if (tuple(info.get("packages", ())) == packages and info.get("epoch") == epoch
+                and info.get("recipe") == recipe and tar.is_file()
                 and (best is None or info["built"] > best[0])):
             best = (info["built"], tar, tuple(info["dates"]))
     return (best[1], best[2]) if best else None
 
 
+def cached_base(arch: str, *, suite: str = DEFAULT_SUITE, extra: tuple[str, ...] = (),
+                epoch: int = 0) -> Path | None:
+    """The base a build would use now without ``refresh``, or None (one would be built)."""
+    packages = all_packages(extra)
+    hit = _newest_cached(cache_dir() / "debian", suite, debian_arch(arch), packages, epoch)
+    return hit[0] if hit else None
+
+
 def debian_base(arch: str, *, suite: str = DEFAULT_SUITE, extra: tuple[str, ...] = (),
-                epoch: int = 0, offline: bool = False) -> DebianBase:
-    """The mmdebstrap tarball of ``suite`` for ``arch``: cached, or built now. *Edge.*"""
+                epoch: int = 0, refresh: bool = False) -> DebianBase:
+    """The mmdebstrap tarball of ``suite`` for ``arch``: cached, or built now. *Edge.*
+
+    Without ``refresh`` the newest cached base of the same recipe is used as it
+    is (no network: the porter's loop, offline runs, stable image IDs); with
+    it, or when none is cached, the archive's state is read and a base is
+    built unless one of that state is cached.
+    """
     darch = debian_arch(arch)
     packages = all_packages(extra)
     check_inputs(suite, packages)
     root = cache_dir() / "debian"
     root.mkdir(parents=True, exist_ok=True)
-    with open(root / "build.lock", "w") as lock:
+    with open(root / f"build-{suite}-{darch}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        note = ""
+        hit = _newest_cached(root, suite, darch, packages, epoch)
+        if hit is not None and not refresh:
+            return DebianBase(hit[0], suite, darch, packages, hit[1], True)
         try:
-            dates = () if offline else archive_dates(suite)
+            dates = archive_dates(suite)
         except DebianError as err:
-            dates, note = (), f"offline ({err}): archive state not checked"
-        if not dates:
-            hit = _newest_cached(root, suite, darch, packages, epoch)
             if hit is None:
                 raise DebianError(f"no cached Debian {suite} base for {darch} and the archive "
-                                  f"cannot be reached{': ' + note if note else ''}")
+                                  f"cannot be reached: {err}") from err
             return DebianBase(hit[0], suite, darch, packages, hit[1], True,
-                              note or "offline: newest cached base used")
+                              f"--refresh: the archive cannot be reached ({err}); "
+                              "the newest cached base is used")
         key = cache_key(suite, darch, packages, epoch, dates)
         tar = root / f"{key}.tar"
         if tar.exists():
@@ -212,7 +238,8 @@ def debian_base(arch: str, *, suite: str = DEFAULT_SUITE, extra: tuple[str, ...]
         _build(suite, darch, packages, tar, epoch)
         write_text(root / f"{key}.json", json.dumps(
             {"suite": suite, "arch": darch, "packages": list(packages), "epoch": epoch,
-             "dates": list(dates), "built": _now_iso()}, indent=1) + "\n")
+             "dates": list(dates), "recipe": _recipe(suite, darch, packages),
+             "built": _now_iso()}, indent=1) + "\n")
         return DebianBase(tar, suite, darch, packages, dates, False)
 
 
@@ -264,12 +291,19 @@ Wants=ssh.service
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'echo "WALTPORT-IMAGE-INIT model=$(cat /etc/walt-model 2>/dev/null \
-|| echo unknown) ip=$(ip -4 -o addr show dev eth0 | awk "{print \\$4}") sshd=openssh:22" \
-> /dev/console'
+ExecStart=/usr/local/sbin/waltport-image-init
 
 [Install]
 WantedBy=multi-user.target
+"""
+# A script, not a unit line: systemd would print a unit's text in its warnings, and
+# the lab would take that console line for the marker.
+IMAGE_INIT_SCRIPT = """\
+#!/bin/sh
+# waltport: the image's own init is up and sshd runs: say so on the console.
+model=$(cat /etc/walt-model 2>/dev/null || echo unknown)
+addr=$(ip -4 -o addr show dev eth0 2>/dev/null | awk '{print $4}')
+echo "WALTPORT-IMAGE-""INIT model=$model ip=$addr sshd=openssh:22" > /dev/console
 """
 KEEP_NAMES_LINK = """\
 # waltport: keep the kernel's interface names (eth0), as WalT's net.ifnames=0 does:
@@ -314,8 +348,10 @@ def walt_layer_files() -> tuple[LayerFile, ...]:
         LayerFile(f"{units}/ssh.service.requires/waltport-ssh-hostkeys.service",
                   link="../waltport-ssh-hostkeys.service"),
         LayerFile(f"{units}/waltport-image-init.service", IMAGE_INIT_UNIT.encode()),
+        LayerFile("usr/local/sbin/waltport-image-init", IMAGE_INIT_SCRIPT.encode(), 0o755),
         LayerFile(f"{units}/multi-user.target.wants/waltport-image-init.service",
                   link="../waltport-image-init.service"),
+        LayerFile("dev", mode=0o755),
         LayerFile("root", mode=0o700),
         LayerFile("root/.ssh", mode=0o700),
     )

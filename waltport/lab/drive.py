@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Protocol
 
 from waltport.errors import WaltportError
-from waltport.lab.login import LOGIN_COMMAND, SSH_TIMEOUT, ImageLogin, ssh_command
+from waltport.lab.login import (
+    LOGIN_COMMAND,
+    NODE_FACTS_COMMAND,
+    NODE_FACTS_TIMEOUT,
+    SSH_TIMEOUT,
+    ImageLogin,
+    parse_node_facts,
+    ssh_command,
+)
 from waltport.lab.nfs import NfsServer, node_exports
 from waltport.lab.sequence import (
     IMAGE_INIT_RE,
@@ -184,6 +192,10 @@ class _Boot:
                              "from": f"{link.kind} {client_ip}", "output": res.output,
                              "attempts": res.attempts})
             if res.ok:
+                facts = ssh_command(link, self.login.key.private, self.node_ip,
+                                    NODE_FACTS_COMMAND, timeout=NODE_FACTS_TIMEOUT)
+                self.leg["node"] = parse_node_facts(facts.output).to_json() if facts.ok \
+                    else {"error": facts.output}
                 # Power off the WalT way: through the node's own init.
                 ssh_command(link, self.login.key.private, self.node_ip, "poweroff", timeout=10)
             else:

@@ -32,6 +32,42 @@ SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/
 CLIENT_HOST_INDEX = 6          # .7 in a /24: below the DHCP pool (hosts[8:])
 LOGIN_COMMAND = "uname -m"
 SSH_TIMEOUT = 90.0
+# What a WalT user works with on the node: apt, and the init's own view of the boot
+# (``--wait``: until systemd has finished starting units).  Plain sh, any image.
+NODE_FACTS_COMMAND = (
+    'echo "apt=$(apt-get --version 2>/dev/null | head -n 1)"; '
+    'if command -v systemctl >/dev/null 2>&1; then '
+    'echo "systemd=$(timeout 120 systemctl is-system-running --wait 2>/dev/null)"; '
+    "systemctl --failed --plain --no-legend --no-pager 2>/dev/null "
+    "| while read -r unit _; do echo \"failed=$unit\"; done; fi")
+NODE_FACTS_TIMEOUT = 150.0
+
+
+@dataclass(frozen=True)
+class NodeFacts:
+    """What the node says about itself once logged in (absent tools are empty)."""
+
+    apt: str                    # ``apt-get --version``'s first line, "" without apt
+    systemd: str                # running | degraded | starting ... "" without systemd
+    failed_units: tuple[str, ...]
+
+    def to_json(self) -> dict[str, object]:
+        return {"apt": self.apt or "absent", "systemd": self.systemd or "absent",
+                "failed_units": list(self.failed_units)}
+
+
+def parse_node_facts(output: str) -> NodeFacts:
+    """The facts printed by :data:`NODE_FACTS_COMMAND`. *Pure.*"""
+    apt, systemd, failed = "", "", []
+    for line in output.splitlines():
+        key, _, value = line.strip().partition("=")
+        if key == "apt":
+            apt = value.strip()
+        elif key == "systemd":
+            systemd = value.strip()
+        elif key == "failed" and value.strip():
+            failed.append(value.strip())
+    return NodeFacts(apt, systemd, tuple(failed))
 
 
 class LoginError(WaltportError):

@@ -50,6 +50,34 @@ def stage_check(stage: Mapping[str, Any]) -> tuple[bool | None, str]:
     return stage.get("time") is not None, _evidence(stage)
 
 
+def node_checks(boot: Mapping[str, Any]) -> list[tuple[str, bool | None, str]]:
+    """Pure: what the node said of itself after the SSH login, as checks.
+
+    A tool the image does not have (apt, systemd in the minimal image) is a
+    skip with that reason; a ``degraded`` system names its failed units.
+    """
+    login = next((s for s in boot.get("stages", []) if s.get("name") == "ssh_login"), None)
+    node = ((login or {}).get("evidence") or {}).get("node")
+    if not isinstance(node, Mapping):
+        return []
+    if "error" in node:
+        return [("the node answers after login", False, str(node["error"]))]
+    apt, state = str(node.get("apt", "absent")), str(node.get("systemd", "absent"))
+    failed = [str(u) for u in node.get("failed_units") or []]
+    rows: list[tuple[str, bool | None, str]] = [
+        ("apt-get answers on the node", None if apt == "absent" else True,
+         "this image has no apt (minimal base)" if apt == "absent"
+         else f"apt-get --version: {apt}")]
+    if state == "absent":
+        rows.append(("systemd reports the system running", None,
+                     "this image's init is not systemd"))
+    else:
+        rows.append(("systemd reports the system running", state == "running",
+                     f"systemctl is-system-running: {state}"
+                     + (f"; failed units: {', '.join(failed)}" if failed else "")))
+    return rows
+
+
 def boot_facts(report: Mapping[str, Any]) -> dict[str, Any]:
     """Pure: what the summary needs from a BootReport's JSON."""
     vci: list[str] = []
@@ -114,7 +142,9 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
             if image:
                 # Close the loop: boot exactly what the image stage imported.
                 with rec.step("export"):
-                    exported = export_rootfs(image, Path(work) / "rootfs")
+                    # Owners and set-ID bits kept, as a WalT server exports an image
+                    # (a Debian image's services run as their users); ``work`` is 0700.
+                    exported = export_rootfs(image, Path(work) / "rootfs", owners=True)
                 root = exported.root
                 if exported.findings:
                     rec.check("image export: every member written inside the root", False,
@@ -140,6 +170,8 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
                 passed, evidence = stage_check(s)
                 stand_in = "stand-in: " if report.stand_in and passed is not None else ""
                 rec.check(STAGE_TITLES[s["name"]], passed, stand_in + evidence)
+        for name, passed, evidence in node_checks(first):
+            rec.check(name, passed, evidence, mandatory=False)
         failures = "; ".join(f"boot {b['index']} stopped before {b['failed_stage']}: "
                              f"{b.get('error') or ''}" for b in rj["boots"] if not b["ok"])
         rec.check(f"every boot passes every stage this bench observes ({ok}/{n})",
