@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
+from waltport.image.bootfiles import BootFilesError
 from waltport.image.build import build_image
 from waltport.image.checks import check_image
 from waltport.image.importer import import_image
@@ -46,8 +47,14 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
         source = image_source
         models: tuple[str, ...] = (model,) if model else prof.all_models
         if not source:
-            with rec.step("build"):
-                built = build_image(prof, model=model or None, base=image_base or None)
+            try:
+                with rec.step("build"):
+                    built = build_image(prof, model=model or None, base=image_base or None)
+            except BootFilesError as err:
+                # Not an error of the run: the profile says the porter supplies these
+                # files (boot_files), and they were not given.
+                rec.check("default image built with podman", False, str(err))
+                return "no image: the porter's boot files are missing"
             rec.data["built"] = asdict(built)
             rec.check("default image built with podman", True,
                       f"{built.tag} ({built.image_id[:12]}, {built.method}, {built.arch})")
