@@ -9,7 +9,6 @@ removes it): a failed import leaves no half-tagged image.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from typing import Any
 from waltport.image.podman import PodmanError, PodmanService
 from waltport.image.sources import looks_like_path
 from waltport.profile.model import check_model_name
+from waltport.util.hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -74,14 +74,6 @@ def server_commands(docker_archive: Path, tag: str, image_id: str) -> tuple[str,
         "walt image show --refresh",
         "walt advanced update-default-images   # only after later edits of a default image",
     )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _untag(svc: PodmanService, ref: str, name: str) -> None:
@@ -161,5 +153,5 @@ def import_image(image_or_archive: str | Path, model: str, *, out_dir: str | Pat
             raise
     docker, oci = archives["docker-archive"], archives["oci-archive"]
     return ImportResult(name, str(image.id), labels, arch, str(docker), str(oci),
-                        {docker.name: _sha256(docker), oci.name: _sha256(oci)},
+                        {docker.name: sha256_file(docker), oci.name: sha256_file(oci)},
                         server_commands(docker, name, str(image.id)))

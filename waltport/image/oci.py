@@ -24,13 +24,13 @@ from pathlib import Path
 
 from waltport.errors import WaltportError
 from waltport.util.atomic import atomic_file
+from waltport.util.hashing import sha256_file
 
 LAYER_TYPE = "application/vnd.oci.image.layer.v1.tar"
 CONFIG_TYPE = "application/vnd.oci.image.config.v1+json"
 MANIFEST_TYPE = "application/vnd.oci.image.manifest.v1+json"
 INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 REF_ANNOTATION = "org.opencontainers.image.ref.name"
-CHUNK = 1 << 20
 
 
 class OciError(WaltportError):
@@ -108,16 +108,10 @@ def image_id(config: bytes) -> str:
 
 def layer_of(path: Path, created_by: str) -> Layer:
     """Hash a layer tarball (streamed). *Edge.*"""
-    h = hashlib.sha256()
-    size = 0
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(CHUNK):
-                h.update(chunk)
-                size += len(chunk)
+        return Layer(path, "sha256:" + sha256_file(path), path.stat().st_size, created_by)
     except OSError as err:
         raise OciError(f"layer {path.name}: cannot read: {err.strerror}") from err
-    return Layer(path, "sha256:" + h.hexdigest(), size, created_by)
 
 
 def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, mtime: int) -> None:

@@ -24,8 +24,8 @@ from waltport.pipeline.summary import (
     write_summary,
 )
 from waltport.pipeline.versions import collect_versions
-from waltport.stages._common import sha256_file
 from waltport.util.atomic import write_text
+from waltport.util.hashing import sha256_file
 
 RUN_FILE = "run.json"
 EVIDENCE_DIRS = ("bootloader", "network", "image", "first_boot")

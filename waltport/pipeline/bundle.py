@@ -35,6 +35,7 @@ from waltport.pipeline.pcaptrim import trim_file
 from waltport.pipeline.report import BUNDLE_NAME
 from waltport.pipeline.summary import source_date_epoch
 from waltport.util.atomic import write_bytes
+from waltport.util.hashing import sha256_file
 from waltport.util.outdir import check_out_file
 
 LARGE = 1 << 20                 # a binary file above this is left out (sha256 in the manifest)
@@ -89,14 +90,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _walk(run_dir: Path) -> Iterator[Path]:
     # Never follows a link out of the run dir: links are listed, not read.
     for p in sorted(run_dir.rglob("*")):
@@ -137,12 +130,12 @@ def collect(run_dir: Path, roots: Roots) -> tuple[dict[str, bytes], list[dict[st
             stem = name[: -len(p.suffix)]
             files[f"{stem}.trimmed.pcap"] = trimmed.pcap
             summary = {**trimmed.summary, "original": {"file": name, "bytes": size,
-                                                        "sha256": _sha_file(p)}}
+                                                        "sha256": sha256_file(p)}}
             files[f"{stem}.trimmed.json"] = (json.dumps(summary, indent=1) + "\n").encode()
             continue
         text = p.suffix in TEXT_SUFFIXES
         if size > (TEXT_LIMIT if text else LARGE):
-            out.append({"file": name, "bytes": size, "sha256": _sha_file(p),
+            out.append({"file": name, "bytes": size, "sha256": sha256_file(p),
                         "reason": "large artifact left out (ask for it by its sha256)"})
             continue
         data = p.read_bytes()

@@ -9,7 +9,6 @@ stage that silently skips.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -24,14 +23,6 @@ from waltport.pipeline.results import (
     status_from_checks,
     write_result,
 )
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class Recorder:

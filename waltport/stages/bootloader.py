@@ -9,7 +9,8 @@ from waltport.bootloader.generate import generate_bootloader
 from waltport.bootloader.scriptimage import parse_script_image
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
-from waltport.stages._common import Recorder, run_stage, sha256_file
+from waltport.stages._common import Recorder, run_stage
+from waltport.util.hashing import sha256_file
 
 STAGE = "bootloader"
 SCRIPT_IMAGE_SUFFIXES = (".scr", ".uboot", ".uimg")
