@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import scoped_env
 
 from waltport.image.build import BuiltImage, build_image
 from waltport.image.checks import check_image
@@ -46,16 +47,8 @@ ARCHES = [
 @pytest.fixture(scope="module")
 def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("debian-state")
-    saved = {k: os.environ.get(k) for k in ("WALTPORT_STATE", "SOURCE_DATE_EPOCH")}
-    os.environ.update(WALTPORT_STATE=str(root), SOURCE_DATE_EPOCH=EPOCH)
-    try:
+    with scoped_env(WALTPORT_STATE=str(root), SOURCE_DATE_EPOCH=EPOCH):
         yield root
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 _built: dict[str, BuiltImage] = {}

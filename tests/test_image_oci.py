@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import scoped_env
 
 from waltport.image.oci import (
     Layer,
@@ -89,15 +90,8 @@ def podman_state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if shutil.which("podman") is None or os.geteuid() != 0:
         pytest.skip("needs podman as root (scripts/bootstrap.sh installs it)")
     root = tmp_path_factory.mktemp("oci-state")
-    old = os.environ.get("WALTPORT_STATE")
-    os.environ["WALTPORT_STATE"] = str(root)
-    try:
+    with scoped_env(WALTPORT_STATE=str(root)):
         yield root
-    finally:
-        if old is None:
-            os.environ.pop("WALTPORT_STATE")
-        else:
-            os.environ["WALTPORT_STATE"] = old
 
 
 @pytest.mark.podman

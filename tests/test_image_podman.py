@@ -16,6 +16,7 @@ from pathlib import Path
 
 import image_fixtures as fx
 import pytest
+from conftest import scoped_env
 
 from waltport.cli import main
 from waltport.image.build import BuiltImage, build_image
@@ -37,15 +38,10 @@ def state(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     if shutil.which("podman") is None:
         pytest.skip("podman not installed (scripts/bootstrap.sh installs it)")
     root = tmp_path_factory.mktemp("image-state")
-    old = os.environ.get("WALTPORT_STATE")
-    os.environ["WALTPORT_STATE"] = str(root)
     try:
-        yield root
+        with scoped_env(WALTPORT_STATE=str(root)):
+            yield root
     finally:
-        if old is None:
-            os.environ.pop("WALTPORT_STATE")
-        else:
-            os.environ["WALTPORT_STATE"] = old
         # Nothing left behind: no service, no overlay mount in the storage.
         assert not (root / "podman" / "podman.sock").exists()
         assert mounts_under(root, Path("/proc/self/mountinfo").read_text()) == []
