@@ -36,7 +36,7 @@ from pathlib import Path
 from waltport.errors import ToolMissing, WaltportError
 from waltport.image.rootfs import image_models, write_boot_tree
 from waltport.lab.kernels import fetch_busybox
-from waltport.profile.model import Profile
+from waltport.profile.model import DEBIAN_PACKAGE, DEBIAN_SUITE, Profile
 from waltport.util.atomic import staged_dir, write_text
 from waltport.util.paths import cache_dir
 
@@ -53,8 +53,8 @@ DEBIAN_ARCH = {"arm64": "arm64", "arm": "armhf", "x86_64": "amd64", "x86": "i386
                "armhf": "armhf", "armel": "armel", "amd64": "amd64", "i386": "i386"}
 QEMU_USER = {"arm64": "aarch64", "armhf": "arm", "armel": "arm", "i386": "i386", "amd64": "x86_64"}
 BUILD_TIMEOUT = 3600
-SUITE_RE = re.compile(r"[a-z][a-z0-9-]{1,30}")
-PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+SUITE_RE = re.compile(DEBIAN_SUITE)
+PACKAGE_RE = re.compile(DEBIAN_PACKAGE)
 
 
 class DebianError(WaltportError):

@@ -241,15 +241,20 @@ class SecondStage(_Strict):
         return self
 
 
+# Debian's names, as the archive spells them (checked here and by image.debian).
+DEBIAN_SUITE = r"[a-z][a-z0-9-]{1,30}"
+DEBIAN_PACKAGE = r"[a-z0-9][a-z0-9+.-]+"
+
+
 class ImageSettings(_Strict):
     """The default image: which base, and for the Debian base which suite and extras."""
 
     base: Literal["minimal", "debian"] = Field(
         default="minimal", description="minimal: busybox + dropbear (fast, the virtual "
                                        "boards); debian: mmdebstrap of a Debian suite")
-    suite: str = Field(default="bookworm", pattern=r"^[a-z][a-z0-9-]{1,30}$",
+    suite: str = Field(default="bookworm", pattern=f"^{DEBIAN_SUITE}$",
                        description="Debian suite of the debian base")
-    packages: list[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9+.-]+$")]] = Field(
+    packages: list[Annotated[str, Field(pattern=f"^{DEBIAN_PACKAGE}$")]] = Field(
         default_factory=list, description="Debian packages added to the debian base")
 
 
