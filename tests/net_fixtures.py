@@ -5,13 +5,15 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from waltport.lab.virtual.netns import Lab
 from waltport.net.server import BenchServer
+from waltport.net.tftp import TransferRecord, read_transfer_log
 
 MODEL = "testm"
 needs_root = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
@@ -24,6 +26,24 @@ env | grep -E '^(ip|mask|siaddr|boot_file|serverid|lease|opt[0-9]+|tftp|subnet)=
 [ "$1" = bound ] && ip addr flush dev "$interface" && ip addr add "$ip/$mask" dev "$interface"
 exit 0
 """
+
+
+def transfer_records(log: Path, keep: Callable[[TransferRecord], bool] = lambda r: True, *,
+                     count: int = 1, until: Callable[[list[TransferRecord]], bool] | None = None,
+                     timeout: float = 10.0) -> list[TransferRecord]:
+    """The log's records that ``keep`` selects, once there are ``count`` of them
+    (or once ``until`` holds for them); what is there when ``timeout`` runs out.
+
+    The server writes a record when it sees the last ACK, which may be just
+    after the client has exited: reading the log at once races with it.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        recs = [r for r in read_transfer_log(log) if keep(r)] if log.exists() else []
+        enough = until(recs) if until is not None else len(recs) >= count
+        if enough or time.monotonic() > deadline:
+            return recs
+        time.sleep(0.05)
 
 
 def make_image_root(root: Path) -> Path:

@@ -7,11 +7,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from net_fixtures import MODEL, image_root, lab, needs_root, server, udhcpc  # noqa: F401
+from net_fixtures import MODEL, image_root, lab, needs_root, server, transfer_records, udhcpc  # noqa: F401
 
 from waltport.lab.virtual.netns import Lab
 from waltport.net.server import BenchServer
-from waltport.net.tftp import negotiate, read_transfer_log
+from waltport.net.tftp import TransferRecord, negotiate
 from waltport.net.tftp_map import TftpRefused, contained, remap, split_target
 
 IP = "192.168.152.10"
@@ -84,9 +84,14 @@ def test_real_clients_byte_exact(lab: Lab, server: BenchServer, node_ip: str,  #
         assert done.returncode == 0, f"{name}: {done.stderr}"
     for f in "abcd":
         assert (tmp_path / f).read_bytes() == want
-    recs = [r for r in read_transfer_log(server.transfer_log) if r.client == node_ip]
-    ok = [(r.blksize, r.windowsize) for r in recs if r.result == "ok"]
-    assert {(512, 1), (1468, 1), (1468, 8)} <= set(ok)
+    want_ok = {(512, 1), (1468, 1), (1468, 8)}
+
+    def ok_of(recs: list[TransferRecord]) -> set[tuple[int, int]]:
+        return {(r.blksize, r.windowsize) for r in recs if r.result == "ok"}
+
+    recs = transfer_records(server.transfer_log, lambda r: r.client == node_ip,
+                            until=lambda recs: want_ok <= ok_of(recs))
+    assert want_ok <= ok_of(recs)
     assert all(r.remapped == f"nodes/{node_ip}/tftp/kernel" for r in recs if r.result == "ok")
 
 
@@ -113,7 +118,7 @@ def test_blocks_larger_than_the_link_mtu_fall_back_to_one_send_each(
                          "-r", "kernel", "-l", str(tmp_path / "big"), lab.server_ip])
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "big").read_bytes() == (image_root / "vmlinuz").read_bytes()
-    rec = [r for r in read_transfer_log(server.transfer_log) if r.blksize == 4000][-1]
+    rec = transfer_records(server.transfer_log, lambda r: r.blksize == 4000)[-1]
     assert (rec.result, rec.windowsize, rec.retransmits) == ("ok", 4, 0)
 
 
@@ -134,7 +139,8 @@ def test_traversal_corpus_refused_and_still_serving(lab: Lab, server: BenchServe
         assert not out.exists() or out.stat().st_size == 0, path
     done = _client(lab, ["tftp", lab.server_ip, "-c", "get", "start.uboot", str(tmp_path / "ok")])
     assert done.returncode == 0 and (tmp_path / "ok").stat().st_size > 0
-    refused = [r for r in read_transfer_log(server.transfer_log) if r.requested in TRAVERSAL]
+    refused = transfer_records(server.transfer_log, lambda r: r.requested in TRAVERSAL,
+                               count=len(TRAVERSAL))
     assert len(refused) == len(TRAVERSAL) and all(r.result == "error" for r in refused)
 
 

@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from net_fixtures import transfer_records
 
-from waltport.net.tftp import TftpServer, TransferRecord, read_transfer_log
+from waltport.net.tftp import TftpServer, TransferRecord
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused
 from waltport.net.tftp_session import oack_packet, segments_per_send
 
@@ -89,13 +90,10 @@ def block(pkt: bytes) -> tuple[int, bytes]:
 
 def record_for(server: TftpServer, port: int, timeout: float = 5) -> TransferRecord:
     """The transfer log line of the client on ``port`` (written when the transfer ends)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        recs = [r for r in read_transfer_log(server.log.path) if r.port == port]
-        if recs:
-            return recs[-1]
-        time.sleep(0.02)
-    raise AssertionError(f"no transfer record for port {port}")
+    recs = transfer_records(server.log.path, lambda r: r.port == port, timeout=timeout)
+    if not recs:
+        raise AssertionError(f"no transfer record for port {port}")
+    return recs[-1]
 
 
 def test_oack_and_segment_limits() -> None:

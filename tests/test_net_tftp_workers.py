@@ -10,11 +10,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from net_fixtures import MODEL, image_root, lab, needs_root, udhcpc  # noqa: F401
+from net_fixtures import MODEL, image_root, lab, needs_root, transfer_records, udhcpc  # noqa: F401
 
 from waltport.lab.virtual.netns import Lab
 from waltport.net.server import BenchServer, ServerError
-from waltport.net.tftp import read_transfer_log
 from waltport.net.tftp_workers import default_workers
 
 
@@ -64,7 +63,7 @@ def test_workers_serve_concurrently_survive_a_death_stop_on_sigterm(
         assert [d.returncode for d in done] == [0] * 12, [d.stderr for d in done]
         assert all((tmp_path / f"k{n}").read_bytes() == want for n in range(12))
         # Every line whole (one write per record from 3 processes), one per transfer.
-        recs = read_transfer_log(srv.transfer_log)
+        recs = transfer_records(srv.transfer_log, count=12)
         assert len(srv.transfer_log.read_text().splitlines()) == len(recs) == 12
         assert {(r.client, r.result, r.remapped) for r in recs} == {
             (ip, "ok", f"nodes/{ip}/tftp/kernel")}
