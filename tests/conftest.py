@@ -31,3 +31,23 @@ def scoped_env(**values: str) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def boot_failures(report: dict[str, object]) -> str:
+    """A failed boot report in a few lines: each failed boot's missed stage, its
+    evidence, the error and the console's WALTPORT markers (CI logs are cut short)."""
+    out: list[str] = []
+    boots = report.get("boots")
+    for boot in boots if isinstance(boots, list) else []:
+        if boot.get("ok"):
+            continue
+        missed = next((s for s in boot.get("stages", []) if s.get("status") == "missed"), {})
+        out.append(f"boot {boot.get('index')}: missed {boot.get('failed_stage')} "
+                   f"(evidence {missed.get('evidence')}); error: {boot.get('error')}")
+        log = boot.get("console_log")
+        if isinstance(log, str) and Path(log).exists():
+            marks = [ln for ln in Path(log).read_text(errors="replace").splitlines()
+                     if "WALTPORT" in ln or "netconsole" in ln]
+            out += [f"  console: {ln}" for ln in marks[-12:]]
+        out += [f"  tail: {ln}" for ln in boot.get("console_tail", [])[-5:]]
+    return "\n".join(out) or str(report)[-3000:]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from bench_fixtures import BOARDS, BenchBox, bench_box, have_tools, nothing_left, sd_card
+from conftest import boot_failures
 
 from waltport.image.rootfs import assemble_default_rootfs
 from waltport.lab.imageroot import build_image_root
@@ -66,7 +67,7 @@ def test_uboot_arm64_board_on_the_bench_boots_to_ssh_login(box: BenchBox, arm64_
                         "--image-root", str(arm64_rootfs), "--out", str(out), "--timeout",
                         TIMEOUT, "--i-know-this-network-is-isolated", "--json")
     report = _report(done)
-    assert done.returncode == 0, json.dumps(report, indent=1)
+    assert done.returncode == 0, boot_failures(report)
     boot = report["boots"][0]  # type: ignore[index]
     assert boot["target"] == {"power": "command", "console": "serial", "link": "interface"}
     assert boot["mac"] == "52:54:00:b5:00:01"          # learnt from the wire
@@ -93,7 +94,7 @@ def test_ipxe_x86_64_board_on_the_bench_boots_to_ssh_login(box: BenchBox,
                         "--out", str(out), "--timeout", TIMEOUT,
                         "--i-know-this-network-is-isolated", "--json")
     report = _report(done)
-    assert done.returncode == 0, json.dumps(report, indent=1)
+    assert done.returncode == 0, boot_failures(report)
     stages = _stages(report)
     assert stages["first_dhcp"]["evidence"]["vci"] == "PXEClient:Arch:00000:UNDI:002001"
     assert stages["walt_dhcp"]["evidence"]["uci"] == "walt.node.pc-x86-64"
@@ -203,7 +204,7 @@ def test_passive_bench_judges_a_boot_from_the_capture_alone(box: BenchBox, tmp_p
         done = box.waltport("lab", "boot", str(profile), "--bench", str(bench), "--out",
                             str(out), "--timeout", TIMEOUT, "--json")
     report = _report(done)
-    assert done.returncode == 0, json.dumps(report, indent=1)
+    assert done.returncode == 0, boot_failures(report)
     stages = _stages(report)
     assert stages["walt_dhcp"]["evidence"]["vci"] == "walt.node.qemu-arm64"
     assert stages["kernel_fetched"]["status"] == "reached"

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import boot_failures
 
 from waltport.cli import main
 from waltport.errors import WaltportError
@@ -85,7 +86,7 @@ def test_arm64_uboot_boots_to_userspace(capsys: pytest.CaptureFixture[str],
     code = main(["lab", "boot", str(BOARDS / "qemu-arm64.yaml"), "--lab", lab, "--image-root",
                  str(arm64_root), "--out", str(out), "--timeout", str(TIMEOUT), "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0, json.dumps(report, indent=1)
+    assert code == 0, boot_failures(report)
     assert report["board"] == "qemu-arm64" and report["success_rate"] == 1.0
     boot = report["boots"][0]
     stages = {s["name"]: s for s in boot["stages"]}
@@ -118,7 +119,7 @@ def test_arm_uboot_boots_default_image_to_ssh_login(capsys: pytest.CaptureFixtur
     code = main(["lab", "boot", str(BOARDS / "qemu-arm.yaml"), "--lab", lab, "--default-image",
                  "--boots", "2", "--out", str(out), "--timeout", str(TIMEOUT), "--json"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0, json.dumps(report, indent=1)
+    assert code == 0, boot_failures(report)
     assert report["success_rate"] == 1.0 and len(report["boots"]) == 2
     assert set(report["stages"]) >= {"walt_dhcp", "kernel_fetched", "userspace", "ssh_login"}
     assert all(report["stages"][s]["median"] <= report["stages"][s]["p95"]

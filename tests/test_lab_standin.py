@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import boot_failures
 
 from waltport.cli import main
 from waltport.lab.standin import StandInError, stand_in_for
@@ -50,7 +51,7 @@ def test_rpi4_stand_in_in_real_uboot(tmp_path: Path, capsys: pytest.CaptureFixtu
                  "--lab", f"wpbench-si{os.getpid() % 100000}", "--out", str(tmp_path),
                  "--timeout", "120"])
     report = json.loads(capsys.readouterr().out)
-    assert code == 0, json.dumps(report, indent=1)
+    assert code == 0, boot_failures(report)
     assert "fdtfile=bcm2711-rpi-4-b.dtb" in report["stand_in"]
     stages = {s["name"]: s for s in report["boots"][0]["stages"]}
     assert stages["walt_dhcp"]["evidence"]["vci"] == "walt.node.rpi-4-b"

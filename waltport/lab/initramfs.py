@@ -161,6 +161,9 @@ if [ -n "$server" ]; then
   echo 2 > /proc/sys/kernel/printk
   echo 1 > "$t/enabled"
   echo "<1>WALTPORT-BOOTED model=$model mac=$mac ip=$addr" > /dev/kmsg
+  # The line may be handed to the consoles a moment later (by whichever task
+  # holds the console lock): a target disabled before then never sends it.
+  sleep 0.3
   echo 0 > "$t/enabled"
   echo 7 > /proc/sys/kernel/printk
 fi
