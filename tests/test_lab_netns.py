@@ -128,3 +128,41 @@ def test_the_lab_subnet_is_recorded_and_used_everywhere(
     finally:
         main(["lab", "down", "--name", name])
     assert not netns_exists(name)
+
+
+SESSION = """
+import sys, time
+from waltport.lab.boot import lab_session
+with lab_session(sys.argv[1]) as lab:
+    print("up", flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_a_killed_run_leaves_no_namespace(sig: signal.Signals) -> None:
+    """Whatever signal ends the process (even SIGKILL: no ``finally`` runs), the
+    guardian takes its lab down; SIGINT also reaches it through a process group."""
+    name = f"wpt-kill{int(sig)}-{os.getpid() % 100000}"
+    proc = subprocess.Popen([sys.executable, "-c", SESSION, name], stdout=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "up"
+        assert netns_exists(name) and netns_exists(f"{name}-client") and is_owned(name)
+        os.killpg(proc.pid, sig)              # the whole group, as a terminal would
+        proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while (netns_exists(name) or is_owned(name)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not netns_exists(name) and not netns_exists(f"{name}-client")
+        assert not is_owned(name)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        Lab(name).down()
+
+
+def test_guardian_pending_labs() -> None:
+    from waltport.lab.virtual.reaper import pending  # noqa: PLC0415
+
+    assert pending(["up a\n", "up b\n", "down a\n", "up c\n", "bogus\n", "down\n"]) == ["b", "c"]

@@ -37,6 +37,7 @@ from waltport.lab.sequence import STAGES, Observability, stage_statistics
 from waltport.lab.standin import StandIn, build_standin_root, stand_in_for
 from waltport.lab.target.link import LabLink
 from waltport.lab.target.ports import Target
+from waltport.lab.virtual import reaper
 from waltport.lab.virtual.board import VirtualBoard
 from waltport.lab.virtual.flashenv import (
     build_flash_image,
@@ -122,15 +123,26 @@ def board_mac(index: int, arch: str) -> str:
 
 @contextlib.contextmanager
 def lab_session(name: str) -> Iterator[Lab]:
-    """The lab ``name``, brought up if needed and taken down afterwards if it was."""
+    """The lab ``name``, brought up if needed and taken down afterwards if it was
+    (by a guardian process if this one is killed first)."""
     lab = Lab(name)
     created = not is_owned(name)
-    lab.up()
+    if created:
+        reaper.watch(name)
+    try:
+        lab.up()
+    except BaseException:
+        if created:     # half made (or refused: a namespace that is not ours stays)
+            with contextlib.suppress(WaltportError):
+                lab.down()
+            reaper.release(name)
+        raise
     try:
         yield lab
     finally:
         if created:
             lab.down()
+            reaper.release(name)
 
 
 @contextlib.contextmanager
