@@ -67,3 +67,15 @@ def test_console_script_entry_point() -> None:
                           str(BOARDS / "nanopi-r5c.yaml")], capture_output=True, text=True,
                          check=False)
     assert res.returncode == 0, res.stderr
+
+
+def test_a_reader_that_goes_away_gets_no_traceback() -> None:
+    """``waltport ... | head -0``: the pipe is closed before waltport writes."""
+    proc = subprocess.Popen([sys.executable, "-m", "waltport.cli", "check",
+                             str(BOARDS / "rpi.yaml")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 141, err
+    assert "Traceback" not in err and "Exception ignored" not in err
