@@ -34,7 +34,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from net_fixtures import UDHCPC_SCRIPT
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.server import BenchServer
 from waltport.net.tftp import TransferRecord, read_transfer_log
 

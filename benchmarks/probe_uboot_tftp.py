@@ -19,8 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from waltport.host.netns import Lab
 from waltport.lab.target.console import Console
-from waltport.lab.virtual.netns import Lab
 from waltport.lab.virtual.qemu import Board, qemu_argv
 from waltport.net.server import BenchServer
 from waltport.net.tftp import TransferRecord, read_transfer_log

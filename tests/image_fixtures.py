@@ -13,11 +13,11 @@ import struct
 from pathlib import Path
 
 from waltport.bootloader.scriptimage import build_script_image
+from waltport.host.cpio import Entry, write_newc
 from waltport.image.busybox import REQUIRED_APPLETS, applet_table
 from waltport.image.checks_system import REQUIRED_COMMANDS
 from waltport.image.sources import open_rootfs_dir
 from waltport.image.view import RootView
-from waltport.lab.cpio import Entry, write_newc
 
 MACHINE = {"arm64": 0xB7, "x86_64": 0x3E, "arm": 0x28, "x86": 0x03}
 APPLETS = sorted({*REQUIRED_APPLETS, *REQUIRED_COMMANDS, "[", "[[", "ash", "init", "insmod",

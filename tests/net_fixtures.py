@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.server import BenchServer
 from waltport.net.tftp import TransferRecord, read_transfer_log
 

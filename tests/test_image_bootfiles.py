@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 
 from waltport.cli import main
+from waltport.host.apt import fetch_busybox
 from waltport.image.bootfiles import BootFilesError, plan_boot_files
 from waltport.image.build import image_labels
 from waltport.image.checks import run_checks
 from waltport.image.context import CheckReport
 from waltport.image.rootfs import assemble_default_rootfs, served_models
 from waltport.image.sources import open_rootfs_dir
-from waltport.lab.kernels import fetch_busybox
 from waltport.profile.load import load_profile, parse_profile
 from waltport.util.paths import boards_dir
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from waltport.host.apt import fetch_busybox
 from waltport.image.cpulevel import arm_cpu_need, elf_cpu_need
-from waltport.lab.kernels import fetch_busybox
 from waltport.profile.bootfiles import Cpu
 
 pytestmark = pytest.mark.slow       # the first run fetches three busybox-static packages

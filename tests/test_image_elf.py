@@ -10,9 +10,9 @@ import image_fixtures as fx
 import pytest
 
 from waltport.bootloader.scriptimage import build_script_image
+from waltport.host.apt import fetch_busybox
 from waltport.image.busybox import REQUIRED_APPLETS, applets, missing_applets
 from waltport.image.elf import kernel_arch, parse_elf
-from waltport.lab.kernels import fetch_busybox
 
 
 def test_fixture_elf_header_fields() -> None:

@@ -21,10 +21,10 @@ from conftest import boot_failures
 
 from waltport.cli import main
 from waltport.errors import WaltportError
+from waltport.host.netns import netns_exists
 from waltport.image.elf import kernel_arch
 from waltport.lab.boot import boot_board
 from waltport.lab.imageroot import ImageRootError, build_image_root, check_image_root
-from waltport.lab.virtual.netns import netns_exists
 from waltport.net.registry import Registry
 from waltport.profile.load import load_profile
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from waltport.host.netns import Lab
 from waltport.lab.boot import lab_session
 from waltport.lab.login import client_address, ssh_argv
 from waltport.lab.nfs import MOUNT_PORT, NFS_PORT, NfsError, NfsServer, ganesha_config, node_exports
-from waltport.lab.virtual.netns import Lab
 
 
 def _live_in_group(pgid: int) -> list[int]:

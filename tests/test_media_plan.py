@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from waltport.bootloader.render import render_artifacts
-from waltport.lab.kernels import private_sources
+from waltport.host.apt import private_sources
 from waltport.media.disk import RawBytes, assemble, mbr
 from waltport.media.plan import (
     MediaError,

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from net_fixtures import make_image_root, needs_root, udhcpc
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 
 WP = [sys.executable, "-m", "waltport.cli"]
 

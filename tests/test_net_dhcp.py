@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from net_fixtures import image_root, lab, mac_of, needs_root, server, set_mac, udhcpc  # noqa: F401
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net import dhcp_policy as pol
 from waltport.net import dhcp_wire as w
 from waltport.net.guard import InterfaceFacts, refusal_reasons

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from net_fixtures import make_image_root, needs_root, set_mac, udhcpc
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.registry import OFFER_TTL, Registry, classify
 from waltport.net.serve import make_resolver
 from waltport.net.server import BenchServer

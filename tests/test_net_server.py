@@ -15,7 +15,7 @@ import pytest
 from net_fixtures import make_image_root, needs_root
 
 from waltport.cli import main
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.server import BenchServer
 
 WP = [sys.executable, "-m", "waltport.cli"]

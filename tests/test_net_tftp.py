@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from net_fixtures import MODEL, image_root, lab, needs_root, server, transfer_records, udhcpc  # noqa: F401
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.server import BenchServer
 from waltport.net.tftp import TransferRecord, negotiate
 from waltport.net.tftp_map import TftpRefused, contained, remap, split_target

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from net_fixtures import MODEL, image_root, lab, needs_root, transfer_records, udhcpc  # noqa: F401
 
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.server import BenchServer, ServerError
 from waltport.net.tftp_workers import default_workers
 

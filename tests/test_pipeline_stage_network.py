@@ -12,7 +12,7 @@ from net_fixtures import needs_root, udhcpc
 from pipeline_fixtures import BOARDS
 
 from waltport.bootloader.render import render_artifacts
-from waltport.lab.virtual.netns import Lab
+from waltport.host.netns import Lab
 from waltport.net.capture import Capture
 from waltport.net.server import BenchServer
 from waltport.profile.load import load_profile

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from waltport.lab.virtual.netns import DEFAULT_SUBNET, Lab
+from waltport.host.netns import DEFAULT_SUBNET, Lab
 
 
 def cmd_up(args: argparse.Namespace) -> int:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from waltport.errors import UsageError
-from waltport.lab.virtual.netns import Lab, is_owned
+from waltport.host.netns import Lab, is_owned
 from waltport.net.server import BenchServer, lab_state_dir
 from waltport.util.outdir import check_out_file
 

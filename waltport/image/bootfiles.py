@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from waltport.errors import WaltportError
+from waltport.host.apt import KernelFiles, fetch_kernel
+from waltport.host.cpio import write_newc
 from waltport.image import kconfig
-from waltport.lab.cpio import write_newc
-from waltport.lab.initramfs import NET_MODULES, initramfs_entries, resolve_modules
-from waltport.lab.kernels import KernelFiles, fetch_kernel
+from waltport.image.initramfs import NET_MODULES, initramfs_entries, resolve_modules
 from waltport.profile.bootfiles import FLAVOURS, DtbSource, PorterFile
 from waltport.profile.model import Profile
 

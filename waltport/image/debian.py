@@ -34,8 +34,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from waltport.errors import ToolMissing, WaltportError
+from waltport.host.apt import fetch_busybox
 from waltport.image.rootfs import image_models, write_boot_tree
-from waltport.lab.kernels import fetch_busybox
 from waltport.profile.model import DEBIAN_PACKAGE, DEBIAN_SUITE, Profile
 from waltport.util.atomic import staged_dir, write_text
 from waltport.util.paths import cache_dir

@@ -1,6 +1,6 @@
 """Debian packages of the target arch for the default image (dropbear and its libraries).
 
-Fetched with the lab's private apt (:class:`waltport.lab.kernels.PrivateApt`:
+Fetched with the lab's private apt (:class:`waltport.host.apt.PrivateApt`:
 own lists and cache, host dpkg untouched), unpacked with ``dpkg-deb -x`` into
 the shared cache, never installed and never run.  Only the files the image
 needs are copied out of them (see :mod:`waltport.image.rootfs`).
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from waltport.errors import ToolMissing
-from waltport.lab.kernels import FetchError, PrivateApt, debian_arch
+from waltport.host.apt import FetchError, PrivateApt, debian_arch
 from waltport.util.atomic import staged_dir
 from waltport.util.paths import cache_dir
 

@@ -24,11 +24,11 @@ from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.host.apt import fetch_busybox
 from waltport.image.bootfiles import missing_porter_files, place_boot_files, plan_boot_files
 from waltport.image.busybox import applets
 from waltport.image.debs import fetch_packages
 from waltport.image.elf import parse_elf
-from waltport.lab.kernels import fetch_busybox
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import staged_dir
 

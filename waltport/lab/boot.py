@@ -22,6 +22,8 @@ from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.host import reaper
+from waltport.host.netns import Lab, is_owned
 from waltport.image.rootfs import assemble_default_rootfs
 from waltport.lab.drive import BootRun, BootServer, Expected, drive
 from waltport.lab.imageroot import (
@@ -37,7 +39,6 @@ from waltport.lab.sequence import STAGES, Observability, stage_statistics
 from waltport.lab.standin import StandIn, build_standin_root, stand_in_for
 from waltport.lab.target.link import LabLink
 from waltport.lab.target.ports import Target
-from waltport.lab.virtual import reaper
 from waltport.lab.virtual.board import VirtualBoard
 from waltport.lab.virtual.flashenv import (
     build_flash_image,
@@ -45,7 +46,6 @@ from waltport.lab.virtual.flashenv import (
     fragment_settings,
     stored_env_text,
 )
-from waltport.lab.virtual.netns import Lab, is_owned
 from waltport.lab.virtual.qemu import Board, firmware_problems, qemu_argv
 from waltport.media.build import build_profile_media
 from waltport.net.server import BenchServer

@@ -2,7 +2,7 @@
 
 It is what the WalT TFTP remap serves from ``[image]/boot/<model>/``: the
 second-stage script generated from the profile, Debian's real kernel for the
-arch and the lab initramfs (:mod:`waltport.lab.initramfs`).  The lab boots any
+arch and the lab initramfs (:mod:`waltport.image.initramfs`).  The lab boots any
 image root with that layout, e.g. one exported from a podman image.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
+from waltport.host.apt import KERNEL_FLAVOUR, debian_arch, fetch_busybox, fetch_kernel
 from waltport.image.bootfiles import gzip_kernel, kernel_file_name
-from waltport.lab.initramfs import build_initramfs
-from waltport.lab.kernels import KERNEL_FLAVOUR, debian_arch, fetch_busybox, fetch_kernel
+from waltport.image.initramfs import build_initramfs
 from waltport.profile.detect import detect
 from waltport.profile.model import Bootloader, IpxeCpuidDetect, Profile
 from waltport.util.atomic import staged_dir

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.virtual.netns import Lab, LabError, _run
+from waltport.host.netns import Lab, LabError, _run
 from waltport.util.paths import state_dir
 
 SSH_OPTIONS = ("-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",

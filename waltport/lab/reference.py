@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.lab.virtual.netns import BRIDGE, Lab
+from waltport.host.netns import BRIDGE, Lab
 from waltport.net.registry import Registry
 
 MAP_FILE = r"""e .*undionly.*

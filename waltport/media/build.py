@@ -20,8 +20,8 @@ from pathlib import Path, PurePosixPath
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts, source_date_epoch
 from waltport.errors import WaltportError
+from waltport.host.apt import fetch_kernel
 from waltport.image.debs import fetch_tree
-from waltport.lab.kernels import fetch_kernel
 from waltport.media.disk import VOLUME_ID, RawBytes, assemble, build_fat, mbr
 from waltport.media.plan import (
     MediaError,

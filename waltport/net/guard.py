@@ -12,7 +12,7 @@ import subprocess
 from dataclasses import dataclass
 
 from waltport.errors import WaltportError
-from waltport.lab.virtual import netns
+from waltport.host import netns
 
 
 class UnsafeNetwork(WaltportError):

@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from waltport.errors import WaltportError
+from waltport.host.proc import watch_lifeline
 from waltport.net import guard
 from waltport.net.dhcp import DhcpServer
 from waltport.net.dhcp_policy import PXE_FIRST_STAGE, DhcpConfig
@@ -30,7 +31,6 @@ from waltport.net.tftp import Resolver
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
 from waltport.net.tftp_workers import NICENESS, TftpWorkers, default_workers
 from waltport.profile.model import is_model_name
-from waltport.util.proc import watch_lifeline
 
 
 def image_id(image_root: Path) -> str:

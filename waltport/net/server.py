@@ -20,10 +20,10 @@ from pathlib import Path
 from types import TracebackType
 
 from waltport.errors import WaltportError
-from waltport.lab.virtual.netns import BRIDGE, Lab, is_owned
+from waltport.host.netns import BRIDGE, Lab, is_owned
+from waltport.host.proc import lifeline
 from waltport.net.registry import Registry
 from waltport.util.paths import state_dir
-from waltport.util.proc import lifeline
 
 READY_TIMEOUT = 30.0
 

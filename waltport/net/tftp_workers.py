@@ -31,8 +31,8 @@ from collections.abc import Callable
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
+from waltport.host.proc import die_with_parent
 from waltport.net.tftp import Resolver, TftpServer, listen_socket
-from waltport.util.proc import die_with_parent
 
 log = logging.getLogger("waltport.net.tftp")
 STOP_TIMEOUT = 10.0

@@ -22,8 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from waltport.errors import WaltportError
+from waltport.host.netns import Lab
 from waltport.lab.login import client_on_lab
-from waltport.lab.virtual.netns import Lab
 from waltport.net import guard
 
 

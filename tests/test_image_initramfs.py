@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.cpio import Entry, read_newc, write_newc
-from waltport.lab.initramfs import (
+from waltport.host.cpio import Entry, read_newc, write_newc
+from waltport.image.initramfs import (
     InitramfsError,
     init_script,
     initramfs_entries,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.cpio import CpioError, Entry, read_newc, write_newc
+from waltport.host.cpio import CpioError, Entry, read_newc, write_newc
 
 ENTRIES = [
     Entry.directory("bin"),

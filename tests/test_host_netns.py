@@ -13,7 +13,7 @@ import pytest
 from net_fixtures import make_image_root, needs_root, udhcpc
 
 from waltport.cli import main
-from waltport.lab.virtual.netns import Lab, LabError, is_owned, netns_exists
+from waltport.host.netns import Lab, LabError, is_owned, netns_exists
 
 pytestmark = [pytest.mark.root, needs_root]
 
@@ -163,6 +163,6 @@ def test_a_killed_run_leaves_no_namespace(sig: signal.Signals) -> None:
 
 
 def test_guardian_pending_labs() -> None:
-    from waltport.lab.virtual.reaper import pending  # noqa: PLC0415
+    from waltport.host.reaper import pending  # noqa: PLC0415
 
     assert pending(["up a\n", "up b\n", "down a\n", "up c\n", "bogus\n", "down\n"]) == ["b", "c"]

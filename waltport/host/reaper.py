@@ -30,7 +30,7 @@ class _Guardian:
     def _stdin(self) -> IO[str]:
         if self.proc is None or self.proc.poll() is not None:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "waltport.lab.virtual.reaper"], stdin=subprocess.PIPE,
+                [sys.executable, "-m", "waltport.host.reaper"], stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL, text=True, start_new_session=True)
         assert self.proc.stdin is not None
         return self.proc.stdin
@@ -73,7 +73,7 @@ def pending(lines: list[str]) -> list[str]:
 def main() -> int:
     """The guardian: wait for end-of-file, then take down what is still up."""
     from waltport.errors import WaltportError  # noqa: PLC0415
-    from waltport.lab.virtual.netns import Lab  # noqa: PLC0415
+    from waltport.host.netns import Lab  # noqa: PLC0415
 
     lines = list(sys.stdin)
     failed = 0

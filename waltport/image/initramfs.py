@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from waltport.errors import WaltportError
-from waltport.lab.cpio import Entry, write_newc
+from waltport.host.cpio import Entry, write_newc
 
 NOTIFY_PORT = 7557
 MARKER = "WALTPORT-USERSPACE-OK"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.lab.kernels import KERNEL_FLAVOUR, FetchError, apt_options, debian_arch
+from waltport.host.apt import KERNEL_FLAVOUR, FetchError, apt_options, debian_arch
 
 
 def test_debian_arch() -> None:
