@@ -9,7 +9,7 @@ Two means, for two shapes of child:
   child (the bench server).
 * ``PR_SET_PDEATHSIG``: the kernel signals the child when the thread that
   forked it ends; for children forked by a process's main thread (the TFTP
-  workers of the bench server).
+  workers of the bench server, ``mmdebstrap`` through :func:`run_to_the_end`).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import ctypes
 import ctypes.util
 import os
 import signal
+import subprocess
 import threading
 
 PR_SET_PDEATHSIG = 1
@@ -57,3 +58,32 @@ def watch_lifeline(fd: int, on_parent_gone: threading.Event) -> threading.Thread
     t = threading.Thread(target=watch, name="lifeline", daemon=True)
     t.start()
     return t
+
+
+def run_to_the_end(argv: list[str], *, env: dict[str, str] | None = None,
+                   timeout: float | None = None,
+                   stop_wait: float = 300.0) -> subprocess.CompletedProcess[str]:
+    """Edge: run a child that must clean up after itself (``mmdebstrap``: mounts, temp dirs).
+
+    It gets SIGTERM, never SIGKILL first, whatever ends the wait here: the
+    timeout, Ctrl-C, an exception, or this process killed outright (then by
+    the kernel, ``PR_SET_PDEATHSIG``).  Here the child is given ``stop_wait``
+    seconds to finish its cleanup before SIGKILL; the exception is re-raised
+    (``subprocess.TimeoutExpired`` for the timeout).
+    """
+    # util-linux's setpriv sets the parent-death signal, then execs the child
+    # (no preexec_fn: unsafe in a process with threads).
+    proc = subprocess.Popen(["setpriv", "--pdeathsig", "TERM", "--", *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException:
+        proc.terminate()
+        try:
+            proc.communicate(timeout=stop_wait)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from waltport.errors import ToolMissing, WaltportError
 from waltport.host.apt import fetch_busybox
+from waltport.host.proc import run_to_the_end
 from waltport.image.rootfs import image_models, write_boot_tree
 from waltport.profile.model import DEBIAN_PACKAGE, DEBIAN_SUITE, Profile
 from waltport.util.atomic import staged_dir, write_text
@@ -257,12 +258,18 @@ def _build(suite: str, darch: str, packages: tuple[str, ...], tar: Path, epoch: 
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "SOURCE_DATE_EPOCH": str(epoch),
            "LC_ALL": "C.UTF-8", "TMPDIR": str(tar.parent)}
     argv = mmdebstrap_argv(suite, darch, packages, partial)
+    # Partials of earlier builds that were killed (this lock's names only).
+    for stale in tar.parent.glob(f".{suite}-{darch}-*.partial.tar"):
+        stale.unlink(missing_ok=True)
     try:
-        res = subprocess.run(argv, capture_output=True, text=True, env=env,
-                             timeout=BUILD_TIMEOUT, check=False)
+        # mmdebstrap unmounts and removes its temp dir on SIGTERM, not on SIGKILL.
+        res = run_to_the_end(argv, env=env, timeout=BUILD_TIMEOUT)
     except subprocess.TimeoutExpired as err:
         partial.unlink(missing_ok=True)
         raise DebianError(f"mmdebstrap {suite} {darch} took over {BUILD_TIMEOUT} s") from err
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
     if res.returncode != 0:
         partial.unlink(missing_ok=True)
         tail = " | ".join((res.stderr or res.stdout).strip().splitlines()[-4:])
