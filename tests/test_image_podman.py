@@ -122,6 +122,9 @@ def test_rootfs_import_then_base_build(state: Path, tmp_path: Path) -> None:
     assert imported.method == "import" and imported.arch == "arm64"
     attrs = _inspect("localhost/test/rootfs:1")
     assert attrs is not None and attrs["Architecture"] == "arm64"
+    again = build_image(boards_dir() / "qemu-arm64.yaml", rootfs=root,
+                        tag="localhost/test/rootfs:2")
+    assert again.image_id == imported.image_id        # same rootfs, same image ID
     report = check_image("localhost/test/rootfs:1", "qemu-arm64")
     assert report.ok, report.failed
     # FROM that image: the Containerfile adds /boot/<model>/ again, links included.

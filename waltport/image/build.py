@@ -8,11 +8,12 @@ Four ways, same labels and ``/boot/<model>/`` layout:
   (:mod:`waltport.image.debian`) plus a WalT layer (units, sshd, ``/boot``);
 - ``from_image``: ``FROM <image>`` plus the second stage and the kernel/initrd
   links (the kernel files are found in the base image by reading it);
-- ``rootfs``: a rootfs directory imported (``POST /images/import``) with
-  ``LABEL`` changes and the profile's arch.
+- ``rootfs``: a rootfs directory or tarball, with the profile's ``/boot`` added,
+  as one layer.
 
-The first two are written as OCI archives by waltport (:mod:`waltport.image.oci`)
-and loaded: same inputs and ``SOURCE_DATE_EPOCH``, same image ID.  Nothing is
+All but ``from_image`` are written as OCI archives by waltport
+(:mod:`waltport.image.oci`) and loaded: same inputs and ``SOURCE_DATE_EPOCH``,
+same image ID (``FROM`` builds are podman's, stamped with the build time).  Nothing is
 executed inside the image: no ``RUN``, no package script at image build time
 (mmdebstrap runs the Debian base's own, in its chroot).
 """
@@ -150,19 +151,6 @@ def _build(svc: PodmanService, ctx: Path, tag: str, arch: str) -> str:
     return str(image.id)
 
 
-def _import(svc: PodmanService, tar: Path, tag: str, arch: str, labels: dict[str, str]) -> str:
-    changes = [f'LABEL {k}="{v}"' for k, v in labels.items()]
-    try:
-        resp = svc.client.api.post("/images/import", data=tar.read_bytes(),
-                                   params={"reference": tag, "changes": changes,
-                                           "os": "linux", "architecture": OCI_ARCH[arch]},
-                                   headers={"Content-Type": "application/x-tar"})
-        resp.raise_for_status()
-    except Exception as err:
-        raise PodmanError(f"podman import of {tag} failed: {err}") from err
-    return str(svc.get_image(tag).id)
-
-
 def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                 from_image: str | None = None, rootfs: str | Path | None = None,
                 tag: str | None = None, model: str | None = None,
@@ -173,7 +161,7 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
     ``image.base``); both are written as OCI archives by waltport, so the same
     inputs and ``SOURCE_DATE_EPOCH`` give the same image ID.  ``from_image``
     puts the boot tree on an image of podman storage instead (``FROM``), and
-    ``rootfs`` imports a directory or tarball.  ``model`` picks the image by
+    ``rootfs`` takes a directory or tarball (reproducible too).  ``model`` picks the image by
     the sub-model it must serve: an image of that model's arch
     (``model_arch``), labelled with every model of that arch.  Default: the
     family's arch.  ``boot_files``: the directory of the files the profile
@@ -209,8 +197,13 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
                 notes = write_boot_overlay(profile, work / "overlay", view, arch)
                 write_rootfs_tar(view, work / "rootfs.tar", overlay=work / "overlay",
                                  mtime=source_date_epoch())
+            # One deterministic layer through the OCI writer, as for the bases: the
+            # same rootfs and SOURCE_DATE_EPOCH give the same image ID.
+            layers = [layer_of(work / "rootfs.tar", f"waltport {__version__}: rootfs "
+                               "imported, /boot added")]
             with PodmanService() as svc:
-                image_id = _import(svc, work / "rootfs.tar", tag, arch, labels)
+                image_id = _load_oci(svc, layers, tag, profile=profile, arch=arch,
+                                     labels=labels, work=work)
                 labels, real_arch = _read_back(svc, tag)
                 return BuiltImage(tag, image_id, real_arch, labels, "import",
                                   models, notes=tuple(notes))
