@@ -30,7 +30,7 @@ from waltport.media.plan import (
     plan_media,
     raw_overlaps,
 )
-from waltport.media.sidecar import Entry, Sidecar
+from waltport.media.sidecar import Entry, Sidecar, sidecar_paths
 from waltport.media.verify import MACHINES, verify_rpi_card
 from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
@@ -209,8 +209,9 @@ def build_profile_media(profile: Profile, out: str | Path, *, model: str | None 
                          f"not {plan.model}")
     # The image and its sidecars: checked before anything is fetched or written.
     dest = check_out_file(out, option="--out")
-    for suffix in (".json", ".md", *((".qemu.log",) if verify else ())):
-        check_out_file(dest.with_name(dest.name + suffix), option="--out")
+    js, md = sidecar_paths(dest)
+    for path in (js, md, *((dest.with_name(dest.name + ".qemu.log"),) if verify else ())):
+        check_out_file(path, option="--out")
     image, files, raw, notes = build_image(plan, base or Path.cwd())
     sidecar = Sidecar(dest.name, len(image), _sha(image), profile.name, plan.model, plan.kind,
                       plan.partition_start, len(image) // SECTOR - plan.partition_start,
@@ -222,7 +223,6 @@ def build_profile_media(profile: Profile, out: str | Path, *, model: str | None 
                                 part_start=plan.partition_start,
                                 log=dest.with_name(dest.name + ".qemu.log"))
         sidecar = replace(sidecar, verification=check.to_json())
-    js, md = dest.with_name(dest.name + ".json"), dest.with_name(dest.name + ".md")
     write_text(js, sidecar.to_json())
     write_text(md, sidecar.to_markdown())
     return MediaResult(dest, js, md, sidecar)

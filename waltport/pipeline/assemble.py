@@ -11,6 +11,7 @@ from typing import Any
 
 from waltport.errors import UsageError
 from waltport.pipeline.baseline import artifact_hashes, compare, hashes_from
+from waltport.pipeline.bootmedia import read_media
 from waltport.pipeline.hostpaths import host_roots, relativize
 from waltport.pipeline.junit import write_junit
 from waltport.pipeline.report import write_reports
@@ -90,7 +91,8 @@ def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str
                             versions=collect_versions() if with_versions else {},
                             artifacts=evidence_files(rd), profile_path=run.get("profile", ""),
                             run_started_at=run.get("started_at"), generated_at=now(),
-                            epoch=run.get("source_date_epoch", source_date_epoch()), baseline=base)
+                            epoch=run.get("source_date_epoch", source_date_epoch()), baseline=base,
+                            media=read_media(rd, results))
     # Published files: paths relative to the run dir, no host paths.
     summary = relativize(summary, roots)
     write_summary(rd, summary)

@@ -22,6 +22,7 @@ from typing import Any
 import jinja2
 
 from waltport.errors import GenerationError
+from waltport.pipeline.bootmedia import media_rows, mib
 from waltport.pipeline.checklist import checklist, run_label, subjects
 from waltport.pipeline.results import SYMBOL, StageResult
 from waltport.util.atomic import write_text
@@ -68,6 +69,7 @@ def report_environment() -> jinja2.Environment:
     env.filters["mdtext"] = md_text
     env.filters["short"] = short
     env.filters["fence"] = fence
+    env.filters["mib"] = mib
     return env
 
 
@@ -141,6 +143,8 @@ def _context(runs: Sequence[RunView]) -> dict[str, object]:
             "rows": checklist(summaries), "hashes": hash_rows(summaries),
             "subjects": subjects(summaries), "noun": "boards" if several else "models",
             "labels": [run_label(s, several) for s in summaries],
+            "media": media_rows([(run_label(r.summary, several), r.link, r.summary)
+                                 for r in runs]),
             "import_commands": import_commands, "plot_files": plot_files, "first": first,
             "started": min((str(s["run_started_at"]) for s in summaries
                             if s.get("run_started_at")), default=""),
@@ -154,8 +158,9 @@ def render_html(runs: Sequence[RunView]) -> str:
     return _render("report.html.j2", **_context(runs))
 
 
-# (inline evidence cap, full evidence cap) in characters, tried in order until it fits.
-MD_BUDGETS = ((240, 2000), (160, 600), (100, 0), (60, 0))
+# (inline evidence cap, full evidence cap, hex digits of a medium's file hashes),
+# tried in order until it fits (a medium's own sha256 is always given whole).
+MD_BUDGETS = ((240, 2000, 64), (160, 600, 64), (100, 0, 16), (60, 0, 16))
 CUT_NOTE = ("\n\n_Cut here to fit one GitHub comment: the whole report is report.html "
             "in the attached bundle._\n")
 
@@ -168,8 +173,8 @@ def render_md(runs: Sequence[RunView], limit: int = GITHUB_COMMENT_LIMIT) -> str
     """
     text = ""
     context = _context(runs)
-    for inline, full in MD_BUDGETS:
-        text = _render("report.md.j2", **context, cap=inline, full_cap=full)
+    for inline, full, digits in MD_BUDGETS:
+        text = _render("report.md.j2", **context, cap=inline, full_cap=full, digits=digits)
         if len(text) <= limit:
             return text
     return text[:limit - len(CUT_NOTE)].rsplit("\n", 1)[0] + CUT_NOTE

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from waltport._version import __version__
+from waltport.pipeline.bootmedia import no_medium_reason
 from waltport.pipeline.results import StageResult
 from waltport.pipeline.stages import STAGES, Stage
 from waltport.util.atomic import write_text
@@ -129,12 +130,14 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
                   artifacts: Sequence[Mapping[str, Any]] = (),
                   profile_path: str = "", run_started_at: str | None = None,
                   generated_at: str = "", epoch: int | None = None,
-                  baseline: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                  baseline: Mapping[str, Any] | None = None,
+                  media: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """Pure: the stage results of one run -> the summary dict.
 
     ``run_started_at`` and ``generated_at`` are real times; ``epoch`` is the
     SOURCE_DATE_EPOCH the artifacts were stamped with; ``baseline`` the
-    comparison with an earlier run (:mod:`waltport.pipeline.baseline`).
+    comparison with an earlier run (:mod:`waltport.pipeline.baseline`); ``media``
+    the medium sidecars the stages recorded (:func:`waltport.pipeline.bootmedia.read_media`).
     """
     entries = [stage_entry(s, results.get(s.name)) for s in stages if s.name != "report"]
     data = results["board"].data if "board" in results else {}
@@ -155,6 +158,8 @@ def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage]
         "network": network_facts(results),
         "image": image_facts(results),
         "boot_artifacts": boot_artifacts(results),
+        "media": [dict(m) for m in media],
+        "media_note": "" if media else no_medium_reason(results),
         "baseline": dict(baseline) if baseline else None,
         "first_boot": {k: boot.get(k) for k in ("boots", "stage_timings", "reached_userspace",
                                                "reliability") if k in boot},
