@@ -163,3 +163,18 @@ def test_sidecar_lists_content_flags_non_free_and_leaves_the_device_to_the_user(
     assert data["write"]["dd"].startswith("dd if=rpi4.img of=/dev/<")
     md = side.to_markdown()
     assert "| start4.elf | 10 | raspi-firmware | 1 |" in md and "bmaptool copy" in md
+
+
+def test_sidecar_reads_back_what_it_wrote_or_names_the_problem() -> None:
+    files = (Entry("start4.elf", 10, "ab" * 32, "raspi-firmware", "1", non_free=True),)
+    raw = (Entry("idbloader.img", 7, "cd" * 32, "u-boot-rockchip", "2023.01", sector=64),)
+    side = Sidecar("rpi4.img", 64, "ef" * 32, "rpi", "rpi-4-b", "raspberrypi", 2048, 1000,
+                   "57a17000", files, raw, ("a note",), 0, {"verdict": "verified"})
+    obj = json.loads(side.to_json())
+    assert Sidecar.from_json(obj) == side
+    with pytest.raises(MediaError, match=r"x\.json: not a medium sidecar \(no 'sha256'\)"):
+        Sidecar.from_json({k: v for k, v in obj.items() if k != "sha256"}, "x.json")
+    with pytest.raises(MediaError, match=r"x\.json: malformed medium sidecar"):
+        Sidecar.from_json({**obj, "size": "big"}, "x.json")
+    with pytest.raises(MediaError, match=r"write commands do not name its image .rpi4\.img."):
+        Sidecar.from_json({**obj, "write": {"dd": "dd if=other.img of=/dev/sda"}}, "x.json")

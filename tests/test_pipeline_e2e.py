@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -68,6 +69,9 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
     assert {"first_boot/sdcard.img.md", "first_boot/sdcard.img.json"} <= {
         n.split("/", 1)[1] for n in names if "/" in n}
     assert not [n for n in names if n.endswith("/sdcard.img")]
+    # The report's bootloader section shows that card: the sha256 of its bytes, as recorded.
+    card = hashlib.sha256((out / "first_boot" / "sdcard.img").read_bytes()).hexdigest()
+    assert s["media"][0]["medium"]["sha256"] == card and f"`{card}`" in md
     # The lab is gone: nothing left behind.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
                            check=True).stdout

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from media_fixtures import MediumRun, needs_media_tools, pc_medium, rpi_media  # noqa: F401
 from pipeline_fixtures import BOARDS
 
+from waltport._version import __version__
+from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.image.debs import fetch_tree
+from waltport.pipeline.bootmedia import read_media
 from waltport.pipeline.report import (
     CUT_NOTE,
     GITHUB_COMMENT_LIMIT,
@@ -102,7 +109,9 @@ def _image_checks(models: tuple[str, ...], *, differ: bool, fail: bool) -> tuple
     return tuple(out)
 
 
-def _run(profile: str, model: str | None, *, differ: bool, fail: bool) -> dict[str, Any]:
+def _run(profile: str, model: str | None, *, differ: bool, fail: bool,
+         medium: MediumRun | None = None) -> dict[str, Any]:
+    """A run's summary; with ``medium`` its first boot booted that real medium."""
     prof = load_profile(BOARDS / f"{profile}.yaml")
     models = (model,) if model else prof.all_models
     long = "U-Boot 2023.01 console tail: " + "=> dhcp\nBOOTP broadcast 1\n" * 60
@@ -129,8 +138,12 @@ def _run(profile: str, model: str | None, *, differ: bool, fail: bool) -> dict[s
                                          long),), message=long)
         if fail else StageResult("first_boot", "pass", (Check("kernel started", "pass"),)),
     }
+    if medium is not None:
+        boot = results["first_boot"]
+        results["first_boot"] = medium.first_boot(boot.checks, boot.status, boot.message)
     return build_summary(results, stages=STAGES_NO_REPORT, epoch=None,
-                         generated_at="2026-12-02T10:05:00Z")
+                         generated_at="2026-12-02T10:05:00Z",
+                         media=read_media(medium.run_dir, results) if medium else ())
 
 
 BUILTIN = sorted(p.stem for p in BOARDS.glob("*.yaml"))
@@ -184,3 +197,86 @@ def test_a_differing_model_is_named() -> None:
 def test_cut_with_a_note_when_nothing_else_fits(tmp_path: Path) -> None:
     md = render_md([RunView(_run("rpi", None, differ=True, fail=True))], limit=4000)
     assert len(md) <= 4000 and md.endswith(CUT_NOTE) and "### Checklist" in md
+
+
+def _media_runs(cards: dict[str, MediumRun], pc: MediumRun) -> list[RunView]:
+    """A batch: a Raspberry Pi 3 card, a model no card can be built for, the PC's USB key."""
+    return [RunView(_run("rpi", m, differ=False, fail=False, medium=cards[m]), f"rpi-{m}/")
+            for m in ("rpi-3-b", "rpi-5-b")] + \
+        [RunView(_run("qemu-x86-64", None, differ=False, fail=False, medium=pc), "qemu-x86-64/")]
+
+
+@needs_media_tools
+def test_bootloader_section_lists_each_medium_with_its_real_hashes(
+        rpi_media: dict[str, MediumRun], pc_medium: MediumRun) -> None:  # noqa: F811
+    rpi3, rpi5 = rpi_media["rpi-3-b"], rpi_media["rpi-5-b"]
+    assert not rpi3.error and "Raspberry Pi 5" in rpi5.error
+    md = render_md(_media_runs(rpi_media, pc_medium))
+    assert md.index("**Bootloader artifacts**") < md.index("**Boot medium**") < \
+        md.index("**Network: DHCP and TFTP on the wire**")
+    # The images' own sha256 (hashed from their bytes), whole.
+    assert (f"| rpi/rpi-3-b | `sdcard.img` (raspberrypi, rpi-3-b) | 64 MiB | "
+            f"`{rpi3.image_sha256}` |") in md
+    assert f"| qemu-x86-64 | `usb.img` (pc-usb, pc-x86-64,pc-x86-32) | 32 MiB | " \
+           f"`{pc_medium.image_sha256}` |" in md
+    # No card for the Pi 5: said plainly, from what its boot recorded.
+    assert "| rpi/rpi-5-b | none: rpi-5-b booted in the lab: its first stage was a stored " \
+           "U-Boot environment (the SPI-flash analog), not a card | – | – |" in md
+    # Content list: Debian's U-Boot as packaged, waltport's boot.scr, the firmware flagged.
+    uboot = fetch_tree("u-boot-rpi", "arm64")
+    blob = (uboot.root / "usr/lib/u-boot/rpi_3/u-boot.bin").read_bytes()
+    assert (f"| `u-boot.bin` | u-boot-rpi | {uboot.version} | "
+            f"`{hashlib.sha256(blob).hexdigest()}` |  |") in md
+    scr = render_artifacts(load_profile(BOARDS / "rpi.yaml"),
+                           timestamp=source_date_epoch())["boot.scr"]
+    assert f"| `boot.scr` | waltport | {__version__} | `{hashlib.sha256(scr).hexdigest()}` |" \
+        in md
+    for firmware in ("bootcode.bin", "start.elf", "fixup.dat"):
+        line = next(x for x in md.splitlines() if x.startswith(f"| `{firmware}` |"))
+        assert line.startswith(f"| `{firmware}` | raspi-firmware |") and line.endswith("| yes |")
+    assert "| `MBR boot code` at sector 0 | syslinux-common |" in md
+    assert "- UEFI: this ipxe.efi" in md
+    # How to write it: the sidecar's commands, the device left to the user.
+    assert "```sh\nbmaptool copy --nobmap sdcard.img /dev/<your-card-or-key>\n# or\n" \
+           "dd if=sdcard.img of=/dev/<your-card-or-key> bs=4M conv=fsync status=progress\n```" \
+        in md
+    assert "dd if=usb.img of=/dev/<your-card-or-key>" in md
+    assert "Sidecar: `rpi-rpi-3-b/first_boot/sdcard.img.json` in the bundle." in md
+    assert "<summary>rpi/rpi-3-b: sdcard.img: content (7 file(s), 3 non-free)" in md
+    assert md.count("<details>") == md.count("</details>")
+    assert str(rpi3.run_dir.parent) not in md and str(pc_medium.run_dir) not in md
+
+
+@needs_media_tools
+def test_html_shows_each_medium_escaped_with_its_hashes(
+        rpi_media: dict[str, MediumRun], pc_medium: MediumRun) -> None:  # noqa: F811
+    html = render_html(_media_runs(rpi_media, pc_medium))
+    assert rpi_media["rpi-3-b"].image_sha256 in html and pc_medium.image_sha256 in html
+    assert "bmaptool copy --nobmap sdcard.img /dev/&lt;your-card-or-key&gt;" in html
+    assert '<a href="rpi-rpi-3-b/first_boot/sdcard.img.json">' in html
+    assert "boot medium: none" in html and "<your-card" not in html
+    side = json.loads((pc_medium.run_dir / "first_boot" / "usb.img.json").read_text())
+    assert all(f["sha256"] in html for f in side["files"] + side["raw"])
+
+
+@needs_media_tools
+@pytest.mark.parametrize("fail", [False, True], ids=["passing", "failing"])
+def test_largest_builtin_profile_with_its_media_fits_one_comment(
+        rpi_media: dict[str, MediumRun], fail: bool) -> None:  # noqa: F811
+    largest = max(BUILTIN, key=lambda p: len(load_profile(BOARDS / f"{p}.yaml").all_models))
+    assert largest == "rpi"     # the profile rpi_media builds a card per model for
+    built = [r for r in rpi_media.values() if not r.error]
+    assert len(built) == 7
+    for differ in (False, True):
+        views = [RunView(_run("rpi", m, differ=differ, fail=fail, medium=r), f"rpi-{m}/")
+                 for m, r in rpi_media.items()]
+        md = render_md(views)
+        assert len(md) <= GITHUB_COMMENT_LIMIT, (differ, len(md))
+        # Whatever else is shortened, every card and its sha256 is in the comment.
+        assert all(r.image_sha256 in md for r in built)
+        assert md.count("none: rpi-5-b booted in the lab") == 1
+        if not differ:
+            assert CUT_NOTE not in md and "File hashes shortened" not in md
+            for r in built:
+                side = json.loads((r.run_dir / "first_boot" / "sdcard.img.json").read_text())
+                assert all(f["sha256"] in md for f in side["files"])

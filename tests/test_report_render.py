@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -12,6 +13,7 @@ import matplotlib.image as mpimg
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
+from media_fixtures import build_medium_run
 from pipeline_fixtures import BOARDS
 
 from waltport.pipeline.assemble import assemble_run, write_run_file
@@ -28,8 +30,10 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A run with real board/bootloader results, a failed network stage and a plot."""
-    rd = tmp_path_factory.mktemp("report")
+    """A run with real board/bootloader results, a failed network stage, a plot, and the
+    real card a first boot records (no board is booted)."""
+    medium = build_medium_run(tmp_path_factory.mktemp("report"), "qemu-arm64")
+    rd = medium.run_dir
     prof = str(BOARDS / "qemu-arm64.yaml")
     write_run_file(rd, prof, {"mode": "lab"}, [s for s in STAGES if s.name != "report"])
     board.run(prof, str(rd))
@@ -44,6 +48,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (Check("DHCP carries walt.node.qemu-arm64 <in option 60>", "fail", True,
                "saw VCI U-Boot.armv8 | PXEClient:Arch:00011"),),
         artifacts={"plot:ladder": "network/ladder.png"}, message="wrong VCI"))
+    write_result(rd, medium.first_boot((Check("kernel started", "pass"),)))
     assemble_run(rd)
     return rd
 
@@ -71,6 +76,10 @@ def test_chromium_renders_the_checklist(run_dir: Path) -> None:
     rows = re.findall(r'<td class="sym s-(pass|fail|skip|error)">', dom)
     assert rows.count("pass") >= 5 and "fail" in rows
     assert "Porting requirements" in dom and "qemu-arm64" in dom
+    # The card, in the bootloader section, before the network stage.
+    sha = json.loads((run_dir / "summary.json").read_text())["media"][0]["medium"]["sha256"]
+    assert dom.index("Bootloader artifacts") < dom.index(f"sha256 {sha}") < \
+        dom.index("Network: DHCP")
 
     png = run_dir / "report.png"
     chromium(f"--screenshot={png}", "--window-size=1200,1500", url)
