@@ -17,12 +17,12 @@ from waltport.bootloader.render import render_texts
 from waltport.profile.model import (
     DHCP_STRING_MAX,
     MODEL_NAME_RE,
-    WALT_PREFIX,
     Bootloader,
     DhcpIdentifier,
     Profile,
     UBootDetect,
 )
+from waltport.walt import WALT_PREFIX
 
 # Variables U-Boot sets itself (board defaults, network stack) or the board provides.
 UBOOT_PROVIDED = frozenset({

@@ -29,10 +29,8 @@ from pathlib import Path
 
 from waltport.errors import WaltportError
 from waltport.host.cpio import Entry, write_newc
+from waltport.walt import NOTIFY_PORT, NOTIFY_PREFIX, USERSPACE_MARKER
 
-NOTIFY_PORT = 7557
-MARKER = "WALTPORT-USERSPACE-OK"
-NOTIFY_PREFIX = "WALTPORT-BOOTED"
 # Modules the init loads (their dependencies are added before them).
 NET_MODULES = ("virtio_pci", "virtio_net", "netconsole")
 APPLETS = ("sh", "mount", "umount", "insmod", "ip", "ipcalc", "udhcpc", "cat", "echo",
@@ -140,7 +138,7 @@ case "$addr" in
     addr=$(cat /tmp/dhcp-ip)
     [ -n "$server" ] || server=$(cat /tmp/dhcp-server) ;;
 esac
-echo "WALTPORT-USERSPACE-OK model=$model mac=$mac ip=$addr server=$server"
+echo "@USERSPACE_MARKER@ model=$model mac=$mac ip=$addr server=$server"
 if [ -n "$server" ]; then
   # netconsole turns printk text into UDP datagrams.  It was loaded without a
   # target (so its replay of the boot log went nowhere); a configfs target is
@@ -160,7 +158,7 @@ if [ -n "$server" ]; then
   echo N > /sys/module/printk/parameters/time
   echo 2 > /proc/sys/kernel/printk
   echo 1 > "$t/enabled"
-  echo "<1>WALTPORT-BOOTED model=$model mac=$mac ip=$addr" > /dev/kmsg
+  echo "<1>@NOTIFY_PREFIX@ model=$model mac=$mac ip=$addr" > /dev/kmsg
   # The line may be handed to the consoles a moment later (by whichever task
   # holds the console lock): a target disabled before then never sends it.
   sleep 0.3
@@ -230,7 +228,9 @@ esac
 
 def init_script() -> str:
     """The ``/init`` shell script (busybox ash)."""
-    return INIT_SCRIPT.replace("@NOTIFY_PORT@", str(NOTIFY_PORT))
+    values = {"NOTIFY_PORT": str(NOTIFY_PORT), "NOTIFY_PREFIX": NOTIFY_PREFIX,
+              "USERSPACE_MARKER": USERSPACE_MARKER}
+    return re.sub(r"@([A-Z_]+)@", lambda m: values[m.group(1)], INIT_SCRIPT)
 
 
 def initramfs_entries(*, busybox: bytes, modules: list[tuple[str, bytes]],

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 
 import dpkt
 
+from waltport.walt import NOTIFY_PORT, NOTIFY_PREFIX, USERSPACE_MARKER, WALT_PREFIX
+
 STAGES = ("power_on", "first_dhcp", "walt_dhcp", "second_stage_fetched", "kernel_fetched",
           "kernel_started", "userspace", "image_userspace", "ssh_login")
 # Only for an image root with its own init (served over NFS): the image's init
@@ -44,9 +46,8 @@ KERNEL_START_RE = re.compile(r"Starting kernel \.\.\.|Booting Linux on physical 
                              r"Linux version \d")
 # The init's own marker can be split by kernel output on a busy console; the
 # notification line is printed by the kernel (netconsole path) in one piece.
-USERSPACE_RE = re.compile(r"WALTPORT-BOOTED model=\S* mac=\S* ip=\S*|WALTPORT-USERSPACE-OK")
-NOTIFY_PORT = 7557
-WALT_PREFIX = "walt.node."
+USERSPACE_RE = re.compile(re.escape(NOTIFY_PREFIX) + r" model=\S* mac=\S* ip=\S*|"
+                          + re.escape(USERSPACE_MARKER))
 
 
 @dataclass(frozen=True)
@@ -277,7 +278,7 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
 def _userspace(lines: Sequence[tuple[float, str]], t0_wall: float, booted_wall: float | None,
                notification: tuple[float, str] | None) -> Stage:
     found = [(t, ln) for t, ln in lines if USERSPACE_RE.search(ln)]
-    marker: str | None = next((ln for _, ln in found if "WALTPORT-BOOTED" in ln),
+    marker: str | None = next((ln for _, ln in found if NOTIFY_PREFIX in ln),
                               found[0][1] if found else None)
     if marker is None and notification is not None:
         marker = notification[1]                # no console: the datagram is the marker

@@ -12,11 +12,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from waltport.net import dhcp_wire as w
-from waltport.net.notify import PORT as NOTIFY_PORT
 from waltport.net.notify import NotificationError, parse_notification
 from waltport.net.pcap import UdpRecord, read_udp_records
+from waltport.walt import NOTIFY_PORT, WALT_PREFIX
 
-WALT_PREFIX = "walt.node."
 FIRST_STAGE_SCRIPTS = ("start.uboot", "start.ipxe")
 
 

@@ -12,7 +12,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from waltport.net import dhcp_wire as w
-from waltport.net.registry import WALT_PREFIX
+from waltport.walt import WALT_PREFIX
 
 PXE_FIRST_STAGE = "pxe/walt-x86-undionly.kpxe"
 LEASE_TIME = 6_000_000

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from waltport.errors import WaltportError
 from waltport.net.registry import Registry
 from waltport.net.service import SocketService
+from waltport.walt import NOTIFY_PORT, NOTIFY_PREFIX
 
 log = logging.getLogger("waltport.net.notify")
-PORT = 7557
-LINE_RE = re.compile(r"WALTPORT-BOOTED model=([a-z][a-z0-9-]*) "
+LINE_RE = re.compile(re.escape(NOTIFY_PREFIX) + r" model=([a-z][a-z0-9-]*) "
                      r"mac=((?:[0-9a-f]{2}:){5}[0-9a-f]{2}) ip=(\S+)\r?\n?")
 
 
@@ -43,7 +43,7 @@ def parse_notification(data: bytes) -> BootNotification:
     m = LINE_RE.fullmatch(text)
     if not m:
         raise NotificationError(f"boot notification not of the form "
-                                f"'WALTPORT-BOOTED model=M mac=MAC ip=IP': {text[:80]!r}")
+                                f"'{NOTIFY_PREFIX} model=M mac=MAC ip=IP': {text[:80]!r}")
     try:
         ip = str(ipaddress.IPv4Address(m.group(3)))
     except ValueError as err:
@@ -57,7 +57,7 @@ class NotificationListener(SocketService):
     name = "notify"
     bufsize = 2048
 
-    def __init__(self, server_ip: str, registry: Registry, port: int = PORT) -> None:
+    def __init__(self, server_ip: str, registry: Registry, port: int = NOTIFY_PORT) -> None:
         self.registry = registry
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         sock.bind((server_ip, port))

@@ -18,10 +18,10 @@ from pathlib import Path
 
 from waltport.errors import WaltportError
 from waltport.profile.model import is_model_name
+from waltport.walt import WALT_PREFIX
 
 log = logging.getLogger("waltport.net.registry")
 
-WALT_PREFIX = "walt.node."
 # An OFFER binds nothing: unconfirmed after this long, its address is free again.
 OFFER_TTL = 20.0
 

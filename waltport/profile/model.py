@@ -28,13 +28,13 @@ from waltport.profile.bootfiles import (
 )
 from waltport.profile.media import MediaSettings
 from waltport.profile.regex import replacement_problems, subset_problems
+from waltport.walt import WALT_PREFIX
 
 # Always used with fullmatch: ``^...$`` with re.match accepts a final newline,
 # and these values become file names, script tokens and DHCP strings.
 MODEL_NAME_RE = re.compile(r"[a-z][a-z0-9-]*")
 UBOOT_VAR_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 HEX_ADDR_RE = re.compile(r"0x[0-9a-fA-F]{1,16}")
-WALT_PREFIX = "walt.node."
 DHCP_STRING_MAX = 255
 
 
