@@ -25,10 +25,6 @@ _UBOOT_VARS = {"server": "${serverip}", "ip": "${ipaddr}", "gateway": "${gateway
 _IPXE_VARS = {"server": "${next-server}", "ip": "${ip}", "gateway": "${gateway}",
               "netmask": "${netmask}", "hostname": "${hostname}", "bootif": "01-${mac:hexhyp}"}
 
-UBOOT_ARTIFACTS = ("boot.scr.txt", "boot.scr", "bootcommand.fragment", "start.uboot.txt",
-                   "start.uboot")
-IPXE_ARTIFACTS = ("boot.ipxe", "start.ipxe")
-
 
 def source_date_epoch() -> int:
     """``SOURCE_DATE_EPOCH`` if set (must be an integer), else 0: outputs never depend on now."""

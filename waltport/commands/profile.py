@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from waltport.errors import UsageError
 from waltport.profile.detect import check_samples, detect
@@ -70,6 +71,6 @@ def cmd_detect(args: argparse.Namespace) -> int:
         return 1
     if not result.known:
         print(f"warning: {result.model!r} is not one of the profile's models "
-              f"({', '.join(profile.all_models)})", file=__import__("sys").stderr)
+              f"({', '.join(profile.all_models)})", file=sys.stderr)
         return 1
     return 0

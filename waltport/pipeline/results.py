@@ -62,10 +62,6 @@ class StageResult:
         if self.status not in STATUSES:
             raise ValueError(f"stage {self.stage!r}: status {self.status!r} not in {STATUSES}")
 
-    @property
-    def mandatory_failed(self) -> tuple[Check, ...]:
-        return tuple(c for c in self.checks if c.mandatory and c.status in ("fail", "error"))
-
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "stage": self.stage, "status": self.status,
                 "message": self.message,

@@ -8,7 +8,7 @@ from waltport.errors import ProfileError
 from waltport.pipeline.results import StageResult
 from waltport.profile.detect import DetectError, Detection, check_samples, detect
 from waltport.profile.load import load_profile, profile_digest
-from waltport.profile.model import IpxeCpuidDetect, Profile, UBootDetect
+from waltport.profile.model import Profile, UBootDetect
 from waltport.stages._common import Recorder, run_stage
 
 STAGE = "board"
@@ -26,10 +26,8 @@ def detect_rows(profile: Profile) -> list[dict[str, object]]:
         try:
             if isinstance(d, UBootDetect):
                 got: Detection = detect(profile, {d.source: value})
-            elif isinstance(d, IpxeCpuidDetect):
+            else:   # IpxeCpuidDetect: the only other method
                 got = detect(profile, cpu_64bit=value in ("64", "64bit", "64-bit", "true"))
-            else:
-                continue
         except DetectError as err:
             rows.append({"value": value, "expected": expected, "detected": None,
                          "identifier": None, "ok": False, "error": str(err)})

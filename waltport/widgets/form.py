@@ -9,11 +9,10 @@ from typing import Any
 import ipywidgets as w
 
 from waltport.profile.load import load_profile
-from waltport.profile.model import Arch, Bootloader, DhcpIdentifier, Profile
+from waltport.profile.model import Arch, Bootloader, DhcpIdentifier
 from waltport.util.atomic import write_text
 from waltport.widgets.core import Evaluation, FormValues, evaluate, saved_text, values_from_profile
 
-_TEXT_FIELDS = ("name", "description", "models", "detect", "samples")
 _CHOICES = {"arch": [a.value for a in Arch], "bootloader": [b.value for b in Bootloader],
             "dhcp_identifier": [d.value for d in DhcpIdentifier]}
 
@@ -73,10 +72,6 @@ class ProfileForm:
     @classmethod
     def from_file(cls, path: str | Path) -> ProfileForm:
         return cls(values_from_profile(load_profile(path)), path)
-
-    @classmethod
-    def from_profile(cls, profile: Profile, save_path: str | Path) -> ProfileForm:
-        return cls(values_from_profile(profile), save_path)
 
     @property
     def values(self) -> FormValues:

@@ -18,7 +18,6 @@ UBOOT_QEMU_ARM = Path("/usr/lib/u-boot/qemu_arm/u-boot.bin")
 # Arch -> (QEMU system binary, CPU, Debian's U-Boot build for QEMU virt).
 UBOOT_BOARDS = {"arm64": ("qemu-system-aarch64", "cortex-a57", UBOOT_QEMU_ARM64),
                 "arm": ("qemu-system-arm", "cortex-a15", UBOOT_QEMU_ARM)}
-IPXE_ROM_DIR = Path("/usr/lib/ipxe/qemu")
 
 
 class QemuError(WaltportError):
