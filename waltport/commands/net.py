@@ -12,27 +12,22 @@ from pathlib import Path
 
 from waltport.errors import UsageError
 from waltport.host.netns import Lab, is_owned
+from waltport.net.serveconfig import ServeConfig, positive_int
 from waltport.net.server import BenchServer, lab_state_dir
 from waltport.util.outdir import check_out_file
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    if args.tftp_workers is not None and args.tftp_workers < 1:
-        raise UsageError(f"--tftp-workers must be >= 1, got {args.tftp_workers}")
     if args.interface:
         if not args.isolated:
             raise UsageError("--interface needs --i-know-this-network-is-isolated (the DHCP "
                              "server answers every client on that link); or use --lab NAME")
         from waltport.net import serve  # noqa: PLC0415
 
-        argv = ["--interface", args.interface, "--i-know-this-network-is-isolated",
-                "--image-root", str(args.image_root),
-                "--state", str(args.state or lab_state_dir(f"if-{args.interface}"))]
-        if args.pxe_first_stage:
-            argv += ["--pxe-first-stage", str(args.pxe_first_stage)]
-        if args.tftp_workers is not None:
-            argv += ["--tftp-workers", str(args.tftp_workers)]
-        return serve.main(argv)
+        return serve.serve(ServeConfig(
+            args.interface, args.image_root, args.state or lab_state_dir(f"if-{args.interface}"),
+            isolated=True, pxe_first_stage=args.pxe_first_stage,
+            tftp_workers=args.tftp_workers))
     lab = Lab(args.lab)
     stop = threading.Event()
     # A closed terminal (SIGHUP) stops the server like Ctrl-C, never leaving it behind.
@@ -128,7 +123,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--image-root", type=Path, required=True, help="tree with boot/<model>/")
     p.add_argument("--pxe-first-stage", type=Path, help="served as pxe/walt-x86-undionly.kpxe")
     p.add_argument("--state", type=Path, help="state dir (default <state>/labs/<lab>)")
-    p.add_argument("--tftp-workers", type=int, metavar="N",
+    p.add_argument("--tftp-workers", type=positive_int, metavar="N",
                    help="TFTP worker processes (default: number of CPUs, at least 2)")
     p.set_defaults(func=cmd_serve)
 

@@ -1,13 +1,15 @@
 """The bench server process: DHCP + TFTP + RA + boot notifications on one interface.
 
 Run inside the lab namespace (``python -m waltport.net.serve ...``, which
-:class:`waltport.net.server.BenchServer` does).  Prints one ``READY {...}``
+:class:`waltport.net.server.BenchServer` does), or in this process
+(:func:`serve`, ``waltport serve --interface``).  Prints one ``READY {...}``
 line when every socket is open, runs until SIGTERM/SIGINT, then closes them.
+The engine takes a :class:`~waltport.net.serveconfig.ServeConfig`; only
+:func:`main` reads a command line.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import hashlib
 import ipaddress
@@ -27,6 +29,7 @@ from waltport.net.dhcp_policy import PXE_FIRST_STAGE, DhcpConfig
 from waltport.net.notify import NotificationListener
 from waltport.net.ra import RaResponder
 from waltport.net.registry import Registry
+from waltport.net.serveconfig import ServeConfig, parse_argv
 from waltport.net.tftp import Resolver
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
 from waltport.net.tftp_workers import NICENESS, TftpWorkers, default_workers
@@ -68,31 +71,6 @@ def make_resolver(registry: Registry, image_root: Path, pxe_first_stage: Path | 
     return resolve
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m waltport.net.serve")
-    p.add_argument("--interface", required=True)
-    p.add_argument("--lab")
-    p.add_argument("--i-know-this-network-is-isolated", action="store_true", dest="isolated")
-    p.add_argument("--image-root", type=Path, required=True)
-    p.add_argument("--pxe-first-stage", type=Path)
-    p.add_argument("--state", type=Path, required=True)
-    p.add_argument("--tftp-workers", type=_positive, default=None,
-                   help="TFTP worker processes (default: number of CPUs, at least 2)")
-    p.add_argument("--lifeline-fd", type=int, default=None,
-                   help="stop when this pipe reaches end-of-file (the parent is gone)")
-    return p.parse_args(argv)
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
-
-
 def _log_to(state: Path) -> None:
     logging.basicConfig(filename=state / "server.log", level=logging.INFO,
                         format="%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
@@ -110,7 +88,7 @@ def _raise_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, 0, os.getpriority(os.PRIO_PROCESS, 0) - NICENESS)
 
 
-def run(args: argparse.Namespace, stop: threading.Event) -> None:
+def run(config: ServeConfig, stop: threading.Event) -> None:
     """Open everything, announce READY, serve until ``stop`` is set, close everything.
 
     TFTP runs in worker processes of its own (:class:`TftpWorkers`): a storm's
@@ -119,26 +97,27 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
     resending), and several workers spread a storm's transfers over the CPUs.
     A real WalT server runs dhcpd and tftpd as separate processes too.
     """
-    facts = guard.check_interface(args.interface, args.lab, isolated_ack=args.isolated)
+    facts = guard.check_interface(config.interface, config.lab, isolated_ack=config.isolated)
     iface = ipaddress.IPv4Interface(facts.addresses[0])
-    args.state.mkdir(parents=True, exist_ok=True)
-    _log_to(args.state)
+    config.state.mkdir(parents=True, exist_ok=True)
+    _log_to(config.state)
     # The registry (schema, WAL mode) is created before the TFTP workers open it:
     # two first openings at once fail with "database is locked".
-    registry_path = args.state / "registry.sqlite"
+    registry_path = config.state / "registry.sqlite"
     registry = Registry(registry_path)
     _raise_priority()
     tftp = TftpWorkers(
         str(iface.ip),
-        lambda: make_resolver(Registry(registry_path), args.image_root, args.pxe_first_stage),
-        args.state / "tftp-transfers.jsonl", args.tftp_workers or default_workers())
+        lambda: make_resolver(Registry(registry_path), config.image_root,
+                              config.pxe_first_stage),
+        config.state / "tftp-transfers.jsonl", config.tftp_workers or default_workers())
     # Forked before any thread of ours starts (a fork copies only the calling thread).
     tftp.start()
-    if args.lifeline_fd is not None:
-        watch_lifeline(args.lifeline_fd, stop)
+    if config.lifeline_fd is not None:
+        watch_lifeline(config.lifeline_fd, stop)
     cfg = DhcpConfig.for_network(str(iface.network), str(iface.ip))
     parts: list[DhcpServer | RaResponder | NotificationListener] = [
-        DhcpServer(cfg, registry, args.interface), RaResponder(args.interface),
+        DhcpServer(cfg, registry, config.interface), RaResponder(config.interface),
         NotificationListener(str(iface.ip), registry)]
     started: list[DhcpServer | RaResponder | NotificationListener] = []
     try:
@@ -146,9 +125,9 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
             part.start()
             started.append(part)
         pids = tftp.pids
-        print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": args.interface,
+        print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": config.interface,
                                      "pid": os.getpid(), "tftp_pid": pids[0], "tftp_pids": pids,
-                                     "image_id": image_id(args.image_root)}), flush=True)
+                                     "image_id": image_id(config.image_root)}), flush=True)
         alive = tftp.count
         while not stop.wait(1.0):
             if tftp.alive() < alive:
@@ -161,18 +140,23 @@ def run(args: argparse.Namespace, stop: threading.Event) -> None:
         tftp.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+def serve(config: ServeConfig) -> int:
+    """Serve in this process until SIGTERM/SIGINT/SIGHUP; the exit code (errors printed)."""
     stop = threading.Event()
     # SIGHUP too: a closed terminal stops the server cleanly (workers included).
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, lambda *_: stop.set())
     try:
-        run(args, stop)
+        run(config, stop)
     except (WaltportError, OSError) as err:
         print(f"bench server: {err}", file=sys.stderr, flush=True)
         return getattr(err, "exit_code", 1)
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m waltport.net.serve``: the command line read once, here."""
+    return serve(parse_argv(sys.argv[1:] if argv is None else argv))
 
 
 if __name__ == "__main__":

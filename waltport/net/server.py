@@ -23,6 +23,7 @@ from waltport.errors import WaltportError
 from waltport.host.netns import BRIDGE, Lab, is_owned
 from waltport.host.proc import lifeline
 from waltport.net.registry import Registry
+from waltport.net.serveconfig import ServeConfig
 from waltport.util.paths import state_dir
 
 READY_TIMEOUT = 30.0
@@ -61,19 +62,9 @@ def serve_argv(where: Lab | ServeOn, image_root: Path, pxe_first_stage: Path | N
                lifeline_fd: int | None = None) -> list[str]:
     """The command line of the server process (inside the lab namespace, or on ``where``)."""
     on = ServeOn.on_lab(where) if isinstance(where, Lab) else where
-    argv = [sys.executable, "-m", "waltport.net.serve", "--interface", on.interface,
-            "--image-root", str(image_root), "--state", str(state)]
-    if lifeline_fd is not None:
-        argv += ["--lifeline-fd", str(lifeline_fd)]
-    if on.lab:
-        argv += ["--lab", on.lab]
-    if on.isolated_ack:
-        argv.append("--i-know-this-network-is-isolated")
-    if pxe_first_stage is not None:
-        argv += ["--pxe-first-stage", str(pxe_first_stage)]
-    if tftp_workers is not None:
-        argv += ["--tftp-workers", str(tftp_workers)]
-    return on.exec_argv(argv)
+    config = ServeConfig(on.interface, image_root, state, on.lab, on.isolated_ack,
+                         pxe_first_stage, tftp_workers, lifeline_fd)
+    return on.exec_argv([sys.executable, "-m", "waltport.net.serve", *config.argv()])
 
 
 def lock_state(state: Path) -> int:
