@@ -14,7 +14,7 @@ from net_fixtures import make_image_root, needs_root
 
 from waltport.cli import main
 from waltport.errors import UsageError
-from waltport.lab.virtual.netns import BRIDGE, Lab
+from waltport.host.netns import BRIDGE, Lab
 from waltport.net.serveconfig import ServeConfig, parse_argv
 from waltport.net.server import ServeOn, serve_argv
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import waltport
 from waltport import walt
-from waltport.lab.initramfs import init_script
+from waltport.image.initramfs import init_script
 from waltport.net.notify import parse_notification
 
 PACKAGE = Path(waltport.__file__).resolve().parent
