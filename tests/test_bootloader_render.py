@@ -17,8 +17,9 @@ from waltport.bootloader.render import (
 )
 from waltport.bootloader.scriptimage import parse_script_image
 from waltport.cli import main
-from waltport.errors import GenerationError, ProfileError
+from waltport.errors import ProfileError
 from waltport.profile.load import load_profile, parse_profile
+from waltport.util.epoch import EpochError
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
 ALL = sorted(BOARDS.glob("*.yaml"))
@@ -202,7 +203,7 @@ def test_reproducible_and_epoch(monkeypatch) -> None:
     c = render_artifacts(profile)
     assert c["boot.scr.txt"] == a["boot.scr.txt"] and c["boot.scr"] != a["boot.scr"]
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(GenerationError, match="SOURCE_DATE_EPOCH"):
+    with pytest.raises(EpochError, match="SOURCE_DATE_EPOCH"):
         render_artifacts(profile)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from waltport.host.cpio import CpioError, Entry, read_newc, write_newc
+from waltport.util.epoch import EpochError
 
 ENTRIES = [
     Entry.directory("bin"),
@@ -74,7 +75,7 @@ def test_duplicate_is_an_error() -> None:
 
 def test_bad_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
-    with pytest.raises(CpioError, match="SOURCE_DATE_EPOCH"):
+    with pytest.raises(EpochError, match="SOURCE_DATE_EPOCH"):
         write_newc(ENTRIES)
 
 

@@ -12,7 +12,7 @@ from media_fixtures import MediumRun, needs_media_tools, pc_medium, rpi_media  #
 from pipeline_fixtures import BOARDS
 
 from waltport._version import __version__
-from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.bootloader.render import render_artifacts
 from waltport.image.debs import fetch_tree
 from waltport.pipeline.bootmedia import read_media
 from waltport.pipeline.report import (
@@ -28,6 +28,7 @@ from waltport.pipeline.results import Check, StageResult
 from waltport.pipeline.stages import STAGES
 from waltport.pipeline.summary import build_summary
 from waltport.profile.load import load_profile
+from waltport.util.epoch import source_date_epoch
 
 STAGES_NO_REPORT = [s for s in STAGES if s.name != "report"]
 IMAGE_CHECKS = ("labels.models", "labels.minversion", "boot.second-stage", "boot.fetched-files",

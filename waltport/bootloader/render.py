@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 
 from waltport._version import __version__
 from waltport.bootloader.scriptimage import build_script_image
 from waltport.errors import GenerationError
 from waltport.profile.load import profile_digest
 from waltport.profile.model import Bootloader, Profile
+from waltport.util.epoch import source_date_epoch
 from waltport.util.templating import environment, render
 
 WALT_NFS_ROOT = "/var/lib/walt/nodes/{ip}/fs"
@@ -24,18 +24,6 @@ _UBOOT_VARS = {"server": "${serverip}", "ip": "${ipaddr}", "gateway": "${gateway
                "netmask": "${netmask}", "hostname": "${hostname}", "bootif": "01-${ethaddr}"}
 _IPXE_VARS = {"server": "${next-server}", "ip": "${ip}", "gateway": "${gateway}",
               "netmask": "${netmask}", "hostname": "${hostname}", "bootif": "01-${mac:hexhyp}"}
-
-
-def source_date_epoch() -> int:
-    """``SOURCE_DATE_EPOCH`` if set (must be an integer), else 0: outputs never depend on now."""
-    raw = os.environ.get("SOURCE_DATE_EPOCH", "0")
-    try:
-        value = int(raw)
-    except ValueError as err:
-        raise GenerationError(f"SOURCE_DATE_EPOCH={raw!r} is not an integer") from err
-    if value < 0:
-        raise GenerationError(f"SOURCE_DATE_EPOCH={raw!r} is negative")
-    return value
 
 
 def kernel_command_line(profile: Profile) -> str:

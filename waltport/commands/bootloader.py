@@ -9,11 +9,11 @@ from pathlib import Path
 
 from waltport.bootloader.generate import generate_bootloader
 from waltport.bootloader.lint import lint_profile
-from waltport.bootloader.render import source_date_epoch
 from waltport.bootloader.scriptimage import ARCHES, build_script_image, parse_script_image
 from waltport.errors import UsageError
 from waltport.profile.load import load_profile
 from waltport.util.atomic import write_bytes
+from waltport.util.epoch import source_date_epoch
 from waltport.util.outdir import check_out_file
 from waltport.util.text import binary_reasons, for_terminal
 

@@ -7,12 +7,12 @@ are assigned in that order, owner is root and every mtime is one value
 
 from __future__ import annotations
 
-import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from waltport.errors import WaltportError
+from waltport.util.epoch import source_date_epoch
 
 MAGIC = b"070701"
 TRAILER = "TRAILER!!!"
@@ -46,15 +46,6 @@ class Entry:
     @staticmethod
     def chardev(path: str, major: int, minor: int, perm: int = 0o600) -> Entry:
         return Entry(path, stat.S_IFCHR | perm, b"", (major, minor))
-
-
-def source_date_epoch() -> int:
-    """``$SOURCE_DATE_EPOCH`` (reproducible builds), else 0."""
-    value = os.environ.get("SOURCE_DATE_EPOCH", "0")
-    try:
-        return int(value)
-    except ValueError as err:
-        raise CpioError(f"SOURCE_DATE_EPOCH={value!r} is not an integer") from err
 
 
 def _pad4(n: int) -> bytes:

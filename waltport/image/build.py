@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from waltport._version import __version__
-from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.bootloader.render import render_artifacts
 from waltport.image.bootfiles import BootFilesError, missing_porter_files, plan_boot_files
 from waltport.image.debian import assemble_walt_layer, debian_base
 from waltport.image.oci import Layer, image_config, layer_of, write_oci_archive
@@ -44,6 +44,7 @@ from waltport.image.view import RootView
 from waltport.profile.load import load_profile
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import write_text
+from waltport.util.epoch import source_date_epoch
 from waltport.util.paths import state_dir
 from waltport.util.templating import render
 

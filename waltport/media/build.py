@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from waltport._version import __version__
-from waltport.bootloader.render import render_artifacts, source_date_epoch
+from waltport.bootloader.render import render_artifacts
 from waltport.errors import WaltportError
 from waltport.host.apt import fetch_kernel
 from waltport.image.debs import fetch_tree
@@ -36,6 +36,7 @@ from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
 from waltport.profile.model import Profile
 from waltport.util.atomic import write_bytes, write_text
+from waltport.util.epoch import source_date_epoch
 from waltport.util.outdir import check_out_file
 
 MAX_LINKS = 40

@@ -18,9 +18,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from waltport.bootloader.render import source_date_epoch
 from waltport.media.plan import FAT_LBA, MediaError
 from waltport.profile.media import SECTOR
+from waltport.util.epoch import source_date_epoch
 
 VOLUME_ID = "57a17000"              # fixed: mkfs.vfat otherwise draws a random serial
 DOS_EPOCH = 315532800               # 1980-01-01 UTC: FAT cannot store an earlier time

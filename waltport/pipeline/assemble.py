@@ -21,11 +21,11 @@ from waltport.pipeline.summary import (
     batch_summary,
     build_summary,
     now,
-    source_date_epoch,
     write_summary,
 )
 from waltport.pipeline.versions import collect_versions
 from waltport.util.atomic import write_text
+from waltport.util.epoch import declared_epoch
 from waltport.util.hashing import sha256_file
 
 RUN_FILE = "run.json"
@@ -47,7 +47,7 @@ def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
     rd = Path(run_dir).resolve()
     obj = relativize({"profile": profile, "parameters": dict(parameters),
                       "stages": [asdict(s) for s in stages]}, host_roots(rd))
-    obj.update({"started_at": now(), "source_date_epoch": source_date_epoch(),
+    obj.update({"started_at": now(), "source_date_epoch": declared_epoch(),
                 "baseline": os.path.relpath(Path(baseline).resolve(), rd) if baseline else None})
     write_text(rd / RUN_FILE, json.dumps(obj, indent=2) + "\n")
 
@@ -91,7 +91,7 @@ def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str
                             versions=collect_versions() if with_versions else {},
                             artifacts=evidence_files(rd), profile_path=run.get("profile", ""),
                             run_started_at=run.get("started_at"), generated_at=now(),
-                            epoch=run.get("source_date_epoch", source_date_epoch()), baseline=base,
+                            epoch=run.get("source_date_epoch", declared_epoch()), baseline=base,
                             media=read_media(rd, results))
     # Published files: paths relative to the run dir, no host paths.
     summary = relativize(summary, roots)

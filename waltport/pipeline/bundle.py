@@ -33,8 +33,8 @@ from waltport.errors import UsageError, WaltportError
 from waltport.pipeline.hostpaths import Roots, host_roots, relativize_text
 from waltport.pipeline.pcaptrim import trim_file
 from waltport.pipeline.report import BUNDLE_NAME
-from waltport.pipeline.summary import source_date_epoch
 from waltport.util.atomic import write_bytes
+from waltport.util.epoch import declared_epoch
 from waltport.util.hashing import sha256_file
 from waltport.util.outdir import check_out_file
 
@@ -175,7 +175,7 @@ def manifest(run_dir: Path, files: dict[str, bytes], left_out: list[dict[str, An
 
 def _mtime() -> int:
     # Zip cannot store times before 1980: clamp.
-    return max(source_date_epoch() or 0, 315532800)
+    return max(declared_epoch() or 0, 315532800)
 
 
 def pack(files: dict[str, bytes], fmt: str, top: str) -> bytes:

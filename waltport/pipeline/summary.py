@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -34,12 +33,6 @@ def iso(t: dt.datetime) -> str:
 def now() -> str:
     """The real time (UTC): when a run happened, whatever SOURCE_DATE_EPOCH says."""
     return iso(dt.datetime.now(dt.UTC))
-
-
-def source_date_epoch() -> int | None:
-    """SOURCE_DATE_EPOCH, the only clock artifacts see (None: unset, artifacts use 0)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
-    return int(epoch) if epoch.isdigit() else None
 
 
 def boot_artifacts(results: Mapping[str, StageResult]) -> list[dict[str, Any]]:
