@@ -114,6 +114,16 @@ def test_build_import_check_and_close_the_loop(images: Callable[[str, str], Impo
     assert (boot / "kernel").resolve().name.startswith("vmlinuz-")
 
 
+def test_import_archives_are_the_same_bytes_twice(images: Callable[[str, str], Imported],
+                                                  tmp_path: Path) -> None:
+    first = images("qemu-arm64", "qemu-arm64").res
+    again = import_image(first.tag, "qemu-arm64", out_dir=tmp_path / "again")
+    assert again.image_id == first.image_id
+    assert again.archive_sha256 == first.archive_sha256, "podman's archive dates leaked in"
+    for fmt in (again.docker_archive, again.oci_archive):
+        assert check_image(fmt, "qemu-arm64").ok, fmt
+
+
 def test_rootfs_import_then_base_build(state: Path, tmp_path: Path) -> None:
     root = fx.good_arm64(tmp_path / "rootfs")
     shutil.rmtree(root / "boot/qemu-arm64")            # the profile's build adds it back

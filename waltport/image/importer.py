@@ -15,9 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from waltport.image.oci import canonical_archive
 from waltport.image.podman import PodmanError, PodmanService
 from waltport.image.sources import looks_like_path
 from waltport.profile.model import check_model_name
+from waltport.util.epoch import source_date_epoch
 from waltport.util.hashing import sha256_file
 
 
@@ -140,7 +142,10 @@ def import_image(image_or_archive: str | Path, model: str, *, out_dir: str | Pat
                 os.close(fd)
                 try:
                     svc.save(name, Path(tmp), fmt)
-                    os.replace(tmp, final)
+                    if fmt == "oci-archive":      # podman dates its entries: same bytes
+                        canonical_archive(Path(tmp), final, mtime=source_date_epoch())
+                    else:
+                        os.replace(tmp, final)
                 finally:
                     Path(tmp).unlink(missing_ok=True)
                 archives[fmt] = final

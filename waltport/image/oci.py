@@ -144,3 +144,24 @@ def write_oci_archive(dest: Path, layers: list[Layer], config: bytes, ref: str, 
             with open(blob, "rb") as f:
                 tar.addfile(info, f)
     return dest
+
+
+def canonical_archive(src: Path, dest: Path, *, mtime: int) -> Path:
+    """Rewrite a tar archive's headers (names sorted, ``mtime``, root-owned), content
+    untouched: ``podman save`` stamps the wall clock on an oci-archive's entries. *Edge.*
+
+    Only directories and regular files are expected (an image archive's layout);
+    anything else is refused rather than copied.
+    """
+    try:
+        with tarfile.open(src) as tin, atomic_file(dest) as tmp, \
+                tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tout:
+            for m in sorted(tin.getmembers(), key=lambda m: m.name):
+                if not (m.isfile() or m.isdir()):
+                    raise OciError(f"{src.name}: unexpected entry {m.name!r} in an image archive")
+                info = tarfile.TarInfo(m.name)
+                info.type, info.size, info.mode, info.mtime = m.type, m.size, m.mode, mtime
+                tout.addfile(info, tin.extractfile(m) if m.isfile() else None)
+    except (OSError, tarfile.TarError) as err:
+        raise OciError(f"{src.name}: cannot rewrite the archive: {err}") from err
+    return dest
