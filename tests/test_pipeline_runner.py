@@ -15,7 +15,7 @@ from pipeline_fixtures import BOARDS, _jupyter_dirs, jupyter_root, recording_cel
 
 from waltport.cli import main
 from waltport.pipeline.results import read_result
-from waltport.pipeline.runner import notebook_parameters, run_profile
+from waltport.pipeline.runner import entry_params, notebook_parameters, run_profile
 from waltport.pipeline.stages import Stage
 
 pytestmark = pytest.mark.slow
@@ -136,6 +136,14 @@ def test_submodels_run_as_separate_batch_entries(tmp_path: Path,
     assert "(pc-x86-32)" in capsys.readouterr().out
     assert main(["run", str(BOARDS / "qemu-x86-64.yaml"), "--models", "pc-x86-16",
                  "--out", str(out), "--no-progress"]) == 2
+
+
+def test_batch_entries_never_share_a_lab() -> None:
+    # Entries run at once: one lab name given for the batch becomes one per entry.
+    assert entry_params({"lab_name": "wpob-1234", "boots": 2}, "pc-x86-32", 1, 2) == \
+        {"lab_name": "wpob-1234-1", "boots": 2, "model": "pc-x86-32"}
+    assert entry_params({"lab_name": "wpob-1234"}, None, 0, 1) == {"lab_name": "wpob-1234"}
+    assert entry_params({}, None, 0, 2) == {}
 
 
 def test_parameters_cell_is_read_without_running(tmp_path: Path) -> None:

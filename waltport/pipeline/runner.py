@@ -247,6 +247,20 @@ def batch_entries(profiles: Sequence[str | Path], models: Sequence[str] | None) 
     return [(p, m) for p in profiles for m in models]
 
 
+def entry_params(params: Mapping[str, Any], model: str | None, index: int, count: int) \
+        -> dict[str, Any]:
+    """Pure: the parameters of batch entry ``index`` of ``count``.
+
+    Entries run at once, each booting in a lab of its own: a ``lab_name``
+    given for the batch becomes one per entry (``<lab_name>-<index>``), never
+    one lab shared by two bench servers.
+    """
+    out = {**params, **({"model": model} if model else {})}
+    if out.get("lab_name") and count > 1:
+        out["lab_name"] = f"{str(out['lab_name'])[:18]}-{index}"
+    return out
+
+
 def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int = 1,
               stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
               notebooks: Path | None = None, cell_timeout: float | None = None,
@@ -271,10 +285,10 @@ def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int 
         relay.start()
         with cf.ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx) as pool:
             jobs_ = [_Job(str(Path(p).resolve()), str(d), tuple(s.name for s in stages),
-                          {**(params or {}), **({"model": m} if m else {})},
+                          entry_params(params or {}, m, i, len(entries)),
                           str(notebooks) if notebooks else None, cell_timeout,
                           str(Path(baseline) / d.name) if baseline else None)
-                     for (p, m), d in zip(entries, dirs, strict=True)]
+                     for i, ((p, m), d) in enumerate(zip(entries, dirs, strict=True))]
             futures = [pool.submit(_worker, j, queue) for j in jobs_]
             for f in cf.as_completed(futures):
                 f.result()
