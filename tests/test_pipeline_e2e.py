@@ -1,4 +1,7 @@
-"""`waltport run` end to end on the virtual arm64 board: real U-Boot, bench server, podman."""
+"""`waltport run` end to end on the virtual arm64 board: real U-Boot, bench server, podman.
+
+One boot per run: the network and first-boot stages judge the same boot of the imported image.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +32,8 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
                "-p", f"lab_name={lab}"])
     s = json.loads((out / "summary.json").read_text())
     assert rc == 0, [(e["name"], e["status"], e["message"]) for e in s["stages"]]
-    assert {e["name"]: e["status"] for e in s["stages"]} == dict.fromkeys(
-        ("board", "bootloader", "network", "image", "first_boot"), "pass")
+    assert [(e["name"], e["status"]) for e in s["stages"]] == [
+        (name, "pass") for name in ("board", "bootloader", "image", "network", "first_boot")]
     # VCI from the capture, bytes served, labels read back from podman, userspace reached.
     assert s["network"]["vci_seen"] == ["walt.node.qemu-arm64"]
     served = {f["path"]: f["bytes"] for f in s["network"]["files_served"]}
@@ -62,15 +65,41 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
     assert bundle.stat().st_size <= ATTACHMENT_LIMIT
     assert (out / "network" / "ladder.png").exists()
     assert (out / "first_boot" / "timeline.png").exists()
-    # The board booted the card `waltport media` writes; its sidecar is the stage's evidence.
+    # One boot per run: the network stage booted the imported image, once; its capture
+    # is the one the first boot judged, and the only one in the run.
+    network = json.loads((out / "network.json").read_text())
     first_boot = json.loads((out / "first_boot.json").read_text())
-    assert first_boot["artifacts"]["boot medium"] == "first_boot/sdcard.img.md"
+    capture = "network/lab/boot-0/capture.pcap"
+    assert [str(p.relative_to(out)) for p in out.rglob("*.pcap")] == [capture]
+    assert network["artifacts"]["pcap"] == first_boot["artifacts"]["pcap"] == capture
+    assert network["artifacts"]["console"] == first_boot["artifacts"]["console"]
+    assert network["data"]["image_root"] == first_boot["data"]["image_root"] == \
+        f"exported from {s['image']['reference']}"
+    assert first_boot["data"]["boot_source"].startswith("the network stage's boot")
+    assert {"export", "boot", "analyse"} <= set(network["timings"])
+    assert "boot" not in first_boot["timings"]
+    # The DHCP the network stage judged is that boot of the image: the client it shows is
+    # the node the first boot logged into over SSH, at the address the ACK gave, and the
+    # image's boot announced itself on that capture.
+    (boot,) = first_boot["data"]["boot"]["boots"]
+    assert {r["mac"] for r in network["data"]["dhcp_rows"] if r["from"] != "server"} == \
+        {boot["mac"]}
+    login = next(st for st in boot["stages"] if st["name"] == "ssh_login")
+    acked = {r["yiaddr"] for r in network["data"]["dhcp_rows"] if r["type"] == "ACK"}
+    assert login["time"] is not None and login["evidence"]["node_ip"] in acked
+    notified = next(c for c in network["checks"] if c["name"].startswith("node announced"))
+    assert notified["status"] == "pass" and boot["mac"] in notified["evidence"]
+    kernel = next(st for st in boot["stages"] if st["name"] == "kernel_fetched")
+    assert served["kernel"] == kernel["evidence"]["bytes"]
+    # The board booted the card `waltport media` writes; its sidecar is the stage's evidence.
+    assert first_boot["artifacts"]["boot medium"] == "network/lab/sdcard.img.md"
     names = zipfile.ZipFile(bundle).namelist()      # the bundle has the sidecar, not the image
-    assert {"first_boot/sdcard.img.md", "first_boot/sdcard.img.json"} <= {
+    assert {"network/lab/sdcard.img.md", "network/lab/sdcard.img.json"} <= {
         n.split("/", 1)[1] for n in names if "/" in n}
     assert not [n for n in names if n.endswith("/sdcard.img")]
+    assert not (out / "first_boot" / "boot-0").exists()
     # The report's bootloader section shows that card: the sha256 of its bytes, as recorded.
-    card = hashlib.sha256((out / "first_boot" / "sdcard.img").read_bytes()).hexdigest()
+    card = hashlib.sha256((out / "network" / "lab" / "sdcard.img").read_bytes()).hexdigest()
     assert s["media"][0]["medium"]["sha256"] == card and f"`{card}`" in md
     # The lab is gone: nothing left behind.
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,

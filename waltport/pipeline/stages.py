@@ -31,9 +31,12 @@ class Stage:
 STAGES: tuple[Stage, ...] = (
     Stage("board", "00-board.ipynb", (), True, 60, "Board profile"),
     Stage("bootloader", "01-bootloader.ipynb", ("board",), True, 120, "Bootloader artifacts"),
-    Stage("network", "02-network.ipynb", ("bootloader",), True, 300,
+    # The image comes before the network stage: the network stage boots the board
+    # on the image this run imported, and the first boot judges that same boot
+    # (waltport.stages._boot: one boot per run).
+    Stage("image", "02-image.ipynb", ("board",), True, 600, "Default image"),
+    Stage("network", "03-network.ipynb", ("bootloader",), True, 600,
           "Network: DHCP and TFTP on the wire"),
-    Stage("image", "03-image.ipynb", ("board",), True, 600, "Default image"),
     Stage("first_boot", "04-first-boot.ipynb", ("network", "image"), True, 600,
           "First boot in the lab"),
     Stage("report", "05-report.ipynb", (), False, 120, "Report"),
@@ -49,7 +52,7 @@ PARAMETERS: dict[str, Any] = {
     "pcap": "",               # mode=pcap: an existing capture to analyse
     "image_source": "",       # "" builds the default image; else a podman ref or archive
     "image_base": "",         # minimal | debian ("" = the profile's image.base)
-    "boots": 1,               # first_boot: how many boots (reliability figures)
+    "boots": 1,               # how many boots the first boot judges (reliability figures)
     "lab_name": "",           # network namespace name ("" derives one from the profile)
     "timeout": 120,           # seconds a boot may take
     "model": "",              # one sub-model of a family ("" = the family / the lab's default)

@@ -1,28 +1,26 @@
-"""Stage 04: boot the board until userspace (and SSH); timings and reliability.
+"""Stage 04: the board's boot until userspace (and SSH); timings and reliability.
 
 The board is the virtual one in the lab (or its stand-in for a family the
-lab cannot boot whole), or the real board of a bench file.  A stage the
-bench cannot observe, or that needs the real board, is a skip with the
-reason, never a pass.
+lab cannot boot whole), or the real board of a bench file.  In a
+``waltport run`` the boot judged here is the one the network stage made
+(:mod:`waltport.stages._boot`): one boot per run.  A stage the bench cannot
+observe, or that needs the real board, is a skip with the reason, never a
+pass.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from waltport.image.tarball import export_rootfs
-from waltport.lab.benchboot import boot_bench
-from waltport.lab.boot import boot_board
 from waltport.lab.sequence import STAGES
 from waltport.pipeline.plots import write_timeline
-from waltport.pipeline.results import StageResult, read_result, result_path
+from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
+from waltport.stages._boot import BootAsk, boot, recorded_boot, run_image
 from waltport.stages._common import Recorder, run_stage
 from waltport.stages.network import lab_name_for, needs_a_model
-from waltport.util.paths import state_dir
 
 STAGE = "first_boot"
 STAGE_TITLES = {
@@ -83,8 +81,8 @@ def boot_facts(report: Mapping[str, Any]) -> dict[str, Any]:
     vci: list[str] = []
     uci: list[str] = []
     files: list[dict[str, Any]] = []
-    for boot in report.get("boots", []):
-        for s in boot.get("stages", []):
+    for one in report.get("boots", []):
+        for s in one.get("stages", []):
             ev = s.get("evidence") or {}
             if s["name"] == "walt_dhcp":
                 for value, seen in ((ev.get("vci"), vci), (ev.get("uci"), uci)):
@@ -100,24 +98,17 @@ def boot_facts(report: Mapping[str, Any]) -> dict[str, Any]:
             "reliability": report.get("success_rate"), "stage_timings": report.get("stages")}
 
 
-def imported_image(run_dir: Path) -> str | None:
-    """The image the image stage of this run imported, if it passed."""
-    path = result_path(run_dir, "image")
-    if not path.exists():
-        return None
-    res = read_result(path)
-    return str(res.data.get("reference")) if res.status == "pass" and \
-        res.data.get("reference") else None
-
-
 def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_name: str = "",
         timeout: float = 120, model: str = "", bench: str = "",
         isolated: bool = False) -> StageResult:
-    """Boot ``boots`` times in the lab (or on ``bench``); writes ``<out_dir>/first_boot.json``.
+    """Judge ``boots`` boots in the lab (or on ``bench``); writes ``<out_dir>/first_boot.json``.
 
-    ``model``: the sub-model to boot (e.g. ``pc-x86-32``: a CPU without long mode).
-    ``bench``: a bench file: the real board on it boots (``isolated``:
-    --i-know-this-network-is-isolated).
+    The boots are the ones the network stage of this run made and recorded
+    (:mod:`waltport.stages._boot`: one boot per run, of the image the image
+    stage imported); with none recorded for the same image, model, bench and
+    count, the board boots here.  ``model``: the sub-model to boot (e.g.
+    ``pc-x86-32``: a CPU without long mode).  ``bench``: a bench file: the
+    real board on it boots (``isolated``: --i-know-this-network-is-isolated).
     """
 
     def body(rec: Recorder) -> str:
@@ -134,59 +125,52 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
                       mandatory=False)
             return "no model asked: nothing to boot in the lab"
         dest = rec.subdir("first_boot")
-        image = imported_image(rec.out_dir)
-        rec.data["image_root"] = f"exported from {image}" if image else \
-            "built by the lab from the profile (no imported image in this run)"
-        with tempfile.TemporaryDirectory(prefix="first-boot-", dir=state_dir()) as work:
-            root = None
-            if image:
-                # Close the loop: boot exactly what the image stage imported.
-                with rec.step("export"):
-                    # Owners and set-ID bits kept, as a WalT server exports an image
-                    # (a Debian image's services run as their users); ``work`` is 0700.
-                    exported = export_rootfs(image, Path(work) / "rootfs", owners=True)
-                root = exported.root
-                if exported.findings:
-                    rec.check("image export: every member written inside the root", False,
-                              "; ".join(exported.findings), mandatory=False)
-            with rec.step("boots"):
-                if bench:
-                    report = boot_bench(profile, bench, boots=boots, image_root=root,
-                                        timeout=timeout, out_dir=dest, model=model or None,
-                                        isolated_ack=isolated)
-                else:
-                    report = boot_board(profile, lab_name=lab_name_for(prof, lab_name, model),
-                                        boots=boots, image_root=root, timeout=timeout,
-                                        out_dir=dest, model=model or None)
-        rj: dict[str, Any] = report.to_json()
-        rec.data["target"] = report.target
-        rec.data["stand_in"] = report.stand_in
-        rec.data.update(boot_facts(rj))
-        rec.data["boot"] = rj
-        n, ok = len(report.runs), sum(1 for r in report.runs if r.ok)
-        first = next((b for b in rj["boots"] if b["ok"]), rj["boots"][0] if rj["boots"] else {})
-        for s in first.get("stages", []):
-            if s["name"] in STAGE_TITLES:
-                passed, evidence = stage_check(s)
-                stand_in = "stand-in: " if report.stand_in and passed is not None else ""
-                rec.check(STAGE_TITLES[s["name"]], passed, stand_in + evidence)
-        for name, passed, evidence in node_checks(first):
-            rec.check(name, passed, evidence, mandatory=False)
-        failures = "; ".join(f"boot {b['index']} stopped before {b['failed_stage']}: "
-                             f"{b.get('error') or ''}" for b in rj["boots"] if not b["ok"])
-        rec.check(f"every boot passes every stage this bench observes ({ok}/{n})",
-                  ok == n and n > 0,
-                  failures or f"{ok} of {n} boot(s), model {report.model}, image "
-                  f"{rec.data['image_root']}"
-                  + (f"; stand-in: {report.stand_in}" if report.stand_in else ""))
-        if (dest / "sdcard.img.md").is_file():
-            # What the board booted: the medium's sidecar (content list, hashes), not the image.
-            rec.artifact("boot medium", dest / "sdcard.img.md")
-        if first and first.get("console_log"):
-            rec.artifact("console", first["console_log"])
-            rec.artifact("pcap", first["pcap"])
-        rec.artifact("plot:timeline", write_timeline(rj["boots"], STAGES,
-                                                     dest / "timeline.png"))
-        return "" if ok == n else f"{n - ok} of {n} boot(s) failed"
+        ask = BootAsk(profile, run_image(rec.out_dir), boots, lab_name, timeout, model, bench,
+                      isolated)
+        shared = recorded_boot(rec.out_dir, ask)
+        if shared is not None:
+            rj, where = shared
+            rec.data["image_root"] = ask.image_root
+            rec.data["boot_source"] = f"the network stage's boot ({where})"
+        else:
+            report = boot(rec, ask, dest, lab_name_for(prof, lab_name, model))
+            rj = report.to_json()
+            rec.data["boot_source"] = "booted by this stage (no boot recorded by the " \
+                "network stage of this run)"
+        return _judge(rec, rj, dest)
 
     return run_stage(STAGE, out_dir, body)
+
+
+def _judge(rec: Recorder, rj: dict[str, Any], dest: Path) -> str:
+    """Checks, facts and plots from a boot report's JSON (:meth:`BootReport.to_json`)."""
+    boots: list[dict[str, Any]] = list(rj.get("boots") or [])
+    stand_in = rj.get("stand_in")
+    rec.data["target"] = rj.get("target")
+    rec.data["stand_in"] = stand_in
+    rec.data.update(boot_facts(rj))
+    rec.data["boot"] = rj
+    n, ok = len(boots), sum(1 for b in boots if b.get("ok"))
+    first = next((b for b in boots if b.get("ok")), boots[0] if boots else {})
+    for s in first.get("stages", []):
+        if s["name"] in STAGE_TITLES:
+            passed, evidence = stage_check(s)
+            prefix = "stand-in: " if stand_in and passed is not None else ""
+            rec.check(STAGE_TITLES[s["name"]], passed, prefix + evidence)
+    for name, passed, evidence in node_checks(first):
+        rec.check(name, passed, evidence, mandatory=False)
+    failures = "; ".join(f"boot {b['index']} stopped before {b['failed_stage']}: "
+                         f"{b.get('error') or ''}" for b in boots if not b.get("ok"))
+    rec.check(f"every boot passes every stage this bench observes ({ok}/{n})",
+              ok == n and n > 0,
+              failures or f"{ok} of {n} boot(s), model {rj.get('model')}, image "
+              f"{rec.data['image_root']}" + (f"; stand-in: {stand_in}" if stand_in else ""))
+    medium = Path(str(rj.get("out_dir"))) / "sdcard.img.md"
+    if medium.is_file():
+        # What the board booted: the medium's sidecar (content list, hashes), not the image.
+        rec.artifact("boot medium", medium)
+    if first and first.get("console_log"):
+        rec.artifact("console", first["console_log"])
+        rec.artifact("pcap", first["pcap"])
+    rec.artifact("plot:timeline", write_timeline(boots, STAGES, dest / "timeline.png"))
+    return "" if ok == n else f"{n - ok} of {n} boot(s) failed"

@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError
-from waltport.lab.benchboot import boot_bench
-from waltport.lab.boot import BootReport, boot_board
+from waltport.lab.boot import BootReport
 from waltport.lab.imageroot import ImageRootError, lab_model
 from waltport.net.analysis import analyze_pcap
 from waltport.net.capture import Capture
@@ -23,6 +22,7 @@ from waltport.net.plots import ladder, transfer_timeline
 from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
 from waltport.profile.model import Profile
+from waltport.stages._boot import BootAsk, boot, boot_record, first_boot_follows, run_image
 from waltport.stages._common import Recorder, run_stage
 
 STAGE = "network"
@@ -63,22 +63,13 @@ def _record_boot(rec: Recorder, report: BootReport) -> tuple[Path, str]:
     return Path(run.pcap), report.model
 
 
-def _lab_capture(rec: Recorder, profile: str, prof: Profile, lab_name: str,
-                 timeout: float, *, model: str) -> tuple[Path, str]:
-    with rec.step("lab_boot"):
-        report = boot_board(profile, lab_name=lab_name_for(prof, lab_name, model), boots=1,
-                            timeout=timeout, out_dir=rec.subdir("network/lab"),
-                            model=model or None)
-    return _record_boot(rec, report)
-
-
-def _bench_capture(rec: Recorder, profile: str, bench: str, timeout: float, *, model: str,
-                   isolated: bool) -> tuple[Path, str]:
-    with rec.step("bench_boot"):
-        report = boot_bench(profile, bench, boots=1, timeout=timeout,
-                            out_dir=rec.subdir("network/bench"), model=model or None,
-                            isolated_ack=isolated)
-    rec.data["bench"] = report.target
+def _boot_capture(rec: Recorder, prof: Profile, ask: BootAsk) -> tuple[Path, str]:
+    """The run's boot (:mod:`waltport.stages._boot`): its first boot's capture is judged here."""
+    dest = rec.subdir("network/bench" if ask.bench else "network/lab")
+    report = boot(rec, ask, dest, lab_name_for(prof, ask.lab_name, ask.model))
+    if ask.bench:
+        rec.data["bench"] = report.target
+    rec.data["boot"] = boot_record(rec, ask, report)
     return _record_boot(rec, report)
 
 
@@ -129,7 +120,7 @@ def dhcp_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
 
 def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", pcap: str = "",
         lab_name: str = "", timeout: float = 120, model: str = "", bench: str = "",
-        isolated: bool = False) -> StageResult:
+        isolated: bool = False, boots: int = 1) -> StageResult:
     """Analyse DHCP/TFTP for the board; writes ``<out_dir>/network.json``.
 
     ``model``: the sub-model expected on the wire (and booted in the lab).
@@ -139,6 +130,12 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
     capture on a real board's host interface) or ``pcap`` (analyse an
     existing capture).  ``bench``: a bench file; the real board on it is
     booted instead (``isolated``: --i-know-this-network-is-isolated).
+
+    The boot is the run's only one (:mod:`waltport.stages._boot`): of the
+    image this run's image stage imported, if any, recorded for the
+    first-boot stage to judge; ``boots`` times when that stage follows in
+    this run (its reliability figures), else once.  The first boot's capture
+    is analysed here.
     """
 
     def body(rec: Recorder) -> str:
@@ -152,9 +149,11 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
         expected: str | None = model or (prof.all_models[0] if len(prof.all_models) == 1
                                          else None)
         rec.data["mode"] = "bench" if bench else mode
+        run_dir = rec.out_dir
+        ask = BootAsk(profile, run_image(run_dir), boots if first_boot_follows(run_dir) else 1,
+                      lab_name, timeout, model, bench, isolated)
         if bench:
-            capture_path, expected = _bench_capture(rec, profile, bench, timeout, model=model,
-                                                    isolated=isolated)
+            capture_path, expected = _boot_capture(rec, prof, ask)
         elif mode == "pcap":
             if not pcap or not Path(pcap).is_file():
                 raise UsageError(f"mode=pcap needs -p pcap=<existing capture> (got {pcap!r})")
@@ -162,8 +161,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
         elif mode == "interface":
             capture_path = _interface_capture(rec, interface, timeout)
         elif mode == "lab":
-            capture_path, expected = _lab_capture(rec, profile, prof, lab_name, timeout,
-                                                  model=model)
+            capture_path, expected = _boot_capture(rec, prof, ask)
         else:
             raise UsageError(f"mode {mode!r}: choose lab, interface or pcap")
         rec.artifact("pcap", capture_path)
