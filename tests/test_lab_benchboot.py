@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -218,18 +219,30 @@ def test_passive_bench_judges_a_boot_from_the_capture_alone(box: BenchBox, tmp_p
 
 
 @pytest.mark.slow
-def test_run_with_a_bench_boots_the_real_board_in_the_network_stage(box: BenchBox,
+def test_run_with_a_bench_boots_the_real_board_once_for_both_stages(box: BenchBox,
                                                                     tmp_path: Path) -> None:
+    # The network stage boots the board on the bench; the first boot judges that boot:
+    # the board is switched on once (the power command counts), one capture for both.
     argv = box.qemu_argv("arm64", "52:54:00:b5:00:04", sd_card("qemu-arm64", tmp_path / "sd.img"))
-    bench = box.bench_file("desk-run", power={"on": box.on_command(argv),
-                                              "off": box.off_command()})
+    switched = tmp_path / "switched-on"
+    bench = box.bench_file("desk-run", power={
+        "on": f"echo on >> {shlex.quote(str(switched))}; {box.on_command(argv)}",
+        "off": box.off_command()})
     out = tmp_path / "run"
     done = box.waltport("run", str(BOARDS / "qemu-arm64.yaml"), "--bench", str(bench),
                         "--i-know-this-network-is-isolated", "--stages",
-                        "board,bootloader,network", "--out", str(out), "--no-progress")
+                        "board,bootloader,network,first_boot", "--out", str(out),
+                        "--no-progress")
     assert done.returncode == 0, done.stdout + done.stderr
     network = json.loads((out / "network.json").read_text())
     assert network["data"]["mode"] == "bench"
     assert network["data"]["bench"] == "bench desk-run (interface)"
     assert {c["status"] for c in network["checks"]} == {"pass"}
+    first_boot = json.loads((out / "first_boot.json").read_text())
+    assert first_boot["status"] == "pass"
+    assert first_boot["data"]["target"] == network["data"]["bench"]
+    assert first_boot["data"]["boot_source"].startswith("the network stage's boot")
+    assert first_boot["artifacts"]["pcap"] == network["artifacts"]["pcap"] == \
+        "network/bench/boot-0/capture.pcap"
+    assert switched.read_text() == "on\n"
     assert nothing_left(box, out) == []

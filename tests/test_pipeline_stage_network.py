@@ -57,6 +57,8 @@ def test_verdicts_and_wire_facts_from_a_real_exchange(pcap: Path, tmp_path: Path
     assert served["start.uboot"]["bytes"] == size and served["start.uboot"]["complete"]
     assert (tmp_path / res.artifacts["plot:ladder"]).stat().st_size > 1000
     assert {r["type"] for r in res.data["dhcp_rows"]} >= {"DISCOVER", "OFFER", "REQUEST", "ACK"}
+    # A capture given to analyse: nothing booted, no boot recorded for a first boot to judge.
+    assert "boot" not in res.data and not (tmp_path / "network" / "lab").exists()
 
 
 def test_the_wrong_model_fails_with_evidence(pcap: Path, tmp_path: Path) -> None:
