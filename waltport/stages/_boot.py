@@ -76,7 +76,7 @@ def run_image(out_dir: Path) -> str | None:
 
 
 def first_boot_follows(out_dir: Path) -> bool:
-    """Pure-ish: a ``waltport run`` whose first-boot stage will judge the network stage's boot.
+    """Whether the first-boot stage of this run will judge the network stage's boot.
 
     It runs after the network stage when it was asked for and its other
     dependency, the image stage, was not asked for or passed.
