@@ -1,0 +1,1 @@
+"""``waltport probe``: ask a board's own bootloader, over its console, what a profile needs."""

@@ -1,0 +1,119 @@
+"""Plain-word verdicts from a U-Boot's facts: can this bootloader netboot a WalT node?
+
+*Pure.*  Each verdict has a key, a status (``ok``, ``problem``, ``unknown``)
+and one sentence a porter can act on.  The network verdicts name the
+evidence (the ``Net:`` line, U-Boot's DHCP time, the TFTP rate).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from waltport.probe.facts import BOOT_COMMANDS, TftpResult, UBootFacts
+
+OK, PROBLEM, UNKNOWN = "ok", "problem", "unknown"
+NO_NIC = ("this U-Boot has no driver for the board's network adapter (`No ethernet found`): "
+          "a network bootloader is not possible with this U-Boot. Build U-Boot with the "
+          "adapter's driver, or use WalT's unmanaged-device mode")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: str
+    status: str
+    text: str
+
+    def to_json(self) -> dict[str, str]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        mark = {OK: "ok", PROBLEM: "PROBLEM", UNKNOWN: "?"}[self.status]
+        return f"[{mark}] {self.text}"
+
+
+def _rate(bps: float) -> str:
+    return f"{bps / 1024 ** 2:.1f} MiB/s" if bps >= 1024 ** 2 else f"{bps / 1024:.0f} KiB/s"
+
+
+def nic_verdict(f: UBootFacts) -> Verdict:
+    if f.has_nic is False:
+        return Verdict("nic", PROBLEM, NO_NIC)
+    if f.has_nic is None:
+        return Verdict("nic", UNKNOWN, "the transcript does not say whether U-Boot has a "
+                                       "network device (no `Net:` line, no `net list`)")
+    names = ", ".join(f"{d.name} ({d.driver})" for d in f.net_devices) or str(f.net_line)
+    d = f.dhcp
+    if d is None:
+        return Verdict("nic", UNKNOWN, f"U-Boot has a network device ({names}); the network "
+                                       "test was not run")
+    if d.bound:
+        ms = d.uboot_ms
+        took = "?" if ms is None else f"{ms} ms" if ms < 1000 else f"{ms / 1000:.1f} s"
+        return Verdict("nic", OK, f"the network adapter works in this U-Boot ({names}; DHCP "
+                                  f"answered in {took}, address {d.address})")
+    return Verdict("nic", PROBLEM, f"U-Boot has a network device ({names}) but DHCP got no "
+                                   f"answer ({d.error or 'no output'}): check the cable, the "
+                                   "link LEDs and the bench interface")
+
+
+def tftp_verdict(f: UBootFacts) -> Verdict | None:
+    if not f.tftp:
+        return None
+    good = [t for t in f.tftp if t.ok]
+    if not good:
+        last = f.tftp[-1]
+        return Verdict("tftp", PROBLEM, f"TFTP failed ({last.error or 'no output'})")
+    best = max(good, key=lambda t: t.rate or 0.0)
+    asked = _settings(best)
+    return Verdict("tftp", OK, f"TFTP works: {best.bytes} bytes at "
+                               f"{_rate(best.rate) if best.rate else '?'}{asked}")
+
+
+def _settings(t: TftpResult) -> str:
+    return (" with " + ", ".join(f"{k}={v}" for k, v in sorted(t.settings.items()))
+            if t.settings else " with the board's defaults")
+
+
+def setexpr_verdict(f: UBootFacts) -> Verdict:
+    if f.setexpr_sub is None:
+        return Verdict("setexpr_sub", UNKNOWN, "`setexpr ... sub` was not tested")
+    if f.setexpr_sub:
+        return Verdict("setexpr_sub", OK, "`setexpr` has `sub`: detection rules can use "
+                                          "regex substitutions")
+    return Verdict("setexpr_sub", PROBLEM, "`setexpr` lacks `sub` (no CONFIG_REGEX): "
+                                           "detection must use a value table")
+
+
+def autoboot_verdict(f: UBootFacts) -> Verdict:
+    if f.bootdelay is not None and f.bootdelay < 0 and not f.autoboot_prompt:
+        return Verdict("autoboot", PROBLEM, f"the autoboot cannot be interrupted (bootdelay "
+                                            f"{f.bootdelay})")
+    if f.autoboot_prompt:
+        return Verdict("autoboot", OK, f"the autoboot can be interrupted (bootdelay "
+                                       f"{f.bootdelay if f.bootdelay is not None else '?'})")
+    return Verdict("autoboot", UNKNOWN, "no autoboot countdown was seen")
+
+
+def commands_verdict(f: UBootFacts) -> Verdict:
+    if not f.commands:
+        return Verdict("commands", UNKNOWN, "`help` was not read")
+    need = ("dhcp", "tftpboot", "source")
+    missing = [c for c in need if c not in f.commands]
+    boots = [c for c in BOOT_COMMANDS if c in f.commands]
+    if missing or not boots:
+        gone = missing + ([] if boots else ["booti/bootz/bootm"])
+        return Verdict("commands", PROBLEM, f"U-Boot lacks {', '.join(gone)}: WalT's first "
+                                            "stage needs dhcp, tftpboot, source and a boot "
+                                            "command")
+    extra = [c for c in ("pxe",) if c in f.commands]
+    return Verdict("commands", OK, f"U-Boot has dhcp, tftpboot, source and {', '.join(boots)}"
+                                   + (f" (also {', '.join(extra)})" if extra else ""))
+
+
+def uboot_verdicts(f: UBootFacts) -> tuple[Verdict, ...]:
+    """*Pure.* Every verdict on one U-Boot, the network ones first."""
+    out = [nic_verdict(f)]
+    if (t := tftp_verdict(f)) is not None:
+        out.append(t)
+    out += [commands_verdict(f), setexpr_verdict(f), autoboot_verdict(f)]
+    return tuple(out)
