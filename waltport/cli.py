@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "waltport.commands.net",
     "waltport.commands.image",
     "waltport.commands.media",
+    "waltport.commands.probe",
 )
 
 

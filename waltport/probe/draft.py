@@ -27,7 +27,7 @@ from waltport.profile.model import is_model_name
 # ("bcm2837-", "rk3568-": its letters as seen, any digits), the extension.
 # Digits spelled out and one quantifier per rule: the subset U-Boot's regex
 # engine and Python's agree on (waltport/profile/regex.py).
-SOC_PREFIX_RE = re.compile(r"^([a-z]+)[0-9]+-")
+SOC_PREFIX_RE = re.compile(r"^([a-z]+)[0-9]+([a-z]*)-")
 BOOT_COMMAND = {"arm64": ("booti", "bootm"), "arm": ("bootz", "bootm")}
 # U-Boot's console device -> Linux's name for the same UART.
 LINUX_CONSOLE = (("pl011", "ttyAMA0"),)
@@ -58,7 +58,7 @@ def fdt_rules(fdtfile: str) -> list[dict[str, str]]:
     rules = [{"regex": "^.*/", "replace": ""}]
     soc = SOC_PREFIX_RE.match(fdtfile.rpartition("/")[2])
     if soc:
-        rules.append({"regex": f"^{soc.group(1)}[0123456789]*-", "replace": ""})
+        rules.append({"regex": f"^{soc.group(1)}[0123456789]*{soc.group(2)}-", "replace": ""})
     return [*rules, {"regex": "[.]dtb$", "replace": ""}]
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from waltport.probe.facts import BOOT_COMMANDS, TftpResult, UBootFacts
+from waltport.profile.detect import DetectError, detect
+from waltport.profile.model import Profile, UBootDetect
 
 OK, PROBLEM, UNKNOWN = "ok", "problem", "unknown"
 NO_NIC = ("this U-Boot has no driver for the board's network adapter (`No ethernet found`): "
@@ -59,14 +61,23 @@ def nic_verdict(f: UBootFacts) -> Verdict:
 def tftp_verdict(f: UBootFacts) -> Verdict | None:
     if not f.tftp:
         return None
-    good = [t for t in f.tftp if t.ok]
+    good = [t for t in f.tftp if t.ok and t.honoured is not False]
     if not good:
         last = f.tftp[-1]
         return Verdict("tftp", PROBLEM, f"TFTP failed ({last.error or 'no output'})")
     best = max(good, key=lambda t: t.rate or 0.0)
-    asked = _settings(best)
-    return Verdict("tftp", OK, f"TFTP works: {best.bytes} bytes at "
-                               f"{_rate(best.rate) if best.rate else '?'}{asked}")
+    text = (f"TFTP works: {best.bytes} bytes at {_rate(best.rate) if best.rate else '?'}"
+            f"{_settings(best)}")
+    ignored = [f"{k}={v}" for t in f.tftp if t.ok and t.honoured is False
+               for k, v in sorted(t.settings.items()) if _wire(t, k) != int(v)]
+    if ignored:
+        text += (f"; not honoured: {', '.join(dict.fromkeys(ignored))} (the wire showed what "
+                 "the bench server used; a block above 1468 bytes needs CONFIG_IP_DEFRAG)")
+    return Verdict("tftp", OK, text)
+
+
+def _wire(t: TftpResult, setting: str) -> int | None:
+    return t.wire_blksize if setting == "tftpblocksize" else t.wire_windowsize
 
 
 def _settings(t: TftpResult) -> str:
@@ -116,4 +127,38 @@ def uboot_verdicts(f: UBootFacts) -> tuple[Verdict, ...]:
     if (t := tftp_verdict(f)) is not None:
         out.append(t)
     out += [commands_verdict(f), setexpr_verdict(f), autoboot_verdict(f)]
+    return tuple(out)
+
+
+def profile_verdicts(p: Profile, f: UBootFacts) -> tuple[Verdict, ...]:
+    """*Pure.* How the porter's profile agrees with what the board said: the model its
+    rules select from the board's variable, that model's kernel arch and boot command."""
+    out: list[Verdict] = []
+    model: str | None = p.all_models[0] if len(p.all_models) == 1 else None
+    if isinstance(p.detect, UBootDetect):
+        value = f.env.get(p.detect.source)
+        if value is None:
+            return (Verdict("profile.detect", PROBLEM, f"the profile's rules read "
+                                                       f"{p.detect.source}, which this U-Boot "
+                                                       "does not set"),)
+        try:
+            got = detect(p, {p.detect.source: value})
+        except DetectError as err:
+            return (Verdict("profile.detect", PROBLEM, str(err)),)
+        model = got.model if got.known else None
+        out.append(Verdict("profile.detect", OK if got.known else PROBLEM,
+                           f"the profile's rules select {got.model or '(reset)'} from "
+                           f"{p.detect.source}={value!r}"))
+    if model is None:
+        return tuple(out)
+    kernel = p.kernel_arch(model)
+    if f.arch is not None and kernel in ("arm", "arm64") and kernel != f.arch:
+        out.append(Verdict("profile.arch", PROBLEM, f"the profile boots {model} with an "
+                                                    f"{kernel} kernel; this U-Boot is built "
+                                                    f"for {f.arch}"))
+    command = p.boot_command_of(model) if p.uboot is not None else None
+    if command is not None and f.has(command) is False:
+        out.append(Verdict("profile.boot_command", PROBLEM, f"the profile boots {model} with "
+                                                            f"{command}, which this U-Boot "
+                                                            "lacks"))
     return tuple(out)
