@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +141,37 @@ def test_board_that_never_shows_a_prompt_fails_with_the_console_tail(box: BenchB
     assert report["error"].startswith("no bootloader prompt")
     assert not (out / "mute.yaml").exists()      # no facts, no draft
     assert nothing_left(box, out) == []
+
+
+@pytest.mark.slow
+def test_autoboot_that_cannot_be_stopped_and_ctrl_c_leave_nothing(box: BenchBox,
+                                                                  tmp_path: Path) -> None:
+    # A countdown text this U-Boot never prints: it boots on (distro boot, DHCP...).
+    argv = box.qemu_argv("arm64", "52:54:00:b5:01:02")
+    bench = box.bench_file("no-stop", power={"on": box.on_command(argv),
+                                             "off": box.off_command()})
+    out = tmp_path / "out"
+    done = box.waltport("probe", "--bench", str(bench), "--out", str(out), "--countdown",
+                        "Press X to stop", "--timeout", "8",
+                        "--i-know-this-network-is-isolated", timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "the autoboot cannot be interrupted" in done.stderr
+    assert nothing_left(box, out) == []
+    # Ctrl-C while the board boots: power off, server and console closed, no output dir.
+    waltport = str(Path(__file__).resolve().parent.parent / ".venv" / "bin" / "waltport")
+    out2 = tmp_path / "out2"
+    proc = subprocess.Popen(["ip", "netns", "exec", box.bench, waltport, "probe", "--bench",
+                             str(bench), "--out", str(out2), "--countdown", "Press X to stop",
+                             "--timeout", "60", "--i-know-this-network-is-isolated"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not box.pidfile.exists():             # powered on
+        assert time.monotonic() < deadline and proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "Traceback" not in err
+    assert not out2.exists() and not box.pidfile.exists()
+    assert nothing_left(box, out2) == []
