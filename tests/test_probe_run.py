@@ -175,3 +175,38 @@ def test_autoboot_that_cannot_be_stopped_and_ctrl_c_leave_nothing(box: BenchBox,
     assert "interrupted" in err and "Traceback" not in err
     assert not out2.exists() and not box.pidfile.exists()
     assert nothing_left(box, out2) == []
+
+
+NOTEBOOK_RUN = """
+import sys
+from pathlib import Path
+from waltport.pipeline.jupyter import jupyter_environment
+from waltport.pipeline.runner import execute_notebook
+src, dest, bench, out, cwd = map(Path, sys.argv[1:6])
+with jupyter_environment(cwd / "jupyter"):
+    why = execute_notebook(src, dest, {"bench": str(bench), "out_dir": str(out),
+                                       "isolated": True}, cwd, 120)
+print(why or "ok")
+"""
+
+
+@pytest.mark.slow
+def test_probe_notebook_shows_verdicts_facts_transcript_and_draft(box: BenchBox,
+                                                                 tmp_path: Path) -> None:
+    argv = box.qemu_argv("arm64", "52:54:00:b5:01:03")
+    bench = box.bench_file("desk-nb", power={"on": box.on_command(argv),
+                                             "off": box.off_command()})
+    root = Path(__file__).resolve().parent.parent
+    dest, out = tmp_path / "06-probe.ipynb", tmp_path / "run"
+    done = subprocess.run(["ip", "netns", "exec", box.bench, str(root / ".venv/bin/python"),
+                           "-c", NOTEBOOK_RUN, str(root / "notebooks/06-probe.ipynb"),
+                           str(dest), str(bench), str(out), str(tmp_path)],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.stdout.strip() == "ok", done.stdout + done.stderr
+    shown = json.dumps(json.loads(dest.read_text())["cells"])
+    assert "the network adapter works in this U-Boot" in shown        # verdicts
+    assert "virtio-net#32" in shown and "kernel_addr_r" in shown       # facts
+    assert "Bytes transferred" in shown                                # transcript
+    assert "desk-nb.yaml: passes waltport check" in shown             # draft
+    assert (out / "probe" / "desk-nb.yaml").is_file()
+    assert nothing_left(box, out) == []
