@@ -1,4 +1,4 @@
-"""Facts from real U-Boot transcripts (tests/data/probe: captured probe runs, not invented)."""
+"""Facts from real U-Boot and iPXE transcripts (tests/data/probe: captured, not invented)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from waltport.net.tftp import read_transfer_log
+from waltport.probe.draft import check_draft, render_draft
 from waltport.probe.facts import (
+    NetDevice,
     parse_dhcp,
     parse_help,
     parse_net_list,
@@ -15,6 +17,7 @@ from waltport.probe.facts import (
     uboot_facts,
     with_wire,
 )
+from waltport.probe.ipxe import ipxe_draft, ipxe_facts, ipxe_verdicts, parse_show
 from waltport.probe.transcript import Transcript, parse_log, split_transcript
 
 DATA = Path(__file__).parent / "data" / "probe"
@@ -97,3 +100,27 @@ def test_single_outputs() -> None:
     assert (t.ok, t.bytes, t.rate) == (True, 1024, 512 * 1024)
     bad = parse_tftp("TFTP error: 'file not found' (1)\nNot retrying...", {})
     assert not bad.ok and bad.error == "Not retrying..."
+
+
+def test_ipxe_facts_of_the_virtual_pc() -> None:
+    t = transcript("pc-ipxe", "iPXE> ")
+    assert t.exchanges[0].command == "help"       # the banner's backspaces erased
+    f = ipxe_facts(t)
+    assert f.version == "iPXE 1.0.0+git-20190125.36a4c85-5.1"
+    assert f.features is not None and "TFTP" in f.features.split()
+    assert {"chain", "cpuid", "ifconf", "show", "set"} <= set(f.commands)
+    assert f.net_devices[0] == NetDevice("net0", "virtio-net", "52:54:00:b5:01:04", True)
+    assert f.settings["buildarch"] == "i386" and f.settings["platform"] == "pcbios"
+    assert f.settings["manufacturer"] == "QEMU"
+    assert f.settings["next-server"] == "192.168.152.1"
+    assert (f.cpu_64bit, f.arch) == (True, "x86_64")
+    assert f.dhcp_ok and f.chain_ok
+    assert f.chain_output[-1] == "probe script ran: i386 pcbios"
+    verdicts = {v.key: v for v in ipxe_verdicts(f)}
+    assert verdicts["nic"].text.startswith("the network adapter works in this iPXE (net0 "
+                                           "(virtio-net); DHCP answered in ")
+    assert verdicts["chain"].status == "ok" and verdicts["cpuid"].status == "ok"
+    d = ipxe_draft(f, "my-pc")
+    assert check_draft(render_draft(d), "my-pc.yaml") == []
+    assert (d.data["arch"], d.data["dhcp_identifier"]) == ("x86_64", "uci")
+    assert parse_show("Could not find \"ip\": No such file or directory") is None

@@ -210,3 +210,36 @@ def test_probe_notebook_shows_verdicts_facts_transcript_and_draft(box: BenchBox,
     assert "desk-nb.yaml: passes waltport check" in shown             # draft
     assert (out / "probe" / "desk-nb.yaml").is_file()
     assert nothing_left(box, out) == []
+
+
+def pc_argv(box: BenchBox, work: Path) -> list[str]:
+    """The virtual PC of the box with its BIOS console on the serial port (SeaBIOS's sercon,
+    as a PC's BIOS console redirection), where iPXE's banner and shell then show."""
+    sercon = work / "sercon-port"
+    sercon.write_bytes((0x3F8).to_bytes(2, "little"))
+    return [*box.qemu_argv("x86_64", "52:54:00:b5:01:04"), "-vga", "std",
+            "-fw_cfg", f"name=etc/sercon-port,file={sercon}"]
+
+
+@pytest.mark.slow
+def test_probe_of_ipxe_on_the_virtual_pc_chains_a_script_from_the_bench(box: BenchBox,
+                                                                        tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    done, report = _probe(box, "desk-pc", pc_argv(box, tmp_path), out)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert report["bootloader"] == "ipxe" and report["prompt"] == "iPXE> "
+    facts = report["facts"]
+    assert isinstance(facts, dict)
+    assert facts["version"].startswith("iPXE 1.")
+    assert facts["net_devices"][0]["driver"] == "virtio-net"
+    assert facts["net_devices"][0]["mac"] == "52:54:00:b5:01:04"
+    assert facts["cpu_64bit"] is True and facts["arch"] == "x86_64"
+    assert facts["settings"]["manufacturer"] == "QEMU"
+    assert facts["settings"]["ip"].startswith("192.168.152.")
+    assert facts["dhcp_ok"] and facts["chain_ok"]
+    verdicts = {v["key"]: v for v in report["verdicts"]}
+    assert verdicts["nic"]["text"].startswith("the network adapter works in this iPXE")
+    assert verdicts["chain"]["status"] == "ok"
+    assert report["draft"]["check_problems"] == []
+    assert report["draft"]["profile"]["bootloader"] == "ipxe"
+    assert nothing_left(box, out) == []

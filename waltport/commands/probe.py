@@ -38,16 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_probe(args: argparse.Namespace) -> int:
     r = probe_bench(args.bench, args.out, profile=args.profile, name=args.name,
-                    keys=StopKeys(args.countdown, args.stop.encode().decode("unicode_escape")),
+                    keys=StopKeys(countdown=args.countdown,
+                                  stop=args.stop.encode().decode("unicode_escape")),
                     timeout=args.timeout, command_timeout=args.command_timeout,
                     isolated_ack=args.isolated, force=args.force)
     if args.json:
         print((r.out / "probe.json").read_text(), end="")
         return 1 if r.problems else 0
-    f = r.facts
-    print(f"{f.version or 'U-Boot (version not read)'}")
-    for key, value in (("arch", f.arch), ("network", f.net_line),
-                       *f.detection_candidates.items(), *f.addresses.items()):
+    print(r.facts.version or f"{r.bootloader} (version not read)")
+    for key, value in r.facts.highlights().items():
         if value is not None:
             print(f"  {key:16} {value}")
     for v in r.verdicts:

@@ -165,7 +165,7 @@ def draft_profile(f: UBootFacts, name: str) -> Draft:
 
 def render_draft(d: Draft) -> str:
     """The draft as YAML, its open questions as a header comment."""
-    head = ["# Draft profile written by `waltport probe` from the board's own U-Boot."]
+    head = ["# Draft profile written by `waltport probe` from the board's own bootloader."]
     if d.must_fill:
         head.append("# MUST FILL before `waltport check` passes:")
         head += [f"#   - {f}" for f in d.must_fill]

@@ -132,6 +132,18 @@ class UBootFacts:
     def addresses(self) -> dict[str, str]:
         return {v: self.env[v] for v in ADDRESS_VARS if v in self.env}
 
+    def highlights(self) -> dict[str, object]:
+        """What a porter looks at first, by name (printed by the CLI, shown by the notebook)."""
+        out: dict[str, object] = {
+            "arch": self.arch, "network": self.net_line, "setexpr sub": self.setexpr_sub,
+            "bootdelay": self.bootdelay, "bootcmd": self.env.get("bootcmd"),
+            **self.detection_candidates, **self.addresses}
+        for i, t in enumerate(self.tftp):
+            out[f"tftp {i + 1} {t.settings or 'defaults'}"] = (
+                f"{t.bytes} B at {(t.rate or 0) / 2 ** 20:.1f} MiB/s, wire blksize "
+                f"{t.wire_blksize} window {t.wire_windowsize}" if t.ok else t.error)
+        return out
+
     def has(self, command: str) -> bool | None:
         return (command in self.commands) if self.commands else None
 

@@ -1,11 +1,13 @@
-"""Edge: probe the board of a bench — power on, stop U-Boot, ask, test the network, draft.
+"""Edge: probe the board of a bench — power on, stop its bootloader, ask, test, draft.
 
 Order of things (each undone in reverse, also on Ctrl-C): the output
 directory is staged, the bench link gets its address and the bench server
 serves a probe file on it, the serial console is opened, the board is
-powered on; then the dialogue (:mod:`waltport.probe.session`).  Only
-read-only commands are typed, plus ``setenv`` of RAM variables, ``dhcp`` and
-``tftpboot`` into the board's own load address: ``saveenv`` never.
+powered on; then the dialogue of the family whose countdown shows
+(:mod:`waltport.probe.families`).  Only read-only commands are typed, plus
+U-Boot's ``setenv`` of RAM variables, ``dhcp`` and ``tftpboot`` into the
+board's own load address (``saveenv`` never), or iPXE's ``set``,
+``ifconf`` and ``chain`` of a probe script that only prints a line.
 The outputs (``probe.json``, ``console.log``, ``<name>.yaml``) are written
 even when the bootloader never answered (then with the error), before the
 error is raised.
@@ -14,7 +16,6 @@ error is raised.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import tempfile
 from collections.abc import Iterator
@@ -28,29 +29,24 @@ from waltport.lab.target.link import HostLink
 from waltport.lab.target.serial import SerialConsole
 from waltport.net.server import BenchServer, ServeOn
 from waltport.net.tftp import TransferRecord, read_transfer_log
-from waltport.probe.draft import Draft, check_draft, draft_profile, render_draft, safe_name
-from waltport.probe.facts import UBootFacts, parse_env, uboot_facts, with_wire
-from waltport.probe.session import Dialogue, ProbeError, StopKeys
+from waltport.probe.draft import Draft, check_draft, render_draft, safe_name
+from waltport.probe.families import (
+    PROBE_FILE,
+    PROBE_MODEL,
+    PROBE_SCRIPT,
+    PROBE_SCRIPT_TEXT,
+    Facts,
+    families,
+    probe_file_bytes,
+)
+from waltport.probe.session import Dialogue, ProbeError, StopKeys, visible
 from waltport.probe.transcript import Transcript
-from waltport.probe.verdicts import PROBLEM, Verdict, profile_verdicts, uboot_verdicts
+from waltport.probe.verdicts import PROBLEM, Verdict
 from waltport.profile.load import load_profile
 from waltport.profile.model import Profile
 from waltport.util.atomic import write_text
 from waltport.util.outdir import output_dir
 
-PROBE_MODEL = "probe"                # bootp_vci walt.node.probe: the server serves boot/probe/
-PROBE_FILE = "probe.bin"
-PROBE_BYTES = 4 << 20
-READ_COMMANDS = ("version", "bdinfo", "printenv", "help", "help setexpr",
-                 # A RAM variable only: shows whether setexpr has `sub` (CONFIG_REGEX).
-                 'setexpr probe_sub sub "^a" "b" "abc"; printenv probe_sub',
-                 "net list")
-DHCP_COMMAND = f"setenv autoload no; setenv bootp_vci walt.node.{PROBE_MODEL}; dhcp"
-# Tried in order: the board's defaults, a window of 16 at Ethernet's largest unfragmented
-# block, then a block that needs IP fragment reassembly (CONFIG_IP_DEFRAG).
-TFTP_TRIES: tuple[dict[str, str], ...] = (
-    {}, {"tftpblocksize": "1468", "tftpwindowsize": "16"},
-    {"tftpblocksize": "4096", "tftpwindowsize": "16"})
 DEFAULT_TIMEOUT = 60.0
 COMMAND_TIMEOUT = 30.0
 
@@ -59,7 +55,8 @@ COMMAND_TIMEOUT = 30.0
 class ProbeResult:
     out: Path
     name: str
-    facts: UBootFacts
+    bootloader: str
+    facts: Facts
     verdicts: tuple[Verdict, ...]
     draft: Draft
     draft_path: Path
@@ -68,18 +65,6 @@ class ProbeResult:
     @property
     def problems(self) -> bool:
         return any(v.status == PROBLEM for v in self.verdicts)
-
-
-def probe_file_bytes() -> bytes:
-    """The probe file: fixed, incompressible bytes (a link that compresses cannot cheat)."""
-    return hashlib.shake_256(b"waltport probe").digest(PROBE_BYTES)
-
-
-def tftp_command(settings: dict[str, str], env: dict[str, str]) -> str:
-    """*Pure.* One ``tftpboot`` of the probe file with ``settings``, into a RAM load area."""
-    addr = next((f"${{{v}}} " for v in ("kernel_addr_r", "loadaddr") if v in env), "")
-    sets = "".join(f"setenv {k} {v}; " for k, v in settings.items())
-    return f"{sets}tftpboot {addr}{PROBE_FILE}"
 
 
 def draft_name(name: str | None, profile: Profile | None, bench: Bench) -> str:
@@ -98,27 +83,11 @@ def _served(bench: Bench, tmp: Path, isolated_ack: bool) -> Iterator[BenchServer
     root = tmp / "root"
     (root / "boot" / PROBE_MODEL).mkdir(parents=True)
     (root / "boot" / PROBE_MODEL / PROBE_FILE).write_bytes(probe_file_bytes())
+    (root / "boot" / PROBE_MODEL / PROBE_SCRIPT).write_text(PROBE_SCRIPT_TEXT)
     link = HostLink(bench.link.interface, bench.link.server_ip, isolated_ack=isolated_ack)
     with link.attach(), BenchServer(ServeOn(None, link.name, None, isolated_ack), root,
                                     state=tmp / "server") as server:
         yield server
-
-
-def _dialogue(d: Dialogue, keys: StopKeys, timeout: float, command_timeout: float,
-              server: BenchServer | None) -> dict[str, object]:
-    """Catch the prompt, read, test the network; what the network test did."""
-    d.catch_prompt(keys, timeout)
-    for command in READ_COMMANDS:
-        d.run(command, command_timeout)
-    if server is None:
-        return {"ran": False, "why_not": "passive link: the probe sends nothing on it"}
-    dhcp = d.run(DHCP_COMMAND, command_timeout)
-    if "DHCP client bound" not in dhcp.text:
-        return {"ran": True, "why_not": "no DHCP lease: TFTP not tried"}
-    env = parse_env(next((e.text for e in d.exchanges if e.command == "printenv"), ""))
-    for settings in TFTP_TRIES:
-        d.run(tftp_command(settings, env), command_timeout)
-    return {"ran": True}
 
 
 def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Path | None = None,
@@ -144,12 +113,15 @@ def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Pa
         power = bench_power(b)
         records: list[TransferRecord] = []
         network: dict[str, object] = {"ran": False, "why_not": "no prompt"}
-        boot_end = 0
+        registry = families(keys)
+        family = registry["uboot"]
         with _served(b, Path(tmp), isolated_ack) as server:
             console.start()
             try:
                 power.on()
-                network = _dialogue(dialogue, keys or StopKeys(), timeout, command_timeout, server)
+                caught = dialogue.catch_prompt(tuple(f.keys for f in registry.values()), timeout)
+                family = next(f for f in registry.values() if f.keys == caught)
+                network = family.dialogue(dialogue, command_timeout, server is not None)
             except ProbeError as err:
                 error = err
             finally:
@@ -162,11 +134,11 @@ def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Pa
         lines = [ln.text for ln in console.lines]
         first = dialogue.exchanges[0].sent if dialogue.exchanges else None
         boot_end = sum(1 for ln in console.lines if first is None or ln.time < first)
-        transcript = Transcript(tuple(lines[:boot_end]), dialogue.prompt,
+        transcript = Transcript(tuple(visible(t) for t in lines[:boot_end]), dialogue.prompt,
                                 tuple(dialogue.exchanges))
-        facts = with_wire(uboot_facts(transcript), records, PROBE_FILE)
-        verdicts = uboot_verdicts(facts) + (profile_verdicts(base, facts) if base else ())
-        draft = draft_profile(facts, board)
+        facts = family.facts(transcript, records)
+        verdicts = family.verdicts(facts, base)
+        draft = family.draft(facts, board)
         text = render_draft(draft)
         draft_path = stage / f"{board}.yaml"
         problems = tuple(check_draft(text, draft_path.name))
@@ -174,7 +146,8 @@ def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Pa
         if dialogue.exchanges:
             write_text(draft_path, text)
         write_text(stage / "probe.json", json.dumps({
-            "waltport": __version__, "bench": b.name, "bootloader": "uboot",
+            "waltport": __version__, "bench": b.name,
+            "bootloader": family.keys.bootloader,
             "error": str(error) if error else None, "prompt": dialogue.prompt,
             "boot": list(transcript.boot), "exchanges": [e.to_json() for e in transcript.exchanges],
             "network": network, "tftp_server": [r.__dict__ for r in records],
@@ -185,4 +158,5 @@ def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Pa
     if error is not None:
         raise error
     dest = Path(out).resolve()
-    return ProbeResult(dest, board, facts, verdicts, draft, dest / draft_path.name, problems)
+    return ProbeResult(dest, board, family.keys.bootloader, facts, verdicts, draft,
+                       dest / draft_path.name, problems)

@@ -55,13 +55,27 @@ class Transcript:
         return tuple(ex for ex in self.exchanges if ex.command.startswith(prefix))
 
 
+def visible(text: str) -> str:
+    """*Pure.* ``text`` as a terminal shows it: each backspace erases the character before."""
+    if "\b" not in text:
+        return text
+    out: list[str] = []
+    for c in text:
+        if c == "\b":
+            if out:
+                out.pop()
+        else:
+            out.append(c)
+    return "".join(out)
+
+
 def parse_log(text: str) -> list[tuple[float, str]]:
     """The (time, text) lines of a waltport console.log."""
     out = []
     for raw in text.splitlines():
         m = LOG_LINE_RE.match(raw)
         if m:
-            out.append((float(m.group(1)), m.group(2)))
+            out.append((float(m.group(1)), visible(m.group(2))))
     return out
 
 

@@ -21,19 +21,10 @@ def verdicts(r: ProbeResult) -> Html:
 
 
 def facts(r: ProbeResult) -> Html:
-    """The facts a profile needs: version, arch, network, detection variables, addresses."""
-    f = r.facts
+    """What the board said that a profile needs (``probe.json`` has everything)."""
     rows: list[dict[str, object]] = [
-        {"fact": "U-Boot", "value": f.version}, {"fact": "arch", "value": f.arch},
-        {"fact": "Net:", "value": f.net_line}, {"fact": "setexpr sub", "value": f.setexpr_sub},
-        {"fact": "bootdelay", "value": f.bootdelay},
-        {"fact": "bootcmd", "value": f.env.get("bootcmd")}]
-    rows += [{"fact": k, "value": v} for k, v in {**f.detection_candidates,
-                                                   **f.addresses}.items()]
-    rows += [{"fact": f"tftp {t.settings or 'defaults'}",
-              "value": f"{t.bytes} B at {(t.rate or 0) / 2 ** 20:.1f} MiB/s, wire blksize "
-                       f"{t.wire_blksize} window {t.wire_windowsize}" if t.ok else t.error}
-             for t in f.tftp]
+        {"fact": "bootloader", "value": r.facts.version},
+        *({"fact": k, "value": v} for k, v in r.facts.highlights().items())]
     return table(rows, ["fact", "value"], title="what the board said")
 
 
