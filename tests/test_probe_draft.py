@@ -96,3 +96,16 @@ def test_fdt_model_names_and_the_porters_profile_against_the_board() -> None:
                              replace(rpi, build_bits=32))
     assert [v.text for v in wrong] == [
         "the profile boots qemu-arm64 with an arm64 kernel; this U-Boot is built for arm"]
+
+
+def test_draft_of_the_32_bit_qemu_arm_uboot_boots_zimages() -> None:
+    f = facts("qemu-arm-uboot", "=> ")
+    assert (f.build_bits, f.arch) == (32, "arm")
+    d = draft_profile(f, "arm-probe")
+    assert check_draft(render_draft(d), "arm-probe.yaml") == []
+    assert (d.data["arch"], d.data["uboot"]["boot_command"]) == ("arm", "bootz")
+    assert d.data["uboot"]["tftp_windowsize"] == 16
+    # What boards/qemu-arm.yaml learnt by hand, the probe read from the board.
+    known = load_profile(BOARDS / "qemu-arm.yaml")
+    assert (str(known.arch), known.boot_command_of("qemu-arm")) == ("arm", "bootz")
+    assert profile_verdicts(known, f) == ()

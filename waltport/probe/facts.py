@@ -139,7 +139,8 @@ class UBootFacts:
             "bootdelay": self.bootdelay, "bootcmd": self.env.get("bootcmd"),
             **self.detection_candidates, **self.addresses}
         for i, t in enumerate(self.tftp):
-            out[f"tftp {i + 1} {t.settings or 'defaults'}"] = (
+            asked = " ".join(f"{k}={v}" for k, v in t.settings.items()) or "defaults"
+            out[f"tftp {i + 1} {asked}"] = (
                 f"{t.bytes} B at {(t.rate or 0) / 2 ** 20:.1f} MiB/s, wire blksize "
                 f"{t.wire_blksize} window {t.wire_windowsize}" if t.ok else t.error)
         return out
