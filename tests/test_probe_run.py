@@ -243,3 +243,18 @@ def test_probe_of_ipxe_on_the_virtual_pc_chains_a_script_from_the_bench(box: Ben
     assert report["draft"]["check_problems"] == []
     assert report["draft"]["profile"]["bootloader"] == "ipxe"
     assert nothing_left(box, out) == []
+
+
+@pytest.mark.slow
+def test_the_drafted_profile_netboots_the_virtual_board_in_the_lab(arm64: tuple[
+        subprocess.CompletedProcess[str], dict[str, object], Path], tmp_path: Path) -> None:
+    _, _, out = arm64
+    root = Path(__file__).resolve().parent.parent
+    done = subprocess.run([str(root / ".venv/bin/waltport"), "lab", "boot",
+                           str(out / "desk-arm64.yaml"), "--lab", f"pr{os.getpid() % 100000}lab",
+                           "--out", str(tmp_path / "boot"), "--json"],
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    boot = json.loads(done.stdout)["boots"][0]
+    assert {s["name"]: s["status"] for s in boot["stages"]}["userspace"] == "reached"
+    assert boot["stages"][2]["evidence"]["vci"] == "walt.node.desk-arm64"
