@@ -10,9 +10,9 @@ from waltport.probe.session import UBOOT_AUTOBOOT, UBOOT_STOP, StopKeys
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser(
-        "probe", help="power the bench's board on, stop its U-Boot, read what a profile needs, "
-                      "test DHCP/TFTP against the bench server, write a draft profile "
-                      "(exit 0; 1: a verdict found a problem; 2: no bootloader prompt)")
+        "probe", help="power the bench's board on, stop its bootloader (U-Boot, iPXE), read "
+                      "what a profile needs, test DHCP/TFTP against the bench server, write a "
+                      "draft profile (exit 0; 1: a verdict found a problem; 2: no prompt)")
     p.add_argument("--bench", required=True, help="the bench file (link, console, power)")
     p.add_argument("--profile", help="the porter's profile so far: checked against the board")
     p.add_argument("--name", help="name of the draft profile (default: the profile's, the "
@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--out", required=True, help="directory for probe.json, console.log and "
                                                 "the draft <name>.yaml")
     p.add_argument("--countdown", default=UBOOT_AUTOBOOT,
-                   help=f"regex of the autoboot countdown (default: {UBOOT_AUTOBOOT!r})")
+                   help=f"regex of U-Boot's autoboot countdown (default: {UBOOT_AUTOBOOT!r}; "
+                        "iPXE's Ctrl-B banner is always recognised)")
     p.add_argument("--stop", default=UBOOT_STOP,
                    help="what to type at the countdown (default: a space; a board built with "
                         "CONFIG_AUTOBOOT_STOP_STR wants that string)")

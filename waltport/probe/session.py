@@ -142,8 +142,8 @@ class Dialogue:
     def run(self, command: str, timeout: float) -> Exchange:
         """Type ``command``; its output once the prompt is back (Ctrl-C after ``timeout``)."""
         start = len(self.console.snapshot()[0])
-        sent = self.console.now()
         self._type(command)
+        sent = self.console.now()        # the command line is complete: its time starts
         lines, partial, ok = self._wait_prompt(start, timeout)
         if not ok:
             self.console.send(CTRL_C)
