@@ -34,7 +34,6 @@ DETECTION_VARS = ("fdtfile", "board_name", "board", "baseboardid", "board_rev",
 ADDRESS_VARS = ("kernel_addr_r", "fdt_addr_r", "ramdisk_addr_r", "scriptaddr",
                 "kernel_comp_addr_r", "loadaddr", "pxefile_addr_r", "fdtcontroladdr")
 BOOT_COMMANDS = ("booti", "bootz", "bootm")
-NET_COMMANDS = ("dhcp", "tftpboot", "pxe", "setexpr", "source", "net")
 
 
 @dataclass(frozen=True)

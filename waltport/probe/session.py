@@ -37,6 +37,8 @@ PROMPT_RE = re.compile(r"^(\S.{0,30}?[>#] )$")
 # Seen when the countdown was missed or cannot be interrupted: the board boots on.
 BOOTED_ON_RE = re.compile(r"BOOTP broadcast|DHCP client bound|## Executing script|"
                           r"Starting kernel|Scanning .* for bootable|Found U-Boot script")
+# Commands that write the board's stored environment: the probe never types them.
+WRITES_STORED_ENV = re.compile(r"\b(saveenv|eraseenv|env\s+(save|erase))\b")
 POLL = 0.02
 CTRL_C = "\x03"
 
@@ -141,6 +143,9 @@ class Dialogue:
 
     def run(self, command: str, timeout: float) -> Exchange:
         """Type ``command``; its output once the prompt is back (Ctrl-C after ``timeout``)."""
+        if WRITES_STORED_ENV.search(command):
+            raise ProbeError(f"refusing to type {command!r}: the probe never changes the "
+                             "board's stored environment")
         start = len(self.console.snapshot()[0])
         self._type(command)
         sent = self.console.now()        # the command line is complete: its time starts
