@@ -258,3 +258,17 @@ def test_the_drafted_profile_netboots_the_virtual_board_in_the_lab(arm64: tuple[
     boot = json.loads(done.stdout)["boots"][0]
     assert {s["name"]: s["status"] for s in boot["stages"]}["userspace"] == "reached"
     assert boot["stages"][2]["evidence"]["vci"] == "walt.node.desk-arm64"
+
+
+def test_bench_faults_are_clear_errors(box: BenchBox, tmp_path: Path) -> None:
+    bench = box.bench_file("fault-tty", power={"on": "true", "off": "true"})
+    bench.write_text(bench.read_text().replace(str(box.tty), "/dev/ttyUSB-nothing"))
+    done = box.waltport("probe", "--bench", str(bench), "--out", str(tmp_path / "a"), timeout=60)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "console: /dev/ttyUSB-nothing does not exist" in done.stderr
+    bench = box.bench_file("fault-if", power={"on": "true", "off": "true"},
+                           interface="enxdeadbeef")
+    done = box.waltport("probe", "--bench", str(bench), "--out", str(tmp_path / "b"),
+                        "--i-know-this-network-is-isolated", timeout=60)
+    assert done.returncode == 4 and "interface enxdeadbeef does not exist" in done.stderr
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
