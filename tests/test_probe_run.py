@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from bench_fixtures import BOARDS, BenchBox, bench_box, have_tools, nothing_left
 
+from waltport.host.apt import fetch_kernel
 from waltport.image.debs import fetch_tree
-from waltport.lab.kernels import fetch_kernel
 
 pytestmark = [
     pytest.mark.root, pytest.mark.qemu,

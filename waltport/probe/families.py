@@ -20,6 +20,7 @@ from waltport.probe.session import IPXE_KEYS, Dialogue, StopKeys
 from waltport.probe.transcript import Transcript
 from waltport.probe.verdicts import Verdict, profile_verdicts, uboot_verdicts
 from waltport.profile.model import Profile
+from waltport.walt import WALT_PREFIX
 
 PROBE_MODEL = "probe"                # walt.node.probe: the bench server serves boot/probe/
 PROBE_FILE = "probe.bin"
@@ -32,7 +33,7 @@ UBOOT_READ = ("version", "bdinfo", "printenv", "help", "help setexpr",
               # A RAM variable only: shows whether setexpr has `sub` (CONFIG_REGEX).
               'setexpr probe_sub sub "^a" "b" "abc"; printenv probe_sub',
               "net list")
-UBOOT_DHCP = f"setenv autoload no; setenv bootp_vci walt.node.{PROBE_MODEL}; dhcp"
+UBOOT_DHCP = f"setenv autoload no; setenv bootp_vci {WALT_PREFIX}{PROBE_MODEL}; dhcp"
 # Tried in order: the board's defaults, a window of 16 at Ethernet's largest unfragmented
 # block, then a block that needs IP fragment reassembly (CONFIG_IP_DEFRAG).
 TFTP_TRIES: tuple[dict[str, str], ...] = (
@@ -76,7 +77,7 @@ def ipxe_dialogue(d: Dialogue, timeout: float, serves: bool) -> dict[str, object
         d.run(command, timeout)
     if not serves:
         return dict(NOT_SERVED)
-    d.run(f"set user-class walt.node.{PROBE_MODEL}", timeout)
+    d.run(f"set user-class {WALT_PREFIX}{PROBE_MODEL}", timeout)
     if not d.run("ifconf -c dhcp net0", timeout).text.rstrip().endswith("ok"):
         return {"ran": True, "why_not": "no DHCP lease: chain not tried"}
     for command in ("show net0/ip", "show next-server"):

@@ -1,4 +1,4 @@
-"""The ipywidgets profile form of notebook 00-board."""
+"""Notebook displays: the profile form of 00-board, the probe views of 06-probe."""
 
 from waltport.widgets.form import ProfileForm
 

@@ -10,7 +10,7 @@ from waltport.stages.show import Html, table
 from waltport.widgets.form import ProfileForm
 
 
-def probe(bench: str, out_dir: str, *, profile: str = "", isolated: bool = False) -> ProbeResult:
+def run(bench: str, out_dir: str, *, profile: str = "", isolated: bool = False) -> ProbeResult:
     """Probe the board of ``bench`` into ``out_dir`` (``profile``: the porter's, optional)."""
     return probe_bench(bench, Path(out_dir) / "probe", profile=profile or None,
                        isolated_ack=isolated, force=True)
