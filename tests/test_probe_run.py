@@ -246,18 +246,20 @@ def test_probe_of_ipxe_on_the_virtual_pc_chains_a_script_from_the_bench(box: Ben
 
 
 @pytest.mark.slow
-def test_the_drafted_profile_netboots_the_virtual_board_in_the_lab(arm64: tuple[
+def test_the_drafted_profile_passes_waltport_run_in_the_lab(arm64: tuple[
         subprocess.CompletedProcess[str], dict[str, object], Path], tmp_path: Path) -> None:
     _, _, out = arm64
     root = Path(__file__).resolve().parent.parent
-    done = subprocess.run([str(root / ".venv/bin/waltport"), "lab", "boot",
-                           str(out / "desk-arm64.yaml"), "--lab", f"pr{os.getpid() % 100000}lab",
-                           "--out", str(tmp_path / "boot"), "--json"],
-                          capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, done.stderr[-2000:]
-    boot = json.loads(done.stdout)["boots"][0]
-    assert {s["name"]: s["status"] for s in boot["stages"]}["userspace"] == "reached"
-    assert boot["stages"][2]["evidence"]["vci"] == "walt.node.desk-arm64"
+    run = tmp_path / "run"
+    done = subprocess.run([str(root / ".venv/bin/waltport"), "run", str(out / "desk-arm64.yaml"),
+                           "--out", str(run), "--no-progress",
+                           "-p", f"lab_name=pr{os.getpid() % 100000}run"],
+                          capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "desk-arm64: board:pass bootloader:pass network:pass image:pass first_boot:pass" \
+        in done.stdout
+    first_boot = json.loads((run / "first_boot.json").read_text())
+    assert "walt.node.desk-arm64" in json.dumps(first_boot)
 
 
 def test_bench_faults_are_clear_errors(box: BenchBox, tmp_path: Path) -> None:
