@@ -11,7 +11,7 @@ from waltport.net.tftp import read_transfer_log
 from waltport.probe.draft import check_draft, draft_profile, fdt_model, render_draft
 from waltport.probe.facts import UBootFacts, uboot_facts, with_wire
 from waltport.probe.transcript import parse_log, split_transcript
-from waltport.probe.verdicts import NO_NIC, profile_verdicts, uboot_verdicts
+from waltport.probe.verdicts import NO_NIC, bootloader_verdict, profile_verdicts, uboot_verdicts
 from waltport.profile.load import load_profile
 
 DATA = Path(__file__).parent / "data" / "probe"
@@ -96,6 +96,10 @@ def test_fdt_model_names_and_the_porters_profile_against_the_board() -> None:
                              replace(rpi, build_bits=32))
     assert [v.text for v in wrong] == [
         "the profile boots qemu-arm64 with an arm64 kernel; this U-Boot is built for arm"]
+    pc = load_profile(BOARDS / "qemu-x86-64.yaml")
+    assert [v.text for v in bootloader_verdict(pc, "uboot")] == [
+        "the profile says bootloader ipxe; this board answered as uboot"]
+    assert bootloader_verdict(pc, "ipxe") == ()
 
 
 def test_draft_of_the_32_bit_qemu_arm_uboot_boots_zimages() -> None:

@@ -18,7 +18,12 @@ from waltport.probe.facts import UBootFacts, parse_env, uboot_facts, with_wire
 from waltport.probe.ipxe import CPUID_COMMAND, IpxeFacts, ipxe_draft, ipxe_facts, ipxe_verdicts
 from waltport.probe.session import IPXE_KEYS, Dialogue, StopKeys
 from waltport.probe.transcript import Transcript
-from waltport.probe.verdicts import Verdict, profile_verdicts, uboot_verdicts
+from waltport.probe.verdicts import (
+    Verdict,
+    bootloader_verdict,
+    profile_verdicts,
+    uboot_verdicts,
+)
 from waltport.profile.model import Profile
 from waltport.walt import WALT_PREFIX
 
@@ -91,11 +96,14 @@ def _uboot_facts(t: Transcript, records: Sequence[TransferRecord]) -> Facts:
 
 
 def _uboot_verdicts(f: Any, p: Profile | None) -> tuple[Verdict, ...]:
-    return uboot_verdicts(f) + (profile_verdicts(p, f) if p is not None else ())
+    if p is None:
+        return uboot_verdicts(f)
+    mismatch = bootloader_verdict(p, "uboot")
+    return uboot_verdicts(f) + (mismatch or profile_verdicts(p, f))
 
 
 def _ipxe_verdicts(f: Any, p: Profile | None) -> tuple[Verdict, ...]:
-    return ipxe_verdicts(f)
+    return ipxe_verdicts(f) + (bootloader_verdict(p, "ipxe") if p is not None else ())
 
 
 @dataclass(frozen=True)

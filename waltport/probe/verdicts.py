@@ -162,3 +162,12 @@ def profile_verdicts(p: Profile, f: UBootFacts) -> tuple[Verdict, ...]:
                                                             f"{command}, which this U-Boot "
                                                             "lacks"))
     return tuple(out)
+
+
+def bootloader_verdict(p: Profile, seen: str) -> tuple[Verdict, ...]:
+    """*Pure.* The porter's profile names another bootloader than the one that answered."""
+    if str(p.bootloader) == seen:
+        return ()
+    return (Verdict("profile.bootloader", PROBLEM, f"the profile says bootloader "
+                                                   f"{p.bootloader}; this board answered as "
+                                                   f"{seen}"),)
