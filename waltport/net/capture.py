@@ -25,14 +25,20 @@ class CaptureError(WaltportError):
     """tcpdump could not start or failed."""
 
 
+RING_KIB = 256 * 1024
+
+
 def tcpdump_argv(netns: str | None, interface: str, out: Path, bpf: str | None = None) -> list[str]:
     """The tcpdump command line (``ip netns exec`` prefix when ``netns`` is given).
 
-    A 32 MiB kernel buffer (``-B``): a 30 MB kernel by TFTP comes in bursts
-    that overflow the default one and packets go missing from the evidence.
+    The kernel ring (``-B``, KiB) is counted in frames of the largest packet
+    the interface may carry: with segmentation offload (veth, bridge) that is
+    64 KiB, so 32 MiB held only 512 packets and a TFTP burst while tcpdump
+    waited for a CPU lost packets (the RRQ of a file among them).  256 MiB is
+    4096 packets of any size.
     """
     argv = ["tcpdump", "-i", interface, "-w", str(out), "--immediate-mode", "-U", "-n",
-            "-s", "0", "-B", "32768", "-Z", "root"]
+            "-s", "0", "-B", str(RING_KIB), "-Z", "root"]
     if bpf:
         argv.append(bpf)
     return ["ip", "netns", "exec", netns, *argv] if netns else argv
@@ -71,6 +77,11 @@ class Capture:
         self._abort()
         raise CaptureError(f"tcpdump on {self.interface} did not start: "
                            + " | ".join(s for s in seen if s)[-300:])
+
+    @property
+    def pid(self) -> int | None:
+        """The tcpdump process (``ip netns exec`` execs it), while it runs."""
+        return self._proc.pid if self._proc is not None else None
 
     def _abort(self) -> None:
         if self._proc and self._proc.poll() is None:
