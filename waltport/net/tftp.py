@@ -137,14 +137,24 @@ class TftpServer:
     inherited by several worker processes, see
     :mod:`waltport.net.tftp_workers`) instead of binding ``ip:port``;
     ``stop()`` closes this process's copy.
+
+    With the C loop (:func:`waltport.net.tftp_session.fast_path`) a transfer
+    with one block per ACK gets a thread of its own instead (:meth:`_alone`):
+    it waits for its ACKs in ``recv`` inside C with the interpreter lock
+    released, so a storm's lock-step transfers run side by side on every core
+    with no Python and no ``epoll_wait`` per block, as tftpd-hpa's processes
+    do.  ``fast``: False forces the Python loop (None: the default of
+    :class:`Session`).
     """
 
     def __init__(self, ip: str, resolver: Resolver, log_path: Path, port: int = 69,
-                 sock: socket.socket | None = None) -> None:
+                 sock: socket.socket | None = None, fast: bool | None = None) -> None:
         self.ip = ip
         self.resolver = resolver
         self.log = TransferLog(log_path)
         self.bad_packets = 0
+        self.fast = fast
+        self._alone_threads: set[threading.Thread] = set()
         self._stop = threading.Event()
         self._sock = sock if sock is not None else listen_socket(ip, port)
         self._thread = threading.Thread(target=self._loop, name="tftp", daemon=True)
@@ -163,6 +173,8 @@ class TftpServer:
         """End the loop (active transfers are aborted and logged), close everything."""
         self._stop.set()
         self._thread.join(5)
+        for alone in list(self._alone_threads):  # each sees the stop within PUMP_WAIT
+            alone.join(5)
         self._sock.close()
         self._epoll.close()
         self.log.close()
@@ -266,7 +278,8 @@ class TftpServer:
                 self._log(tr, None)
                 return
             tr.fd = fd
-            sess = Session(sock, fd, negotiate(dict(pkt.options or {}), os.fstat(fd).st_size))
+            sess = Session(sock, fd, negotiate(dict(pkt.options or {}), os.fstat(fd).st_size),
+                           self.fast)
         except OSError as err:
             tr.error = f"socket: {err}"
             self._log(tr, None)
@@ -283,17 +296,37 @@ class TftpServer:
                 sock.close()
                 if fd >= 0:
                     os.close(fd)
-        self._active[sock.fileno()] = (tr, sess)
-        self._epoll.register(sock.fileno(), select.EPOLLIN)
         sess.start(now)
         if sess.done:
             self._end(tr, sess)
+        elif sess.lockstep:
+            alone = threading.Thread(target=self._alone, args=(tr, sess), daemon=True,
+                                     name=f"tftp-{peer[0]}:{peer[1]}")
+            self._alone_threads.add(alone)
+            alone.start()
+        else:
+            self._active[sock.fileno()] = (tr, sess)
+            self._epoll.register(sock.fileno(), select.EPOLLIN)
+
+    def _alone(self, tr: _Transfer, sess: Session) -> None:
+        """A lock-step transfer's own thread: the C loop, then deadlines, until it ends."""
+        try:
+            while not sess.done:
+                now = time.monotonic()
+                if self._stop.is_set():
+                    sess.abort("server stopping")
+                    self._end(tr, sess)
+                else:
+                    self._step(tr, sess, Session.expired if sess.deadline <= now
+                               else Session.pump, now)
+        finally:
+            self._alone_threads.discard(threading.current_thread())
 
     def _end(self, tr: _Transfer, sess: Session) -> None:
         assert tr.sock is not None
-        self._active.pop(tr.sock.fileno(), None)
-        with contextlib.suppress(OSError):
-            self._epoll.unregister(tr.sock.fileno())
+        if self._active.pop(tr.sock.fileno(), None) is not None:
+            with contextlib.suppress(OSError):
+                self._epoll.unregister(tr.sock.fileno())
         tr.sock.close()
         os.close(tr.fd)
         self._log(tr, sess)

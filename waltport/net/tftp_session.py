@@ -18,6 +18,11 @@ per window), so it is kept short, measured in ``docs/benchmarks.md``:
 
 Block numbers are 16 bits on the wire and wrap to 0 (as tftpd-hpa and atftp
 do); inside, blocks are counted without wrapping.
+
+A transfer with one block per ACK answers its ACKs in C when the optional
+extension ``waltport.net._tftpfast`` was built (:func:`fast_path`): the same
+packets and results as the Python loop, without the interpreter's share of
+every round trip; ``WALTPORT_TFTP_PURE=1`` forces the Python loop.
 """
 
 from __future__ import annotations
@@ -28,6 +33,13 @@ import struct
 
 from waltport.errors import WaltportError
 
+_MISSING = ""
+try:
+    from waltport.net import _tftpfast
+except ImportError as _err:  # not compiled (no C compiler at install): the Python loop
+    _tftpfast = None  # type: ignore[assignment]  # the module or None, checked before use
+    _MISSING = str(_err)
+
 OP_DATA, OP_ACK, OP_ERROR, OP_OACK = 3, 4, 5, 6
 MAX_RETRIES = 5
 UDP_SEGMENT = getattr(socket, "UDP_SEGMENT", 103)  # linux/udp.h; Python 3.11 lacks the name
@@ -37,10 +49,26 @@ _HEADER = struct.Struct("!HH")
 PUMP_PACKETS = 256          # packets a lone transfer is served before the loop looks around
 PUMP_WAIT = 0.01            # s a lone transfer waits in recv for its client
 _PUMP_WAIT = struct.pack("@ll", 0, int(PUMP_WAIT * 1e6))  # struct timeval
+PURE_ENV = "WALTPORT_TFTP_PURE"
+# Why _tftpfast.lockstep ended a transfer (its ST_* codes; 0 and 1: it goes on).
+_DONE, _CLIENT_ERROR, _SOCKET, _SHRANK = 2, 3, 4, 5
 
 
 class FileChanged(WaltportError):
     """The file got shorter while it was being served (rewritten in place)."""
+
+
+def fast_path() -> str | None:
+    """Why lock-step transfers run in Python (None: they run in C)."""
+    if os.environ.get(PURE_ENV, "") not in ("", "0"):
+        return f"{PURE_ENV} is set"
+    if _tftpfast is None:
+        return f"the C extension is not built ({_MISSING})"
+    return None
+
+
+def shrank(at: int, size: int) -> str:
+    return f"file shrank to {at} bytes while being sent (was {size})"
 
 
 def oack_packet(options: dict[str, str]) -> bytes:
@@ -71,8 +99,7 @@ class _Frames:
         want = min(count * blksize, size - offset)
         got = os.preadv(fd, self.regions[:count], offset) if want > 0 else 0
         if got < want:
-            raise FileChanged(f"file shrank to {offset + got} bytes while being sent "
-                              f"(was {size})")
+            raise FileChanged(shrank(offset + got, size))
         if count == 1:
             _HEADER.pack_into(self.buf, 0, OP_DATA, first & 0xFFFF)
             return self.view[:4 + got]
@@ -93,9 +120,13 @@ class Session:
     The next window is read ahead into a second buffer right after a window
     leaves, while the client works: the ACK that confirms the whole window is
     then answered by a single ``send``.
+
+    ``fast``: answer the ACKs of a one-block window in C (None: when
+    :func:`fast_path` allows it; True without the extension is the Python loop).
     """
 
-    def __init__(self, sock: socket.socket, fd: int, options: dict[str, str]) -> None:
+    def __init__(self, sock: socket.socket, fd: int, options: dict[str, str],
+                 fast: bool | None = None) -> None:
         self.sock, self.fd, self.options = sock, fd, options
         self.blksize = int(options.get("blksize", 512))
         self.window = int(options.get("windowsize", 1))
@@ -115,6 +146,13 @@ class Session:
         self._spare = 1                                   # index of the read-ahead buffer
         self._ahead: tuple[int, memoryview] | None = None  # (its top block, its bytes)
         self._ack = bytearray(516)
+        # The C loop's state besides acked/top: two frames, the block read ahead
+        # into frames[spare] (0: none); Python's own sends leave it unset.
+        if fast is None:
+            fast = fast_path() is None
+        self.lockstep = fast and self.window == 1 and _tftpfast is not None
+        self._cframes = bytearray(2 * (self.blksize + 4)) if self.lockstep else bytearray()
+        self._cahead = self._cspare = 0
         # What a blocking recv waits at most (pump); MSG_DONTWAIT reads ignore it.
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _PUMP_WAIT)
 
@@ -137,7 +175,10 @@ class Session:
         again while more wait, and a second ``recv`` that finds nothing would
         cost a system call and an exception on every block.
         """
-        self._receive(socket.MSG_DONTWAIT, now)
+        if self.lockstep:
+            self._run_c(1, socket.MSG_DONTWAIT, now)
+        else:
+            self._receive(socket.MSG_DONTWAIT, now)
 
     def pump(self, now: float) -> None:
         """Serve this transfer alone for up to PUMP_PACKETS packets, waiting in ``recv``.
@@ -149,9 +190,31 @@ class Session:
         stop) after PUMP_PACKETS, when the transfer ends, or when the client
         has been silent for PUMP_WAIT.
         """
+        if self.lockstep:
+            self._run_c(PUMP_PACKETS, 0, now)
+            return
         for _ in range(PUMP_PACKETS):
             if self.done or not self._receive(0, now):
                 return
+
+    def _run_c(self, packets: int, flags: int, now: float) -> None:
+        """Up to ``packets`` packets through the C loop (same semantics as :meth:`_receive`)."""
+        assert _tftpfast is not None
+        (status, self.acked, self.top, self._cahead, self._cspare, moved, info,
+         message) = _tftpfast.lockstep(self.sock.fileno(), self.fd, self._cframes,
+                                       self.blksize, self.size, self.last, self.acked,
+                                       self.top, self._cahead, self._cspare, packets, flags)
+        if moved:
+            self.tries, self.deadline = 0, now + self.timeout
+        if status == _DONE:
+            self._finish("ok", "")
+        elif status == _CLIENT_ERROR:
+            self._finish("client-error",
+                         f"client sent ERROR {info}: {message.decode('latin-1')}")
+        elif status == _SOCKET:
+            self._finish("error", f"socket: {os.strerror(info)}")
+        elif status == _SHRANK:
+            self._finish("error", shrank(info, self.size))
 
     def _receive(self, flags: int, now: float) -> bool:
         """One packet (``flags``: MSG_DONTWAIT or 0 to wait PUMP_WAIT); False if none came."""
@@ -199,6 +262,7 @@ class Session:
         """(Re)send the window after the acked block, then read the next one ahead."""
         self.deadline = now + self.timeout
         self._ahead = None
+        self._cahead = 0
         try:
             if self.acked < 0:
                 self.sock.send(oack_packet(self.options))

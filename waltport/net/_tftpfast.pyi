@@ -1,0 +1,3 @@
+def lockstep(sock: int, fd: int, frames: bytearray, blksize: int, size: int, last: int,
+             acked: int, top: int, ahead: int, spare: int, packets: int,
+             flags: int) -> tuple[int, int, int, int, int, int, int, bytes]: ...
