@@ -15,6 +15,7 @@ APT_PACKAGES=(
   nfs-ganesha nfs-ganesha-vfs rpcbind openssh-client socat
   mmdebstrap qemu-user-static binfmt-support
   chromium
+  gcc libc6-dev python3-dev
 )
 
 missing=()
@@ -65,7 +66,7 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.waltport-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ waltport/net/_tftpfast.c -nt "$stamp" ]; then
   # pip's output goes to a log: a failure prints its tail, a success stays quiet.
   if ! { .venv/bin/pip install -q --upgrade pip && .venv/bin/pip install -q -e '.[dev]'; } \
       > .venv/pip.log 2>&1; then
@@ -74,5 +75,10 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     exit 1
   fi
   touch "$stamp"
+  # The TFTP server's C loop is optional (pip goes on without it): say when it is missing.
+  if ! .venv/bin/python -c 'import waltport.net._tftpfast' 2>/dev/null; then
+    echo "bootstrap: the TFTP C loop did not build (see .venv/pip.log): the bench server" \
+      "serves lock-step transfers in Python, slower" >&2
+  fi
 fi
 echo "bootstrap: ready (.venv)"

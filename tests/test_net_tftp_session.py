@@ -1,8 +1,11 @@
 """The TFTP transfer engine over real UDP sockets on loopback, driven by a scripted client.
 
 Each test plays a client that misbehaves in one way (loses a window, acks
-twice, acks half a window, sends ERROR, disappears) and checks both what
-arrives on the wire and the server's transfer record.  No root needed.
+twice, acks half a window, sends ERROR, disappears, goes silent) and checks
+both what arrives on the wire and the server's transfer record.  Every test
+runs against both loops of a one-block-per-ACK transfer: the C one
+(``waltport.net._tftpfast``) and the Python one it stands in for.  No root
+needed.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +23,14 @@ from net_fixtures import transfer_records
 
 from waltport.net.tftp import TftpServer, TransferRecord
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused
-from waltport.net.tftp_session import oack_packet, segments_per_send
+from waltport.net.tftp_session import (
+    MAX_RETRIES,
+    PURE_ENV,
+    fast_path,
+    lockstep_loop,
+    oack_packet,
+    segments_per_send,
+)
 
 DATA, ACK, ERROR, OACK = 3, 4, 5, 6
 
@@ -33,14 +44,16 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def server(files: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TftpServer]:
+@pytest.fixture(scope="module", params=[True, False], ids=["C-loop", "Python-loop"])
+def server(files: Path, tmp_path_factory: pytest.TempPathFactory,
+           request: pytest.FixtureRequest) -> Iterator[TftpServer]:
     def resolve(requested: str, client_ip: str) -> tuple[str, Path]:
         if requested.startswith("missing"):
             raise TftpRefused(ERR_NOT_FOUND, f"no {requested}", requested)
         return f"remapped/{requested}", files / requested
 
-    srv = TftpServer("127.0.0.1", resolve, tmp_path_factory.mktemp("log") / "t.jsonl", port=0)
+    srv = TftpServer("127.0.0.1", resolve, tmp_path_factory.mktemp("log") / "t.jsonl", port=0,
+                     fast=request.param)
     srv.start()
     yield srv
     srv.stop()
@@ -94,6 +107,13 @@ def record_for(server: TftpServer, port: int, timeout: float = 5) -> TransferRec
     if not recs:
         raise AssertionError(f"no transfer record for port {port}")
     return recs[-1]
+
+
+@pytest.mark.skipif(bool(os.environ.get(PURE_ENV)), reason=f"{PURE_ENV} forces Python")
+def test_the_c_loop_is_built() -> None:
+    """bootstrap installs gcc and the headers, so the optional extension must be there."""
+    assert fast_path() is None
+    assert lockstep_loop() == "C"
 
 
 def test_oack_and_segment_limits() -> None:
@@ -229,3 +249,71 @@ def test_a_vanished_client_ends_the_transfer_at_once(server: TftpServer) -> None
     rec = record_for(server, port, timeout=4)
     assert rec.result == "error" and "refused" in (rec.error or "").lower(), rec
     assert time.monotonic() - t0 < 3
+
+
+def _lockstep_threads() -> int:
+    return sum(t.name.startswith("tftp-127.0.0.1:") for t in threading.enumerate())
+
+
+def test_lockstep_ignores_duplicate_and_old_acks(server: TftpServer, files: Path) -> None:
+    """One block per ACK: a repeated or older ACK sends nothing (no Sorcerer's Apprentice)."""
+    c = Client(server)
+    c.request("k", blksize=100)
+    c.ack(0)
+    assert block(c.recv())[0] == 1
+    # The C loop serves the transfer from a thread of its own, the Python one from the loop.
+    assert _lockstep_threads() == (1 if server.fast and fast_path() is None else 0)
+    c.ack(1)
+    assert block(c.recv())[0] == 2
+    c.ack(1)
+    c.ack(0)
+    c.ack(40000)  # far ahead of anything sent: ignored as well
+    with pytest.raises(TimeoutError):
+        c.recv(timeout=0.3)
+    got = bytearray((files / "k").read_bytes()[:200])
+    for n in range(2, 39):
+        c.ack(n)
+        if n < 38:
+            num, data = block(c.recv())
+            assert num == n + 1
+            got += data
+    assert bytes(got) == (files / "k").read_bytes()
+    rec = record_for(server, c.sock.getsockname()[1])
+    assert (rec.result, rec.blocks, rec.bytes, rec.retransmits) == ("ok", 38, 3711, 0)
+    c.close()
+
+
+def test_lockstep_client_error_mid_transfer(server: TftpServer) -> None:
+    c = Client(server)
+    c.request("k", blksize=100)
+    for n in range(3):
+        c.ack(n)
+        assert block(c.recv())[0] == n + 1
+    c.sock.sendto(struct.pack("!HH", ERROR, 3) + b"disk full\0junk", c.tid)
+    rec = record_for(server, c.sock.getsockname()[1])
+    assert (rec.result, rec.error, rec.bytes) == ("client-error",
+                                                  "client sent ERROR 3: disk full", 0)
+    c.close()
+
+
+@pytest.mark.slow
+def test_lockstep_silent_client_retries_then_times_out(server: TftpServer) -> None:
+    """A client that stops acking (its port still open): the block again after the
+    timeout, the transfer goes on when it acks, and ends after MAX_RETRIES."""
+    c = Client(server)
+    c.request("k", blksize=100, timeout=1)
+    c.ack(0)
+    assert block(c.recv())[0] == 1
+    c.ack(1)
+    assert block(c.recv())[0] == 2
+    t0 = time.monotonic()
+    assert block(c.recv(timeout=3))[0] == 2  # resent after the 1 s timeout
+    assert 0.8 < time.monotonic() - t0 < 2.5
+    c.ack(2)  # the loop resumes after a retransmission
+    assert block(c.recv())[0] == 3
+    resent = [block(c.recv(timeout=3))[0] for _ in range(MAX_RETRIES)]
+    assert resent == [3] * MAX_RETRIES
+    rec = record_for(server, c.sock.getsockname()[1], timeout=5)
+    assert rec.result == "timeout" and "no ACK for block 3" in (rec.error or ""), rec
+    assert rec.retransmits == 1 + MAX_RETRIES
+    c.close()

@@ -32,6 +32,7 @@ from waltport.net.registry import Registry
 from waltport.net.serveconfig import ServeConfig, parse_argv
 from waltport.net.tftp import Resolver
 from waltport.net.tftp_map import ERR_NOT_FOUND, TftpRefused, contained, remap, split_target
+from waltport.net.tftp_session import lockstep_loop
 from waltport.net.tftp_workers import NICENESS, TftpWorkers, default_workers
 from waltport.profile.model import is_model_name
 
@@ -127,6 +128,7 @@ def run(config: ServeConfig, stop: threading.Event) -> None:
         pids = tftp.pids
         print("READY " + json.dumps({"server_ip": str(iface.ip), "interface": config.interface,
                                      "pid": os.getpid(), "tftp_pid": pids[0], "tftp_pids": pids,
+                                     "tftp_lockstep": lockstep_loop(),
                                      "image_id": image_id(config.image_root)}), flush=True)
         alive = tftp.count
         while not stop.wait(1.0):

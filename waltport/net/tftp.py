@@ -148,7 +148,7 @@ class TftpServer:
     """
 
     def __init__(self, ip: str, resolver: Resolver, log_path: Path, port: int = 69,
-                 sock: socket.socket | None = None, fast: bool | None = None) -> None:
+                 sock: socket.socket | None = None, *, fast: bool | None = None) -> None:
         self.ip = ip
         self.resolver = resolver
         self.log = TransferLog(log_path)

@@ -67,6 +67,12 @@ def fast_path() -> str | None:
     return None
 
 
+def lockstep_loop() -> str:
+    """Where one-block-per-ACK transfers run, for start-up lines: "C" or "Python (why)"."""
+    why = fast_path()
+    return "C" if why is None else f"Python ({why})"
+
+
 def shrank(at: int, size: int) -> str:
     return f"file shrank to {at} bytes while being sent (was {size})"
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 from waltport.host.proc import die_with_parent
 from waltport.net.tftp import Resolver, TftpServer, listen_socket
+from waltport.net.tftp_session import lockstep_loop
 
 log = logging.getLogger("waltport.net.tftp")
 STOP_TIMEOUT = 10.0
@@ -150,7 +151,8 @@ class TftpWorkers:
         os.nice(NICENESS)
         server = TftpServer(self.ip, self.make_resolver(), self.log_path, sock=sock)
         server.start()
-        log.info("tftp worker %d serving %s:%d", os.getpid(), self.ip, self.port)
+        log.info("tftp worker %d serving %s:%d, lock-step transfers in %s", os.getpid(),
+                 self.ip, self.port, lockstep_loop())
         os.write(ready_w, b"1")
         os.close(ready_w)
         # The parent check also covers a parent gone before die_with_parent ran.
