@@ -6,7 +6,8 @@ check does not know WalT's virtual layout.  Here one epoll loop per process
 serves every transfer (:class:`TftpServer`), each a
 :class:`waltport.net.tftp_session.Session` with its own socket (the transfer
 ID): RFC 2347-2349 (options, blksize, timeout, tsize) and RFC 7440
-(windowsize).
+(windowsize); with the optional C loop, transfers of one block per ACK run
+in threads of their own instead.
 """
 
 from __future__ import annotations

@@ -19,10 +19,14 @@ per window), so it is kept short, measured in ``docs/benchmarks.md``:
 Block numbers are 16 bits on the wire and wrap to 0 (as tftpd-hpa and atftp
 do); inside, blocks are counted without wrapping.
 
-A transfer with one block per ACK answers its ACKs in C when the optional
-extension ``waltport.net._tftpfast`` was built (:func:`fast_path`): the same
-packets and results as the Python loop, without the interpreter's share of
-every round trip; ``WALTPORT_TFTP_PURE=1`` forces the Python loop.
+A transfer with one block per ACK (``Session.lockstep``) answers its ACKs
+in C when the optional extension ``waltport.net._tftpfast`` was built
+(:func:`fast_path`): :meth:`Session.pump` then waits, receives, matches and
+sends inside C, with the interpreter lock released, the same packets and
+results as the Python loop without the interpreter's share of every round
+trip; ``WALTPORT_TFTP_PURE=1`` forces the Python loop.  The server drives
+such a transfer from a thread of its own (pump, deadlines), never through
+:meth:`Session.readable`.
 """
 
 from __future__ import annotations
@@ -181,10 +185,7 @@ class Session:
         again while more wait, and a second ``recv`` that finds nothing would
         cost a system call and an exception on every block.
         """
-        if self.lockstep:
-            self._run_c(1, socket.MSG_DONTWAIT, now)
-        else:
-            self._receive(socket.MSG_DONTWAIT, now)
+        self._receive(socket.MSG_DONTWAIT, now)
 
     def pump(self, now: float) -> None:
         """Serve this transfer alone for up to PUMP_PACKETS packets, waiting in ``recv``.
@@ -194,7 +195,7 @@ class Session:
         dispatch, about a fifth of a lock-step stream's time (measured in
         docs/benchmarks.md).  It returns to the loop (new requests, deadlines,
         stop) after PUMP_PACKETS, when the transfer ends, or when the client
-        has been silent for PUMP_WAIT.
+        has been silent for PUMP_WAIT.  A lock-step session does all of it in C.
         """
         if self.lockstep:
             self._run_c(PUMP_PACKETS, 0, now)
