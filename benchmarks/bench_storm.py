@@ -339,6 +339,8 @@ def main() -> int:
             with BenchServer(lab, root, state=tmp / "state",
                              tftp_workers=args.tftp_workers) as srv:
                 workers: list[int] = srv.info["tftp_pids"]  # type: ignore[assignment]
+                notes.append(f"bench server's lock-step loop: "
+                             f"{srv.info.get('tftp_lockstep', 'Python')}")
                 results, wall = storm(lab, fleet, tmp, dhcp=True)
                 nodes = [dev for dev in srv.registry.devices() if dev.model == MODEL]
                 commits = sorted(e.time for e in srv.registry.events() if e.kind == "dhcp-commit")

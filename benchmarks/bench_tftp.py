@@ -67,6 +67,7 @@ def main() -> None:
     hpa_ip = str(lab.network.network_address + 2)  # outside the DHCP pool (.10 on)
     times: dict[tuple[str, str], list[float]] = {}
     round_loads: list[str] = []
+    loop: object = "?"
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         os.chmod(tmp, 0o755)
@@ -77,7 +78,8 @@ def main() -> None:
         out = tmp / "o"
         hpa: subprocess.Popen[bytes] | None = None
         try:
-            with BenchServer(lab, tmp / "img", state=tmp / "state"):
+            with BenchServer(lab, tmp / "img", state=tmp / "state") as srv:
+                loop = srv.info.get("tftp_lockstep", "Python")
                 udhcpc(lab, tmp, "-V", "walt.node.bench")
                 subprocess.run(["ip", "-n", lab.netns, "addr", "add", f"{hpa_ip}/24", "dev",
                                 lab.bridge], check=True)
@@ -101,8 +103,8 @@ def main() -> None:
                 hpa.wait()
             lab.down()
     mib = args.size_mib
-    print(f"{args.rounds} interleaved rounds, {mib} MiB random file; load average "
-          "(1/5/15 min) before -> after each round:")
+    print(f"{args.rounds} interleaved rounds, {mib} MiB random file; bench server's "
+          f"lock-step loop: {loop}; load average (1/5/15 min) before -> after each round:")
     for n, text in enumerate(round_loads, 1):
         print(f"- round {n}: {text}")
     print("\n| client | bench server median (s) | tftpd-hpa median (s) | bench MB/s | "
