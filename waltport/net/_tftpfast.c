@@ -104,11 +104,11 @@ static int send_next(struct lockstep *s)
     return ST_MORE;
 }
 
-/* Serve up to ``packets`` packets; ``flags`` MSG_DONTWAIT or 0 (the socket's SO_RCVTIMEO). */
-static int run(struct lockstep *s, long long packets, int flags)
+/* Serve up to ``packets`` packets, each waited for at most the socket's SO_RCVTIMEO. */
+static int run(struct lockstep *s, long long packets)
 {
     for (long long i = 0; i < packets; i++) {
-        ssize_t n = recv(s->sock, s->ack, ACK_BUF, flags);
+        ssize_t n = recv(s->sock, s->ack, ACK_BUF, 0);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
                 return ST_IDLE;
@@ -150,16 +150,16 @@ static PyObject *lockstep(PyObject *self, PyObject *const *args, Py_ssize_t narg
 {
     (void)self;
     struct lockstep s;
-    long long v[11];
-    if (nargs != 12) {
-        PyErr_Format(PyExc_TypeError, "lockstep: 12 arguments, got %zd", nargs);
+    long long v[10];
+    if (nargs != 11) {
+        PyErr_Format(PyExc_TypeError, "lockstep: 11 arguments, got %zd", nargs);
         return NULL;
     }
     if (!PyByteArray_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "lockstep: frames must be a bytearray");
         return NULL;
     }
-    for (int i = 0; i < 12; i++)
+    for (int i = 0; i < 11; i++)
         if (i != 2 && !as_ll(args[i], &v[i < 2 ? i : i - 1]))
             return NULL;
     memset(&s, 0, offsetof(struct lockstep, ack));
@@ -173,7 +173,6 @@ static PyObject *lockstep(PyObject *self, PyObject *const *args, Py_ssize_t narg
     s.ahead = v[7];
     s.spare = (int)v[8];
     long long packets = v[9];
-    int flags = (int)v[10];
     if (s.blksize < 8 || (s.spare != 0 && s.spare != 1) ||
         PyByteArray_GET_SIZE(args[2]) < 2 * (s.blksize + 4)) {
         PyErr_SetString(PyExc_ValueError, "lockstep: frames shorter than two blocks");
@@ -182,7 +181,7 @@ static PyObject *lockstep(PyObject *self, PyObject *const *args, Py_ssize_t narg
     s.frames = (unsigned char *)PyByteArray_AS_STRING(args[2]);
     int st;
     Py_BEGIN_ALLOW_THREADS
-    st = run(&s, packets, flags);
+    st = run(&s, packets);
     Py_END_ALLOW_THREADS
     return Py_BuildValue("(iLLLiLLy#)", st, s.acked, s.top, s.ahead, s.spare, s.progressed,
                          s.info, (const char *)s.ack + 4, (Py_ssize_t)s.msg_len);
@@ -190,8 +189,8 @@ static PyObject *lockstep(PyObject *self, PyObject *const *args, Py_ssize_t narg
 
 static PyMethodDef methods[] = {
     {"lockstep", (PyCFunction)(void (*)(void))lockstep, METH_FASTCALL,
-     "lockstep(sock, fd, frames, blksize, size, last, acked, top, ahead, spare, packets, "
-     "flags) -> (status, acked, top, ahead, spare, progressed, info, message)"},
+     "lockstep(sock, fd, frames, blksize, size, last, acked, top, ahead, spare, packets) "
+     "-> (status, acked, top, ahead, spare, progressed, info, message)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -78,6 +78,7 @@ def lockstep_loop() -> str:
 
 
 def shrank(at: int, size: int) -> str:
+    """Pure: the transfer's error when the file ended at ``at`` bytes instead of ``size``."""
     return f"file shrank to {at} bytes while being sent (was {size})"
 
 
@@ -198,19 +199,19 @@ class Session:
         has been silent for PUMP_WAIT.  A lock-step session does all of it in C.
         """
         if self.lockstep:
-            self._run_c(PUMP_PACKETS, 0, now)
+            self._pump_c(now)
             return
         for _ in range(PUMP_PACKETS):
             if self.done or not self._receive(0, now):
                 return
 
-    def _run_c(self, packets: int, flags: int, now: float) -> None:
-        """Up to ``packets`` packets through the C loop (same semantics as :meth:`_receive`)."""
+    def _pump_c(self, now: float) -> None:
+        """:meth:`pump` in C: what :meth:`_receive` does, for up to PUMP_PACKETS packets."""
         assert _tftpfast is not None
         (status, self.acked, self.top, self._cahead, self._cspare, moved, info,
          message) = _tftpfast.lockstep(self.sock.fileno(), self.fd, self._cframes,
                                        self.blksize, self.size, self.last, self.acked,
-                                       self.top, self._cahead, self._cspare, packets, flags)
+                                       self.top, self._cahead, self._cspare, PUMP_PACKETS)
         if moved:
             self.tries, self.deadline = 0, now + self.timeout
         if status == _DONE:
