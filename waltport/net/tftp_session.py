@@ -37,12 +37,10 @@ import struct
 
 from waltport.errors import WaltportError
 
-_MISSING = ""
 try:
     from waltport.net import _tftpfast
-except ImportError as _err:  # not compiled (no C compiler at install): the Python loop
+except ImportError:  # not compiled (no C compiler at install): the Python loop
     _tftpfast = None  # type: ignore[assignment]  # the module or None, checked before use
-    _MISSING = str(_err)
 
 OP_DATA, OP_ACK, OP_ERROR, OP_OACK = 3, 4, 5, 6
 MAX_RETRIES = 5
@@ -67,7 +65,7 @@ def fast_path() -> str | None:
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return f"{PURE_ENV} is set"
     if _tftpfast is None:
-        return f"the C extension is not built ({_MISSING})"
+        return "the C extension waltport.net._tftpfast is not built"
     return None
 
 
