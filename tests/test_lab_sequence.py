@@ -19,6 +19,7 @@ from waltport.lab.sequence import (
     parse_pcap,
     percentile,
     stage_statistics,
+    with_logged,
 )
 
 BOARD = bytes.fromhex("525400560000")
@@ -174,6 +175,28 @@ def test_server_log_completes_a_transfer_the_capture_cut_short() -> None:
     stages = compute_stages(**common, served={"kernel": 1478})  # type: ignore[arg-type]
     assert failed_stage(stages) == "kernel_started"
     assert stages[4].evidence == {"file": "kernel", "bytes": 1478, "bytes_captured": 1468}
+
+
+def test_server_log_stands_for_a_transfer_whose_request_the_capture_lost() -> None:
+    dhcp, tftp = parse_pcap(_pcap(), "52:54:00:56:00:00")
+    wire = [t for t in tftp if t.filename != "kernel"]           # the RRQ was dropped
+    kernel = next(t for t in tftp if t.filename == "kernel")
+    logged = [TftpSeen(kernel.start, kernel.end + 0.01, "kernel", 1478, True, on_wire=False),
+              TftpSeen(kernel.start - 1, kernel.start - 0.5, "start.uboot", 9, True,
+                       on_wire=False)]
+    merged = with_logged(wire, logged)
+    # The wire wins for a file it saw; the log adds only what the wire lost entirely.
+    assert [t.filename for t in merged] == [t.filename for t in tftp]
+    assert [t.on_wire for t in merged if t.filename == "start.uboot"] == [True]
+    common = {"t0_wall": T0, "model": "qemu-arm64", "identifier": "vci",
+              "second_stage": "start.uboot", "kernel": "kernel", "initrd": None, "dhcp": dhcp,
+              "console": [], "booted_wall": None}
+    assert failed_stage(compute_stages(**common, tftp=wire)) == "kernel_fetched"  # type: ignore[arg-type]
+    stages = compute_stages(**common, tftp=merged,  # type: ignore[arg-type]
+                            served={"kernel": 1478})
+    assert failed_stage(stages) == "kernel_started"
+    assert stages[4].evidence == {"file": "kernel", "bytes": 1478, "seen_on_wire": False}
+    assert stages[4].time == round(kernel.end + 0.01 - T0, 3)
 
 
 def test_uci_identifier() -> None:

@@ -41,6 +41,7 @@ from waltport.lab.sequence import (
     compute_stages,
     failed_stage,
     parse_pcap,
+    with_logged,
 )
 from waltport.lab.target.ports import Target
 from waltport.net.capture import Capture
@@ -108,12 +109,15 @@ def _booted_time(server: BootServer, mac: str, model: str, since: float) -> floa
     return events[0].time if events else None
 
 
-def _served_files(server: BootServer, client_ip: str | None) -> dict[str, int]:
-    """Files the server logged as sent whole to ``client_ip``: name -> bytes."""
+def _logged_transfers(server: BootServer, client_ip: str | None,
+                      since: float) -> list[TftpSeen]:
+    """Transfers the server logged as sent whole to ``client_ip`` since ``since``."""
     if client_ip is None or not server.transfer_log.exists():
-        return {}
-    return {r.requested.lstrip("/"): r.bytes for r in read_transfer_log(server.transfer_log)
-            if r.client == client_ip and r.result == "ok"}
+        return []
+    return [TftpSeen(r.time, r.time + r.duration, r.requested.lstrip("/"), r.bytes, True,
+                     on_wire=False)
+            for r in read_transfer_log(server.transfer_log)
+            if r.client == client_ip and r.result == "ok" and r.time >= since]
 
 
 class _Boot:
@@ -144,16 +148,26 @@ class _Boot:
             return None
         return _booted_time(self.server, mac, self.expected.model, self.t0)
 
+    def logged(self) -> list[TftpSeen]:
+        """What the server's transfer log says it sent this boot's board."""
+        mac = self.wire.mac
+        if self.server is None or mac is None:
+            return []
+        return _logged_transfers(self.server, self.server.registry.lease_of(mac), self.t0)
+
     def stages(self, dhcp: Sequence[DhcpSeen] | None = None,
-               tftp: Sequence[TftpSeen] | None = None,
-               served: dict[str, int] | None = None) -> list[Stage]:
+               tftp: Sequence[TftpSeen] | None = None) -> list[Stage]:
+        """The stages from the wire (or the given capture), the server's transfer log,
+        the console and the login."""
         e = self.expected
+        logged = self.logged()
         return compute_stages(
             t0_wall=self.t0, model=e.model, identifier=e.identifier,
             second_stage=e.second_stage, kernel=e.kernel, initrd=e.initrd,
             dhcp=self.wire.dhcp if dhcp is None else dhcp,
-            tftp=self.wire.tftp if tftp is None else tftp, console=self.console_lines(),
-            booted_wall=self.booted(), served=served,
+            tftp=with_logged(self.wire.tftp if tftp is None else tftp, logged),
+            console=self.console_lines(), booted_wall=self.booted(),
+            served={t.filename: t.bytes for t in logged},
             login=self.leg if self.seen.image_stages else None,
             notification=self.wire.notification, seen=self.seen)
 
@@ -289,9 +303,7 @@ def drive(target: Target, server: BootServer | None, expected: Expected, *, inde
                 if console is not None:
                     console.close()
     dhcp, tftp = parse_pcap(pcap.read_bytes() if pcap.exists() else b"", boot.wire.mac)
-    served = _served_files(server, server.registry.lease_of(boot.wire.mac)) \
-        if server is not None and boot.wire.mac else {}
-    stages = boot.stages(dhcp, tftp, served)
+    stages = boot.stages(dhcp, tftp)
     failed = failed_stage(stages)
     if failed is not None and error is None:
         error = "userspace marker seen but no boot notification recorded" \

@@ -65,6 +65,16 @@ class TftpSeen:
     filename: str               # as requested, leading slashes removed
     bytes: int
     complete: bool              # a DATA block shorter than the block size was seen
+    on_wire: bool = True        # False: only the server's transfer log has it (the
+                                # capture lost the request)
+
+
+def with_logged(wire: Sequence[TftpSeen], logged: Sequence[TftpSeen]) -> list[TftpSeen]:
+    """The captured transfers, plus the ones the server logged whole whose request the
+    capture lost (a file seen on the wire at all is taken from the wire). *Pure.*"""
+    seen = {t.filename for t in wire}
+    return sorted([*wire, *(t for t in logged if t.filename not in seen)],
+                  key=lambda t: t.start)
 
 
 @dataclass(frozen=True)
@@ -252,7 +262,9 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
         got = _last_complete(tftp, file, served)
         size = served.get(file, got.bytes if got else None)
         ev: dict[str, object] = {"file": file, "bytes": size}
-        if got:
+        if got and not got.on_wire:
+            ev["seen_on_wire"] = False      # the server's transfer log says it was sent whole
+        elif got:
             ev["bytes_captured"] = got.bytes
             if stage_name == "second_stage_fetched":
                 # A request after the script proves U-Boot/iPXE ran it.
