@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from waltport.pipeline.assemble import assemble_run, write_run_file
+from waltport.pipeline.registry import PARAMETERS, select
 from waltport.pipeline.runner import run_profile
-from waltport.pipeline.stages import PARAMETERS, select
 from waltport.stages import board, bootloader, image, report
 from waltport.util.paths import PROJECT_DIR
 

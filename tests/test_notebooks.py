@@ -8,8 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from waltport.pipeline.registry import PARAMETERS, PIPELINE_STAGES, notebooks_dir
 from waltport.pipeline.runner import notebook_parameters
-from waltport.pipeline.stages import PARAMETERS, STAGES, notebooks_dir
 
 NOTEBOOKS = sorted(notebooks_dir().glob("*.ipynb"))
 # Notebooks of tools used before a profile exists: not stages of `waltport run`.
@@ -18,15 +18,15 @@ MAX_CELL_LINES = 3   # one call and its display; more means logic that belongs i
 
 
 def test_every_stage_has_its_notebook_and_no_stray_ones() -> None:
-    assert {s.notebook for s in STAGES} | TOOL_NOTEBOOKS == {p.name for p in NOTEBOOKS}
+    assert {s.notebook for s in PIPELINE_STAGES} | TOOL_NOTEBOOKS == {p.name for p in NOTEBOOKS}
 
 
 def test_notebooks_are_numbered_in_the_order_the_stages_run() -> None:
     # Opened one after the other in JupyterLab they run as `waltport run` does: the image
     # first, then the network stage boots it once and the first boot judges that boot.
-    assert [s.notebook for s in STAGES] == [p.name for p in NOTEBOOKS
-                                            if p.name not in TOOL_NOTEBOOKS]
-    order = [s.name for s in STAGES]
+    assert [s.notebook for s in PIPELINE_STAGES] == [p.name for p in NOTEBOOKS
+                                                     if p.name not in TOOL_NOTEBOOKS]
+    order = [s.name for s in PIPELINE_STAGES]
     assert order.index("image") < order.index("network") < order.index("first_boot")
 
 

@@ -25,8 +25,8 @@ from waltport.pipeline.bootmedia import (
     read_media,
 )
 from waltport.pipeline.bundle import MANIFEST, write_bundle
+from waltport.pipeline.registry import PIPELINE_STAGES
 from waltport.pipeline.results import StageResult, write_result
-from waltport.pipeline.stages import STAGES
 from waltport.stages import board, bootloader
 from waltport.util.paths import PROJECT_DIR
 
@@ -102,7 +102,7 @@ def test_assembled_run_shows_the_medium_and_bundles_its_sidecar_not_the_image(
         tmp_path: Path) -> None:
     run = build_medium_run(tmp_path, "qemu-arm64")
     rd, prof = run.run_dir, str(BOARDS / "qemu-arm64.yaml")
-    write_run_file(rd, prof, {"mode": "lab"}, [s for s in STAGES if s.name != "report"])
+    write_run_file(rd, prof, {"mode": "lab"}, [s for s in PIPELINE_STAGES if s.name != "report"])
     board.run(prof, str(rd))
     bootloader.run(prof, str(rd))
     write_result(rd, run.first_boot())

@@ -17,7 +17,7 @@ from waltport.cli import main
 from waltport.pipeline.assemble import assemble_run, write_run_file
 from waltport.pipeline.bundle import MANIFEST, secret_in, write_bundle
 from waltport.pipeline.pcaptrim import read_frames, trim
-from waltport.pipeline.stages import STAGES
+from waltport.pipeline.registry import PIPELINE_STAGES
 from waltport.stages import board, bootloader
 from waltport.util.paths import PROJECT_DIR
 
@@ -100,7 +100,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     rd.mkdir()
     prof = str(BOARDS / "qemu-arm64.yaml")
     write_run_file(rd, prof, {"mode": "lab", "out_dir": str(rd)},
-                   [s for s in STAGES if s.name in ("board", "bootloader")])
+                   [s for s in PIPELINE_STAGES if s.name in ("board", "bootloader")])
     board.run(prof, str(rd))
     bootloader.run(prof, str(rd))
     lab = rd / "network" / "lab"

@@ -14,9 +14,9 @@ import pytest
 from pipeline_fixtures import BOARDS, _jupyter_dirs, jupyter_root, recording_cell, write_notebook  # noqa: F401
 
 from waltport.cli import main
+from waltport.pipeline.registry import StageSpec
 from waltport.pipeline.results import read_result
 from waltport.pipeline.runner import entry_params, notebook_parameters, run_profile
-from waltport.pipeline.stages import Stage
 
 pytestmark = pytest.mark.slow
 
@@ -30,9 +30,9 @@ def test_failures_are_recorded_later_stages_skipped_and_reports_written(tmp_path
     write_notebook(nbs / "hang.ipynb", "import time\ntime.sleep(600)")
     write_notebook(nbs / "die.ipynb", "import os\nos._exit(3)")
     write_notebook(nbs / "opt.ipynb", recording_cell("opt", ok=False))
-    stages = (Stage("a", "a.ipynb"), Stage("b", "b.ipynb", ("a",)),
-              Stage("c", "c.ipynb", ("b",)), Stage("hang", "hang.ipynb", ("a",)),
-              Stage("die", "die.ipynb", ("a",)), Stage("opt", "opt.ipynb", (), False))
+    stages = (StageSpec("a", "a.ipynb"), StageSpec("b", "b.ipynb", ("a",)),
+              StageSpec("c", "c.ipynb", ("b",)), StageSpec("hang", "hang.ipynb", ("a",)),
+              StageSpec("die", "die.ipynb", ("a",)), StageSpec("opt", "opt.ipynb", (), False))
     out = tmp_path / "run"
     seen: list[tuple[str, str]] = []
     outcome = run_profile(BOARDS / "qemu-arm64.yaml", out, stages=stages, notebooks=nbs,
@@ -64,7 +64,7 @@ def test_optional_failure_does_not_fail_the_run(tmp_path: Path) -> None:
     nbs.mkdir()
     write_notebook(nbs / "a.ipynb", recording_cell("a"))
     write_notebook(nbs / "opt.ipynb", recording_cell("opt", ok=False))
-    stages = (Stage("a", "a.ipynb"), Stage("opt", "opt.ipynb", (), False))
+    stages = (StageSpec("a", "a.ipynb"), StageSpec("opt", "opt.ipynb", (), False))
     outcome = run_profile(BOARDS / "qemu-arm64.yaml", tmp_path / "run", stages=stages,
                           notebooks=nbs)
     # The check is mandatory inside an optional stage: the stage fails, the run does not.
@@ -162,8 +162,8 @@ def test_ctrl_c_stops_the_run_writes_the_reports_and_leaves_no_kernel(tmp_path: 
     script = (
         "import sys\nfrom pathlib import Path\n"
         "from waltport.cli import main\nfrom waltport.pipeline import runner\n"
-        "from waltport.pipeline.stages import Stage\n"
-        "st = (Stage('a', 'a.ipynb'), Stage('slow', 'slow.ipynb'), Stage('b', 'b.ipynb'))\n"
+        "from waltport.pipeline.registry import StageSpec as S\n"
+        "st = (S('a', 'a.ipynb'), S('slow', 'slow.ipynb'), S('b', 'b.ipynb'))\n"
         f"try:\n    runner.run_profile({str(BOARDS / 'qemu-arm64.yaml')!r}, {str(out)!r}, "
         f"stages=st, notebooks=Path({str(nbs)!r}))\n"
         "except KeyboardInterrupt:\n    sys.exit(130)\n")

@@ -9,8 +9,8 @@ import pytest
 from pipeline_fixtures import BOARDS
 
 from waltport.pipeline.junit import junit_xml
+from waltport.pipeline.registry import PIPELINE_STAGES
 from waltport.pipeline.results import Check, StageResult
-from waltport.pipeline.stages import STAGES
 from waltport.pipeline.summary import build_summary, import_commands, is_ok
 from waltport.pipeline.versions import UBOOT_BINARY, collect_versions, uboot_version_from_binary
 from waltport.stages import board, bootloader
@@ -28,7 +28,7 @@ def real_results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, StageRes
 
 
 def test_summary_from_real_stage_results(real_results: dict[str, StageResult]) -> None:
-    s = build_summary(real_results, stages=[st for st in STAGES if st.name != "report"],
+    s = build_summary(real_results, stages=[st for st in PIPELINE_STAGES if st.name != "report"],
                       versions={"qemu": "x"}, parameters={"mode": "lab"},
                       run_started_at="2026-12-02T10:00:00Z", generated_at="2026-12-02T10:01:00Z",
                       epoch=1700000000)
@@ -75,7 +75,7 @@ def test_uboot_banner_is_found_in_bytes() -> None:
 
 
 def test_junit_counts_and_cases(real_results: dict[str, StageResult]) -> None:
-    s = build_summary(real_results, stages=[st for st in STAGES if st.name != "report"])
+    s = build_summary(real_results, stages=[st for st in PIPELINE_STAGES if st.name != "report"])
     root = ET.fromstring(junit_xml([s]))
     suite = root.find("testsuite")
     assert suite is not None and suite.get("name") == "waltport.qemu-x86-64"

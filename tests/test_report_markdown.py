@@ -15,6 +15,7 @@ from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts
 from waltport.image.debs import fetch_tree
 from waltport.pipeline.bootmedia import read_media
+from waltport.pipeline.registry import PIPELINE_STAGES
 from waltport.pipeline.report import (
     CUT_NOTE,
     GITHUB_COMMENT_LIMIT,
@@ -25,12 +26,11 @@ from waltport.pipeline.report import (
     render_md,
 )
 from waltport.pipeline.results import Check, StageResult
-from waltport.pipeline.stages import STAGES
 from waltport.pipeline.summary import build_summary
 from waltport.profile.load import load_profile
 from waltport.util.epoch import source_date_epoch
 
-STAGES_NO_REPORT = [s for s in STAGES if s.name != "report"]
+STAGES_NO_REPORT = [s for s in PIPELINE_STAGES if s.name != "report"]
 IMAGE_CHECKS = ("labels.models", "labels.minversion", "boot.second-stage", "boot.fetched-files",
                 "boot.symlinks", "kernel.config", "kernel.arch", "init", "busybox.applets",
                 "busybox.linkage", "commands", "ssh.server", "binaries.arch", "optional.lldpd",

@@ -17,8 +17,8 @@ from media_fixtures import build_medium_run
 from pipeline_fixtures import BOARDS
 
 from waltport.pipeline.assemble import assemble_run, write_run_file
+from waltport.pipeline.registry import PIPELINE_STAGES
 from waltport.pipeline.results import Check, StageResult, write_result
-from waltport.pipeline.stages import STAGES
 from waltport.stages import board, bootloader
 
 CHROMIUM = shutil.which("chromium")
@@ -35,7 +35,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     medium = build_medium_run(tmp_path_factory.mktemp("report"), "qemu-arm64")
     rd = medium.run_dir
     prof = str(BOARDS / "qemu-arm64.yaml")
-    write_run_file(rd, prof, {"mode": "lab"}, [s for s in STAGES if s.name != "report"])
+    write_run_file(rd, prof, {"mode": "lab"}, [s for s in PIPELINE_STAGES if s.name != "report"])
     board.run(prof, str(rd))
     bootloader.run(prof, str(rd))
     (rd / "network").mkdir()

@@ -12,8 +12,8 @@ from pathlib import Path
 from pipeline_fixtures import BOARDS
 
 from waltport.pipeline.assemble import write_run_file
+from waltport.pipeline.registry import PARAMETERS, select
 from waltport.pipeline.results import Check, StageResult, write_result
-from waltport.pipeline.stages import PARAMETERS, select
 from waltport.stages._boot import (
     LAB_ROOT,
     BootAsk,

@@ -14,8 +14,8 @@ from waltport.lab.boot import BootReport
 from waltport.lab.drive import BootRun
 from waltport.lab.sequence import DhcpSeen, TftpSeen, compute_stages
 from waltport.pipeline.assemble import write_run_file
+from waltport.pipeline.registry import PARAMETERS, select
 from waltport.pipeline.results import StageResult, write_result
-from waltport.pipeline.stages import PARAMETERS, select
 from waltport.stages import first_boot
 from waltport.stages._boot import BootAsk
 from waltport.stages.first_boot import node_checks

@@ -18,7 +18,7 @@ from waltport.pipeline.jupyter import ensure_lab_page_config, jupyter_environmen
 
 if TYPE_CHECKING:  # the runner pulls in nbformat/papermill (~1 s): only `run` pays for it
     from waltport.pipeline.runner import RunOutcome
-from waltport.pipeline.stages import STAGES, notebooks_dir, parse_params, select
+from waltport.pipeline.registry import PIPELINE_STAGES, notebooks_dir, parse_params, select
 from waltport.util.outdir import check_out_dir, prepare_out_dir
 
 
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--force", action="store_true",
                    help="use an existing non-empty --out directory waltport did not write")
     p.add_argument("--stages", metavar="LIST",
-                   help=f"comma-separated subset of: {', '.join(s.name for s in STAGES)}")
+                   help=f"comma-separated subset of: {', '.join(s.name for s in PIPELINE_STAGES)}")
     p.add_argument("-p", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="notebook parameter (mode, interface, pcap, image_source, boots, ...)")
     p.add_argument("--bench", metavar="BENCH.yaml",

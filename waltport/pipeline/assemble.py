@@ -14,9 +14,9 @@ from waltport.pipeline.baseline import artifact_hashes, compare, hashes_from
 from waltport.pipeline.bootmedia import read_media
 from waltport.pipeline.hostpaths import host_roots, relativize
 from waltport.pipeline.junit import write_junit
+from waltport.pipeline.registry import PIPELINE_STAGES, StageSpec, stage_from_json
 from waltport.pipeline.report import write_reports
 from waltport.pipeline.results import read_results
-from waltport.pipeline.stages import STAGES, Stage, stage_from_json
 from waltport.pipeline.summary import (
     batch_summary,
     build_summary,
@@ -37,7 +37,7 @@ NOT_EVIDENCE = frozenset({"image-root", "rootfs", "server-state"})
 
 
 def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
-                   stages: Sequence[Stage], *, baseline: str | Path | None = None) -> None:
+                   stages: Sequence[StageSpec], *, baseline: str | Path | None = None) -> None:
     """What was asked for, and when (real time): the report stage reads it back.
 
     Published in the bundle, so no host path: the profile and parameters are
@@ -75,7 +75,7 @@ def assemble_run(run_dir: str | Path, *, with_versions: bool = True) -> dict[str
     """Write summary.json, report.html, report.md and junit.xml for one run dir."""
     rd = Path(run_dir).resolve()
     run = read_run_file(rd)
-    stages = [stage_from_json(s) for s in run.get("stages", [])] or list(STAGES)
+    stages = [stage_from_json(s) for s in run.get("stages", [])] or list(PIPELINE_STAGES)
     stages = [s for s in stages if s.name != "report"]
     results = read_results(rd, [s.name for s in stages])
     roots = host_roots(rd)

@@ -25,6 +25,7 @@ import nbformat
 from waltport.errors import UsageError
 from waltport.pipeline.assemble import assemble_batch, assemble_run, write_run_file
 from waltport.pipeline.jupyter import KERNEL_NAME, jupyter_environment
+from waltport.pipeline.registry import PARAMETERS, PIPELINE_STAGES, StageSpec, notebooks_dir
 from waltport.pipeline.results import (
     Check,
     ResultError,
@@ -33,7 +34,6 @@ from waltport.pipeline.results import (
     result_path,
     write_result,
 )
-from waltport.pipeline.stages import PARAMETERS, STAGES, Stage, notebooks_dir
 
 Progress = Callable[[str, str, str], None]   # (board, stage, status)
 INTERRUPTED = "interrupted (Ctrl-C)"
@@ -91,14 +91,14 @@ def execute_notebook(src: Path, dest: Path, parameters: Mapping[str, Any], cwd: 
     return None
 
 
-def _skip(run_dir: Path, stage: Stage, why: str) -> StageResult:
+def _skip(run_dir: Path, stage: StageSpec, why: str) -> StageResult:
     res = StageResult(stage.name, "skip", (Check(f"{stage.name} ran", "skip", stage.mandatory,
                                                  why),), message=why)
     write_result(run_dir, res)
     return res
 
 
-def _after_failure(run_dir: Path, stage: Stage, why: str) -> StageResult:
+def _after_failure(run_dir: Path, stage: StageSpec, why: str) -> StageResult:
     """The notebook stopped: keep what the stage recorded, but mark it as an error."""
     p = result_path(run_dir, stage.name)
     checks: tuple[Check, ...] = ()
@@ -127,7 +127,7 @@ def _status(run_dir: Path, name: str) -> str | None:
         return "error"
 
 
-def run_stage(stage: Stage, run_dir: Path, params: Mapping[str, Any], *, notebooks: Path,
+def run_notebook(stage: StageSpec, run_dir: Path, params: Mapping[str, Any], *, notebooks: Path,
               selected: set[str], timeout: float | None = None) -> StageResult:
     """Run one stage (or skip it when a dependency did not pass)."""
     for dep in stage.depends_on:
@@ -156,7 +156,8 @@ def run_stage(stage: Stage, run_dir: Path, params: Mapping[str, Any], *, noteboo
 
 
 def run_profile(profile: str | Path, out_dir: str | Path, *,
-                stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
+                stages: Sequence[StageSpec] = PIPELINE_STAGES,
+                params: Mapping[str, Any] | None = None,
                 notebooks: Path | None = None, cell_timeout: float | None = None,
                 progress: Progress | None = None,
                 baseline: str | Path | None = None) -> RunOutcome:
@@ -185,7 +186,7 @@ def run_profile(profile: str | Path, out_dir: str | Path, *,
                 continue
             if progress:
                 progress(board, s.name, "start")
-            res = run_stage(s, run_dir, full, notebooks=nb_dir, selected=selected,
+            res = run_notebook(s, run_dir, full, notebooks=nb_dir, selected=selected,
                             timeout=cell_timeout)
             interrupted = res.message.endswith(INTERRUPTED)
             if progress:
@@ -215,7 +216,7 @@ class _Job:
 
 
 def _worker(job: _Job, queue: Any) -> tuple[str, int]:
-    by = {s.name: s for s in STAGES}
+    by = {s.name: s for s in PIPELINE_STAGES}
     outcome = run_profile(job.profile, job.out_dir, stages=[by[n] for n in job.stages],
                           params=job.params,
                           notebooks=Path(job.notebooks) if job.notebooks else None,
@@ -262,7 +263,8 @@ def entry_params(params: Mapping[str, Any], model: str | None, index: int, count
 
 
 def run_batch(profiles: Sequence[str | Path], out_dir: str | Path, *, jobs: int = 1,
-              stages: Sequence[Stage] = STAGES, params: Mapping[str, Any] | None = None,
+              stages: Sequence[StageSpec] = PIPELINE_STAGES,
+              params: Mapping[str, Any] | None = None,
               notebooks: Path | None = None, cell_timeout: float | None = None,
               progress: Progress | None = None,
               models: Sequence[str] | None = None,

@@ -14,8 +14,8 @@ from typing import Any
 
 from waltport._version import __version__
 from waltport.pipeline.bootmedia import no_medium_reason
+from waltport.pipeline.registry import PIPELINE_STAGES, StageSpec
 from waltport.pipeline.results import StageResult
-from waltport.pipeline.stages import STAGES, Stage
 from waltport.util.atomic import write_text
 
 SCHEMA = "waltport.summary/1"
@@ -86,7 +86,7 @@ def import_commands(data: Mapping[str, Any]) -> list[str]:
     return list(reversed(dict.fromkeys(reversed(lines))))
 
 
-def stage_entry(stage: Stage, result: StageResult | None) -> dict[str, Any]:
+def stage_entry(stage: StageSpec, result: StageResult | None) -> dict[str, Any]:
     if result is None:
         return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
                 "mandatory": stage.mandatory, "status": "error",
@@ -117,7 +117,8 @@ def is_ok(stages: Sequence[Mapping[str, Any]]) -> bool:
     return True
 
 
-def build_summary(results: Mapping[str, StageResult], *, stages: Sequence[Stage] = STAGES,
+def build_summary(results: Mapping[str, StageResult], *,
+                  stages: Sequence[StageSpec] = PIPELINE_STAGES,
                   parameters: Mapping[str, Any] | None = None,
                   versions: Mapping[str, Any] | None = None,
                   artifacts: Sequence[Mapping[str, Any]] = (),

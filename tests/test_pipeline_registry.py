@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from waltport.errors import UsageError
-from waltport.pipeline.stages import STAGES, by_name, parse_params, select
+from waltport.pipeline.registry import PIPELINE_STAGES, by_name, parse_params, select
 
 
 def test_dependencies_point_backwards() -> None:
-    order = [s.name for s in STAGES]
-    for s in STAGES:
+    order = [s.name for s in PIPELINE_STAGES]
+    for s in PIPELINE_STAGES:
         for dep in s.depends_on:
             assert order.index(dep) < order.index(s.name)
     assert by_name()["report"].depends_on == ()

@@ -1,4 +1,8 @@
-"""The stage registry: which notebook runs each stage, what it needs, whether it is mandatory.
+"""The pipeline's stage registry: which notebook runs each stage, what it needs, if mandatory.
+
+A :class:`StageSpec` names a pipeline stage (a notebook and its stage function
+in :mod:`waltport.stages`); the boot sequence's steps (:mod:`waltport.lab.sequence`)
+are another thing.
 
 Stages run in registry order.  A stage whose dependency did not pass is
 recorded as ``skip`` without being run.  ``report`` depends on nothing: it
@@ -19,7 +23,7 @@ from waltport.util.paths import PROJECT_DIR
 
 
 @dataclass(frozen=True)
-class Stage:
+class StageSpec:
     name: str
     notebook: str                  # file name under the notebooks dir
     depends_on: tuple[str, ...] = ()
@@ -28,18 +32,18 @@ class Stage:
     title: str = ""
 
 
-STAGES: tuple[Stage, ...] = (
-    Stage("board", "00-board.ipynb", (), True, 60, "Board profile"),
-    Stage("bootloader", "01-bootloader.ipynb", ("board",), True, 120, "Bootloader artifacts"),
+PIPELINE_STAGES: tuple[StageSpec, ...] = (
+    StageSpec("board", "00-board.ipynb", (), True, 60, "Board profile"),
+    StageSpec("bootloader", "01-bootloader.ipynb", ("board",), True, 120, "Bootloader artifacts"),
     # The image comes before the network stage: the network stage boots the board
     # on the image this run imported, and the first boot judges that same boot
     # (waltport.stages._boot: one boot per run).
-    Stage("image", "02-image.ipynb", ("board",), True, 600, "Default image"),
-    Stage("network", "03-network.ipynb", ("bootloader",), True, 600,
+    StageSpec("image", "02-image.ipynb", ("board",), True, 600, "Default image"),
+    StageSpec("network", "03-network.ipynb", ("bootloader",), True, 600,
           "Network: DHCP and TFTP on the wire"),
-    Stage("first_boot", "04-first-boot.ipynb", ("network", "image"), True, 600,
+    StageSpec("first_boot", "04-first-boot.ipynb", ("network", "image"), True, 600,
           "First boot in the lab"),
-    Stage("report", "05-report.ipynb", (), False, 120, "Report"),
+    StageSpec("report", "05-report.ipynb", (), False, 120, "Report"),
 )
 
 # The parameters every stage notebook declares in its ``parameters`` cell,
@@ -62,20 +66,21 @@ PARAMETERS: dict[str, Any] = {
 MODES = ("lab", "interface", "pcap")
 
 
-def stage_from_json(obj: Mapping[str, Any]) -> Stage:
-    """A Stage back from ``dataclasses.asdict`` (as stored in run.json)."""
-    return Stage(**{**obj, "depends_on": tuple(obj.get("depends_on", ()))})
+def stage_from_json(obj: Mapping[str, Any]) -> StageSpec:
+    """A StageSpec back from ``dataclasses.asdict`` (as stored in run.json)."""
+    return StageSpec(**{**obj, "depends_on": tuple(obj.get("depends_on", ()))})
 
 
 def notebooks_dir() -> Path:
     return PROJECT_DIR / "notebooks"
 
 
-def by_name(registry: Iterable[Stage] = STAGES) -> dict[str, Stage]:
+def by_name(registry: Iterable[StageSpec] = PIPELINE_STAGES) -> dict[str, StageSpec]:
     return {s.name: s for s in registry}
 
 
-def select(names: Iterable[str] | None, registry: tuple[Stage, ...] = STAGES) -> tuple[Stage, ...]:
+def select(names: Iterable[str] | None,
+           registry: tuple[StageSpec, ...] = PIPELINE_STAGES) -> tuple[StageSpec, ...]:
     """The stages to run, in registry order; unknown names are a usage error."""
     if names is None:
         return registry
