@@ -30,10 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from waltport.pipeline.assemble import assemble_run, write_run_file
+from waltport.pipeline.assemble import assemble_run, report_stage, write_run_file
 from waltport.pipeline.registry import PARAMETERS, select
 from waltport.pipeline.runner import run_profile
-from waltport.stages import board, bootloader, image, report
+from waltport.stages import board, bootloader, image
 from waltport.util.paths import PROJECT_DIR
 
 BOARDS = [PROJECT_DIR / "boards" / f"{b}.yaml" for b in ("qemu-arm64", "qemu-x86-64")]
@@ -91,7 +91,7 @@ def direct(profile: Path) -> float:
         board.run(str(profile), out)
         bootloader.run(str(profile), out)
         image.run(str(profile), out)
-        report.run(out)
+        report_stage(out)
         assemble_run(out)
         return time.monotonic() - t
 

@@ -12,14 +12,14 @@ import hashlib
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from waltport.evidence.facts import FirstBootFacts
+from waltport.evidence.results import Check, StageResult
 from waltport.media.build import build_profile_media
 from waltport.media.plan import MediaError
 from waltport.pipeline.bootmedia import MEDIUM_ARTIFACT
-from waltport.pipeline.results import Check, StageResult
 from waltport.profile.load import load_profile
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
@@ -43,8 +43,7 @@ class MediumRun:
                    message: str = "") -> StageResult:
         """The first-boot result a lab boot of this medium records (no boot is run)."""
         mode = "flash" if self.error else self.image.removesuffix(".img")
-        data: dict[str, Any] = {"target": "virtual",
-                                "boot": {"model": self.model, "first_stage": mode}}
+        data = FirstBootFacts(target="virtual", boot={"model": self.model, "first_stage": mode})
         arts = {} if self.error else {MEDIUM_ARTIFACT: f"first_boot/{self.image}.md"}
         return StageResult("first_boot", status, checks,  # type: ignore[arg-type]
                            artifacts=arts, data=data, message=message)

@@ -40,5 +40,7 @@ def write_notebook(path: Path, *cells: str, params: str = 'profile = ""\nout_dir
 
 def recording_cell(stage: str, ok: bool = True) -> str:
     """A cell that records one check through the real stage glue."""
-    return ("from waltport.stages._common import run_stage\n"
-            f"run_stage({stage!r}, out_dir, lambda rec: rec.check('works', {ok}, 'evidence'))")
+    return ("from waltport.evidence.facts import NoFacts\n"
+            "from waltport.evidence.recorder import record_stage\n"
+            f"record_stage(NoFacts, out_dir, lambda rec: rec.check('works', {ok}, 'evidence'), "
+            f"stage={stage!r})")

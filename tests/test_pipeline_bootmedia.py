@@ -15,6 +15,8 @@ from media_fixtures import (  # noqa: F401 (session fixtures)
     needs_media_tools,
 )
 
+from waltport.evidence.facts import FirstBootFacts
+from waltport.evidence.results import StageResult, write_result
 from waltport.media.sidecar import Sidecar
 from waltport.pipeline.assemble import assemble_run, write_run_file
 from waltport.pipeline.bootmedia import (
@@ -26,7 +28,6 @@ from waltport.pipeline.bootmedia import (
 )
 from waltport.pipeline.bundle import MANIFEST, write_bundle
 from waltport.pipeline.registry import PIPELINE_STAGES
-from waltport.pipeline.results import StageResult, write_result
 from waltport.stages import board, bootloader
 from waltport.util.paths import PROJECT_DIR
 
@@ -71,8 +72,8 @@ def test_an_unreadable_sidecar_is_named_not_invented(tmp_path: Path) -> None:
 
 def test_no_medium_says_why_from_what_the_boot_recorded() -> None:
     def boot(mode: str, **data: object) -> dict[str, StageResult]:
-        return {"first_boot": StageResult("first_boot", "pass", data={
-            "boot": {"first_stage": mode, "model": "rpi-4-b"}, **data})}
+        return {"first_boot": StageResult("first_boot", "pass", data=FirstBootFacts.from_json({
+            "boot": {"first_stage": mode, "model": "rpi-4-b"}, **data}))}
     assert no_medium_reason({}) == "the first boot did not run in this run"
     assert no_medium_reason({"first_boot": StageResult(
         "first_boot", "skip", message="network did not pass")}) == \

@@ -14,8 +14,8 @@ import pytest
 from pipeline_fixtures import BOARDS, _jupyter_dirs, jupyter_root, recording_cell, write_notebook  # noqa: F401
 
 from waltport.cli import main
+from waltport.evidence.results import read_result
 from waltport.pipeline.registry import StageSpec
-from waltport.pipeline.results import read_result
 from waltport.pipeline.runner import entry_params, notebook_parameters, run_profile
 
 pytestmark = pytest.mark.slow

@@ -12,6 +12,7 @@ from net_fixtures import needs_root, udhcpc
 from pipeline_fixtures import BOARDS
 
 from waltport.bootloader.render import render_artifacts
+from waltport.evidence.facts import NetworkFacts, TftpTransfer
 from waltport.host.netns import Lab
 from waltport.net.capture import Capture
 from waltport.net.server import BenchServer
@@ -51,14 +52,16 @@ def pcap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def test_verdicts_and_wire_facts_from_a_real_exchange(pcap: Path, tmp_path: Path) -> None:
     res = network.run(str(PROFILE), str(tmp_path), mode="pcap", pcap=str(pcap))
     assert res.status == "pass", res.checks
-    assert "walt.node.qemu-arm64" in res.data["vci_seen"]
-    served = {f["path"]: f for f in res.data["files_served"]}
+    facts = res.facts(NetworkFacts)
+    assert "walt.node.qemu-arm64" in (facts.vci_seen or ())
+    served = {f.path: f for f in facts.files_served or ()}
     size = len(render_artifacts(load_profile(PROFILE))["start.uboot"])
-    assert served["start.uboot"]["bytes"] == size and served["start.uboot"]["complete"]
+    start = served["start.uboot"]
+    assert isinstance(start, TftpTransfer) and start.bytes == size and start.complete
     assert (tmp_path / res.artifacts["plot:ladder"]).stat().st_size > 1000
-    assert {r["type"] for r in res.data["dhcp_rows"]} >= {"DISCOVER", "OFFER", "REQUEST", "ACK"}
+    assert {r["type"] for r in facts.dhcp_rows or ()} >= {"DISCOVER", "OFFER", "REQUEST", "ACK"}
     # A capture given to analyse: nothing booted, no boot recorded for a first boot to judge.
-    assert "boot" not in res.data and not (tmp_path / "network" / "lab").exists()
+    assert facts.boot is None and not (tmp_path / "network" / "lab").exists()
 
 
 def test_the_wrong_model_fails_with_evidence(pcap: Path, tmp_path: Path) -> None:

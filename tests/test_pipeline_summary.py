@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 from pipeline_fixtures import BOARDS
 
+from waltport.evidence.facts import BootloaderFacts, ImageFacts
+from waltport.evidence.results import Check, StageResult
 from waltport.pipeline.junit import junit_xml
 from waltport.pipeline.registry import PIPELINE_STAGES
-from waltport.pipeline.results import Check, StageResult
 from waltport.pipeline.summary import build_summary, import_commands, is_ok
 from waltport.pipeline.versions import UBOOT_BINARY, collect_versions, uboot_version_from_binary
 from waltport.stages import board, bootloader
@@ -38,7 +39,7 @@ def test_summary_from_real_stage_results(real_results: dict[str, StageResult]) -
                                                          "2026-12-02T10:01:00Z")
     assert s["source_date_epoch"] == 1700000000
     assert [a["file"] for a in s["boot_artifacts"]] == [
-        a["file"] for a in real_results["bootloader"].data["artifacts"]]
+        a.file for a in real_results["bootloader"].facts(BootloaderFacts).artifacts or ()]
     assert s["board"]["name"] == "qemu-x86-64"
     assert s["models"] == ["pc-x86-64", "pc-x86-32"]
     assert s["board"]["identifiers"] == ["walt.node.pc-x86-64", "walt.node.pc-x86-32"]
@@ -99,7 +100,7 @@ def test_import_commands_of_every_model_shared_lines_last() -> None:
                 "walt image show --refresh"]
     data = {"imports": [{"server_commands": cmds("a")}, {"server_commands": cmds("b")}],
             "import_commands": cmds("a")}
-    assert import_commands(data) == ["podman load -i /tmp/a.tar", "podman tag abc a",
+    assert import_commands(ImageFacts.from_json(data)) == ["podman load -i /tmp/a.tar", "podman tag abc a",
                                      "podman load -i /tmp/b.tar", "podman tag abc b",
                                      "walt image show --refresh"]
-    assert import_commands({"import_commands": cmds("a")}) == cmds("a")
+    assert import_commands(ImageFacts(import_commands=tuple(cmds("a")))) == cmds("a")

@@ -13,6 +13,14 @@ from pipeline_fixtures import BOARDS
 
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts
+from waltport.evidence.facts import (
+    ArtifactHash,
+    BoardFacts,
+    BootloaderFacts,
+    ImageFacts,
+    NetworkFacts,
+)
+from waltport.evidence.results import Check, StageResult
 from waltport.image.debs import fetch_tree
 from waltport.pipeline.bootmedia import read_media
 from waltport.pipeline.registry import PIPELINE_STAGES
@@ -25,7 +33,6 @@ from waltport.pipeline.report import (
     render_html,
     render_md,
 )
-from waltport.pipeline.results import Check, StageResult
 from waltport.pipeline.summary import build_summary
 from waltport.profile.load import load_profile
 from waltport.util.epoch import source_date_epoch
@@ -40,17 +47,19 @@ IMAGE_CHECKS = ("labels.models", "labels.minversion", "boot.second-stage", "boot
 def _summary(**image: Any) -> dict[str, Any]:
     results = {
         "board": StageResult("board", "pass", (Check("profile is valid", "pass", True, "ok"),),
-                             data={"name": "nano", "models": ["nano-a", "nano-b"],
-                                   "identifiers": ["walt.node.nano-a", "walt.node.nano-b"],
-                                   "dhcp_identifier": "vci", "bootloader": "uboot",
-                                   "arch": "arm64"}),
+                             data=BoardFacts.from_json({
+                                 "name": "nano", "models": ["nano-a", "nano-b"],
+                                 "identifiers": ["walt.node.nano-a", "walt.node.nano-b"],
+                                 "dhcp_identifier": "vci", "bootloader": "uboot",
+                                 "arch": "arm64"})),
         "network": StageResult("network", "fail",
                                (Check("VCI is walt.node.<model>", "fail", True,
                                       "saw `U-Boot.armv8` | twice"),),
-                               data={"vci_seen": ["U-Boot.armv8"],
-                                     "files_served": [{"path": "start.uboot", "bytes": 789}]},
+                               data=NetworkFacts.from_json({
+                                   "vci_seen": ["U-Boot.armv8"],
+                                   "files_served": [{"path": "start.uboot", "bytes": 789}]}),
                                message="wrong VCI"),
-        "image": StageResult("image", "pass", data=image),
+        "image": StageResult("image", "pass", data=ImageFacts.from_json(image)),
     }
     return build_summary(results, stages=STAGES_NO_REPORT, epoch=1700000000,
                          run_started_at="2026-12-02T10:00:00Z",
@@ -118,13 +127,13 @@ def _run(profile: str, model: str | None, *, differ: bool, fail: bool,
     long = "U-Boot 2023.01 console tail: " + "=> dhcp\nBOOTP broadcast 1\n" * 60
     results = {
         "board": StageResult("board", "pass", (Check("profile is valid", "pass", True, "ok"),),
-                             data={"name": prof.name, "models": list(prof.all_models),
-                                   "model": model, "arch": str(prof.arch)}),
+                             data=BoardFacts(name=prof.name, models=prof.all_models,
+                                             model=model, arch=str(prof.arch))),
         "bootloader": StageResult("bootloader", "pass",
                                   (Check("first and second stage generated", "pass"),),
-                                  data={"artifacts": [{"file": f"bootloader/f{i}",
-                                                       "sha256": "ab" * 32, "bytes": 9}
-                                                      for i in range(6)]}),
+                                  data=BootloaderFacts(artifacts=tuple(
+                                      ArtifactHash(f"bootloader/f{i}", "ab" * 32, 9)
+                                      for i in range(6)))),
         "network": StageResult("network", "fail" if fail else "pass",
                                (Check("DHCP request carries walt.node.<model>",
                                       "fail" if fail else "pass", True,
@@ -132,8 +141,8 @@ def _run(profile: str, model: str | None, *, differ: bool, fail: bool,
                                message=long if fail else ""),
         "image": StageResult("image", "fail" if fail else "pass",
                              _image_checks(models, differ=differ, fail=fail),
-                             data={"digest": "cd" * 32,
-                                   "import_commands": [f"podman tag x {m}" for m in models]}),
+                             data=ImageFacts(digest="cd" * 32, import_commands=tuple(
+                                 f"podman tag x {m}" for m in models))),
         "first_boot": StageResult("first_boot", "error",
                                   (Check("every boot reaches userspace", "error", True,
                                          long),), message=long)

@@ -16,9 +16,9 @@ import pytest
 from media_fixtures import build_medium_run
 from pipeline_fixtures import BOARDS
 
+from waltport.evidence.results import Check, StageResult, write_result
 from waltport.pipeline.assemble import assemble_run, write_run_file
 from waltport.pipeline.registry import PIPELINE_STAGES
-from waltport.pipeline.results import Check, StageResult, write_result
 from waltport.stages import board, bootloader
 
 CHROMIUM = shutil.which("chromium")

@@ -11,9 +11,10 @@ from pathlib import Path
 
 from pipeline_fixtures import BOARDS
 
+from waltport.evidence.facts import ImageFacts, NetworkFacts
+from waltport.evidence.results import Check, StageResult, write_result
 from waltport.pipeline.assemble import write_run_file
 from waltport.pipeline.registry import PARAMETERS, select
-from waltport.pipeline.results import Check, StageResult, write_result
 from waltport.stages._boot import (
     LAB_ROOT,
     BootAsk,
@@ -33,15 +34,15 @@ def _run(rd: Path, stages: str) -> None:
 
 def _image(rd: Path, status: str = "pass") -> None:
     write_result(rd, StageResult("image", status, (Check("imported", status, True, ""),),  # type: ignore[arg-type]
-                                 data={"reference": IMAGE}))
+                                 data=ImageFacts(reference=IMAGE)))
 
 
 def _network_boot(rd: Path, ask: BootAsk) -> Path:
     report = rd / "network" / "lab" / "boot-report.json"
     report.parent.mkdir(parents=True)
     report.write_text(json.dumps({"boots": [{"index": 0, "ok": True}], "model": "qemu-arm64"}))
-    write_result(rd, StageResult("network", "pass", (), data={
-        "boot": {"report": "network/lab/boot-report.json", **ask.key()}}))
+    write_result(rd, StageResult("network", "pass", (), data=NetworkFacts(
+        boot=ask.record("network/lab/boot-report.json"))))
     return report
 
 

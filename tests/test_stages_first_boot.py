@@ -10,12 +10,13 @@ from typing import Any
 
 from pipeline_fixtures import BOARDS
 
+from waltport.evidence.facts import FirstBootFacts, NetworkFacts
+from waltport.evidence.results import StageResult, write_result
 from waltport.lab.boot import BootReport
 from waltport.lab.drive import BootRun
 from waltport.lab.sequence import DhcpSeen, TftpSeen, compute_stages
 from waltport.pipeline.assemble import write_run_file
 from waltport.pipeline.registry import PARAMETERS, select
-from waltport.pipeline.results import StageResult, write_result
 from waltport.stages import first_boot
 from waltport.stages._boot import BootAsk
 from waltport.stages.first_boot import node_checks
@@ -80,8 +81,8 @@ def _recorded_boot(run_dir: Path, ask: BootAsk) -> Path:
     report = BootReport("qemu-arm64", "qemu-arm64", "image-root", str(lab), (run,))
     (lab / "boot-0").mkdir(parents=True)
     (lab / "boot-report.json").write_text(json.dumps(report.to_json()))
-    write_result(run_dir, StageResult("network", "pass", (), data={
-        "boot": {"report": "network/lab/boot-report.json", **ask.key()}}))
+    write_result(run_dir, StageResult("network", "pass", (), data=NetworkFacts(
+        boot=ask.record("network/lab/boot-report.json"))))
     return lab
 
 
@@ -93,13 +94,14 @@ def test_the_first_boot_judges_the_network_stage_boot_without_booting(tmp_path: 
     _recorded_boot(tmp_path, BootAsk(str(PROFILE), None, lab_name=lab_name))
     res = first_boot.run(str(PROFILE), str(tmp_path), lab_name=lab_name)
     assert res.status == "pass", res.checks
-    assert res.data["boot_source"] == \
+    facts = res.facts(FirstBootFacts)
+    assert facts.boot_source == \
         "the network stage's boot (network/lab/boot-report.json)"
     checks = {c.name: c for c in res.checks}
     assert "walt.node.qemu-arm64" in checks["DHCP with walt.node.<model> on the wire"].evidence
     assert checks["SSH login to the node as root (key installed by the lab)"].evidence \
         .startswith("at 16.60 s")
     assert res.artifacts["pcap"] == "network/lab/boot-0/capture.pcap"
-    assert res.data["boots"] == 1 and res.data["reached_userspace"] == 1
+    assert facts.boots == 1 and facts.reached_userspace == 1
     assert (tmp_path / res.artifacts["plot:timeline"]).is_file()
     assert not list((tmp_path / "first_boot").glob("boot-*"))

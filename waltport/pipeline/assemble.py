@@ -1,4 +1,7 @@
-"""Edge: gather a run directory's stage results into summary.json, reports and junit.xml."""
+"""Edge: gather a run directory's stage results into summary.json, reports and junit.xml.
+
+Also the report stage itself (:func:`report_stage`), which notebook 05 calls.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +13,14 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError
+from waltport.evidence.hostpaths import host_roots, relativize
+from waltport.evidence.results import read_results
+from waltport.evidence.runfile import RUN_FILE, read_run_file
 from waltport.pipeline.baseline import artifact_hashes, compare, hashes_from
 from waltport.pipeline.bootmedia import read_media
-from waltport.pipeline.hostpaths import host_roots, relativize
 from waltport.pipeline.junit import write_junit
 from waltport.pipeline.registry import PIPELINE_STAGES, StageSpec, stage_from_json
 from waltport.pipeline.report import write_reports
-from waltport.pipeline.results import read_results
 from waltport.pipeline.summary import (
     batch_summary,
     build_summary,
@@ -28,7 +32,6 @@ from waltport.util.atomic import write_text
 from waltport.util.epoch import declared_epoch
 from waltport.util.hashing import sha256_file
 
-RUN_FILE = "run.json"
 EVIDENCE_DIRS = ("bootloader", "network", "image", "first_boot")
 HASH_LIMIT = 64 << 20   # bigger files are listed by size only
 # Working copies the lab serves from (their content is the image's, listed by the
@@ -50,11 +53,6 @@ def write_run_file(run_dir: Path, profile: str, parameters: Mapping[str, Any],
     obj.update({"started_at": now(), "source_date_epoch": declared_epoch(),
                 "baseline": os.path.relpath(Path(baseline).resolve(), rd) if baseline else None})
     write_text(rd / RUN_FILE, json.dumps(obj, indent=2) + "\n")
-
-
-def read_run_file(run_dir: Path) -> dict[str, Any]:
-    p = run_dir / RUN_FILE
-    return json.loads(p.read_text()) if p.exists() else {}
 
 
 def evidence_files(run_dir: Path) -> list[dict[str, Any]]:

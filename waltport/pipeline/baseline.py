@@ -14,23 +14,24 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError
-from waltport.pipeline.results import ResultError, read_results
+from waltport.evidence.facts import BootloaderFacts, ImageFacts
+from waltport.evidence.results import ResultError, StageResult, facts_of, read_results
 
 IMAGE_ID = "image ID"
 
 
-def hashes_from(results: Mapping[str, Any]) -> dict[str, str]:
-    """Pure: ``{artifact: sha256 or image ID}`` from stage results (``StageResult`` s)."""
+def hashes_from(results: Mapping[str, StageResult]) -> dict[str, str]:
+    """Pure: ``{artifact: sha256 or image ID}`` from stage results."""
     out: dict[str, str] = {}
-    boot = results.get("bootloader")
-    for a in (boot.data.get("artifacts") or []) if boot else []:
-        out[str(a["file"])] = str(a["sha256"])
-    image = results.get("image")
+    boot = facts_of(results, BootloaderFacts)
+    for a in (boot.artifacts or ()) if boot else ():
+        out[a.file] = a.sha256
+    image = facts_of(results, ImageFacts)
     if image is not None:
-        if image.data.get("digest"):
-            out[IMAGE_ID] = str(image.data["digest"])
-        for name, sha in sorted((image.data.get("archive_sha256") or {}).items()):
-            out[f"image archive {Path(str(name)).name}"] = str(sha)
+        if image.digest:
+            out[IMAGE_ID] = image.digest
+        for name, sha in sorted((image.archive_sha256 or {}).items()):
+            out[f"image archive {Path(name).name}"] = sha
     return out
 
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from waltport.evidence.facts import FirstBootFacts
+from waltport.evidence.results import StageResult
 from waltport.media.plan import MediaError
 from waltport.media.sidecar import Sidecar, json_beside
-from waltport.pipeline.results import StageResult
 
 MEDIUM_ARTIFACT = "boot medium"     # the label a stage records a medium's sidecar under
 # The first stage of a boot (BootReport.first_stage) -> where it came from, when not a medium.
@@ -80,14 +81,14 @@ def no_medium_reason(results: Mapping[str, StageResult]) -> str:
     boot = results.get("first_boot")
     if boot is None:
         return "the first boot did not run in this run"
-    report = boot.data.get("boot") or {}
-    mode = str(report.get("first_stage") or "")
+    facts = boot.facts(FirstBootFacts)
+    mode = facts.first_stage
     if not mode:
         return f"no board was booted ({boot.message or boot.status})"
-    stand_in = f" (stand-in: {boot.data['stand_in']})" if boot.data.get("stand_in") else ""
-    target = str(boot.data.get("target") or "")
+    stand_in = f" (stand-in: {facts.stand_in})" if facts.stand_in else ""
+    target = facts.target or ""
     where = f"on {target}" if target.startswith("bench") else "in the lab"
-    return (f"{report.get('model') or 'the board'} booted {where}{stand_in}: " + NOT_A_MEDIUM.get(
+    return (f"{facts.booted_model or 'the board'} booted {where}{stand_in}: " + NOT_A_MEDIUM.get(
                 mode, f"its first stage ({mode}) recorded no medium sidecar"))
 
 

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError, WaltportError
-from waltport.pipeline.hostpaths import Roots, host_roots, relativize_text
+from waltport.evidence.hostpaths import Roots, host_roots, relativize_text
 from waltport.pipeline.pcaptrim import trim_file
 from waltport.pipeline.report import BUNDLE_NAME
 from waltport.util.atomic import write_bytes

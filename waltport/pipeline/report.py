@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import functools
-import html
 import mimetypes
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +21,9 @@ from typing import Any
 import jinja2
 
 from waltport.errors import GenerationError
+from waltport.evidence.results import SYMBOL
 from waltport.pipeline.bootmedia import media_rows, mib
 from waltport.pipeline.checklist import checklist, run_label, subjects
-from waltport.pipeline.results import SYMBOL, StageResult
 from waltport.util.atomic import write_text
 from waltport.util.paths import templates_dir
 
@@ -211,14 +210,3 @@ def write_reports(report_dir: str | Path, runs: Sequence[tuple[Path, Mapping[str
     write_text(md_path, render_md(views))
     return html_path, md_path
 
-
-def stage_html(result: StageResult) -> str:
-    """A stage result as a small HTML table (what a notebook cell shows)."""
-    rows = "".join(
-        f"<tr><td>{SYMBOL[c.status]}</td><td>{html.escape(c.name)}</td>"
-        f"<td>{'mandatory' if c.mandatory else 'optional'}</td>"
-        f"<td><code>{html.escape(c.evidence)}</code></td></tr>" for c in result.checks)
-    msg = f"<p>{html.escape(result.message)}</p>" if result.message else ""
-    return (f"<h4>{SYMBOL[result.status]} stage {html.escape(result.stage)}: "
-            f"{result.status}</h4>{msg}<table><tr><th></th><th>check</th><th></th>"
-            f"<th>evidence</th></tr>{rows}</table>")

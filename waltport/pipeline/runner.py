@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures as cf
+import contextlib
+import enum
 import json
 import multiprocessing
 import threading
@@ -23,10 +25,7 @@ from typing import Any
 import nbformat
 
 from waltport.errors import UsageError
-from waltport.pipeline.assemble import assemble_batch, assemble_run, write_run_file
-from waltport.pipeline.jupyter import KERNEL_NAME, jupyter_environment
-from waltport.pipeline.registry import PARAMETERS, PIPELINE_STAGES, StageSpec, notebooks_dir
-from waltport.pipeline.results import (
+from waltport.evidence.results import (
     Check,
     ResultError,
     StageResult,
@@ -34,9 +33,38 @@ from waltport.pipeline.results import (
     result_path,
     write_result,
 )
+from waltport.pipeline.assemble import assemble_batch, assemble_run, write_run_file
+from waltport.pipeline.jupyter import KERNEL_NAME, jupyter_environment
+from waltport.pipeline.registry import PARAMETERS, PIPELINE_STAGES, StageSpec, notebooks_dir
 
 Progress = Callable[[str, str, str], None]   # (board, stage, status)
-INTERRUPTED = "interrupted (Ctrl-C)"
+
+
+class StopKind(enum.Enum):
+    """Why a stage notebook stopped before its end."""
+
+    INTERRUPTED = "interrupted"        # Ctrl-C: the run ends once the reports are written
+    CELL_TIMEOUT = "cell timeout"
+    DEAD_KERNEL = "dead kernel"
+    CELL_ERROR = "cell error"          # a cell raised
+    NO_RESULT = "no result"            # the notebook ended without writing <stage>.json
+    OTHER = "other"
+
+
+@dataclass(frozen=True)
+class NotebookStop:
+    """A notebook that stopped: its kind (decides what the runner does) and why, in words."""
+
+    kind: StopKind
+    why: str
+
+
+@dataclass(frozen=True)
+class StageRun:
+    """One stage as run: its result and, when its notebook stopped early, why."""
+
+    result: StageResult
+    stop: NotebookStop | None = None
 
 
 @dataclass(frozen=True)
@@ -60,23 +88,28 @@ def notebook_parameters(path: Path) -> dict[str, Any]:
     raise UsageError(f"{path}: no cell tagged 'parameters'")
 
 
-def describe_failure(err: BaseException, timeout: float) -> str:
-    """One line saying why a notebook stopped (timeout, dead kernel, cell error)."""
-    name = type(err).__name__
-    if isinstance(err, KeyboardInterrupt) or getattr(err, "ename", "") == "KeyboardInterrupt":
-        return INTERRUPTED
-    if name == "CellTimeoutError" or isinstance(err, TimeoutError):
-        return f"a cell ran longer than {timeout:.0f} s: the kernel was stopped"
-    if name == "DeadKernelError":
-        return "the kernel died while running the stage"
-    if name == "PapermillExecutionError":
-        return (f"cell {getattr(err, 'exec_count', '?')} raised "
-                f"{getattr(err, 'ename', '')}: {getattr(err, 'evalue', '')}")
-    return f"{name}: {err}"
+def describe_failure(err: BaseException, timeout: float) -> NotebookStop:
+    """Why a notebook stopped (Ctrl-C, timeout, dead kernel, cell error), by the error's type
+    and papermill's fields (``ename`` is the exception's name inside the kernel)."""
+    from nbclient.exceptions import DeadKernelError  # noqa: PLC0415 (with papermill: heavy)
+    from papermill.exceptions import PapermillExecutionError  # noqa: PLC0415
+
+    if isinstance(err, KeyboardInterrupt) or \
+            (isinstance(err, PapermillExecutionError) and err.ename == "KeyboardInterrupt"):
+        return NotebookStop(StopKind.INTERRUPTED, "interrupted (Ctrl-C)")
+    if isinstance(err, TimeoutError):   # nbclient's CellTimeoutError is one
+        return NotebookStop(StopKind.CELL_TIMEOUT,
+                            f"a cell ran longer than {timeout:.0f} s: the kernel was stopped")
+    if isinstance(err, DeadKernelError):
+        return NotebookStop(StopKind.DEAD_KERNEL, "the kernel died while running the stage")
+    if isinstance(err, PapermillExecutionError):
+        return NotebookStop(StopKind.CELL_ERROR,
+                            f"cell {err.exec_count} raised {err.ename}: {err.evalue}")
+    return NotebookStop(StopKind.OTHER, f"{type(err).__name__}: {err}")
 
 
 def execute_notebook(src: Path, dest: Path, parameters: Mapping[str, Any], cwd: Path,
-                     timeout: float) -> str | None:
+                     timeout: float) -> NotebookStop | None:
     """Execute ``src`` into ``dest``; None on success, else why it stopped."""
     import papermill  # noqa: PLC0415 (heavy: only the runner process needs it)
 
@@ -98,25 +131,19 @@ def _skip(run_dir: Path, stage: StageSpec, why: str) -> StageResult:
     return res
 
 
-def _after_failure(run_dir: Path, stage: StageSpec, why: str) -> StageResult:
+def _after_failure(run_dir: Path, stage: StageSpec, stop: NotebookStop) -> StageRun:
     """The notebook stopped: keep what the stage recorded, but mark it as an error."""
     p = result_path(run_dir, stage.name)
-    checks: tuple[Check, ...] = ()
-    timings: dict[str, float] = {}
-    data: dict[str, Any] = {}
-    artifacts: dict[str, str] = {}
+    old = StageResult(stage.name, "error")
     if p.exists():
-        try:
+        with contextlib.suppress(ResultError):
             old = read_result(p)
-            checks, timings = old.checks, dict(old.timings)
-            data, artifacts = dict(old.data), dict(old.artifacts)
-        except ResultError:
-            pass
     res = StageResult(stage.name, "error",
-                      (*checks, Check("notebook ran to the end", "error", True, why)),
-                      timings, artifacts, data, f"{stage.notebook}: {why}")
+                      (*old.checks, Check("notebook ran to the end", "error", True, stop.why)),
+                      dict(old.timings), dict(old.artifacts), old.data,
+                      f"{stage.notebook}: {stop.why}")
     write_result(run_dir, res)
-    return res
+    return StageRun(res, stop)
 
 
 def _status(run_dir: Path, name: str) -> str | None:
@@ -127,32 +154,33 @@ def _status(run_dir: Path, name: str) -> str | None:
         return "error"
 
 
-def run_notebook(stage: StageSpec, run_dir: Path, params: Mapping[str, Any], *, notebooks: Path,
-              selected: set[str], timeout: float | None = None) -> StageResult:
-    """Run one stage (or skip it when a dependency did not pass)."""
+def run_notebook(stage: StageSpec, run_dir: Path, params: Mapping[str, Any], *,
+                 notebooks: Path, selected: set[str], timeout: float | None = None) -> StageRun:
+    """Run one stage's notebook (or skip it when a dependency did not pass)."""
     for dep in stage.depends_on:
         status = _status(run_dir, dep)
         if status is not None and status != "pass":
-            return _skip(run_dir, stage, f"skipped: needs stage {dep}, which is {status}")
+            return StageRun(_skip(run_dir, stage, f"skipped: needs stage {dep}, which is {status}"))
         if status is None and dep in selected:
-            return _skip(run_dir, stage, f"skipped: stage {dep} wrote no result")
+            return StageRun(_skip(run_dir, stage, f"skipped: stage {dep} wrote no result"))
     src = notebooks / stage.notebook
     declared = notebook_parameters(src)
     t0 = time.monotonic()
-    why = execute_notebook(src, run_dir / stage.notebook,
-                           {k: v for k, v in params.items() if k in declared}, run_dir,
-                           timeout or stage.cell_timeout)
-    if why is None and not result_path(run_dir, stage.name).exists():
-        why = "the notebook finished without writing a stage result"
-    if why is not None:
-        return _after_failure(run_dir, stage, why)
+    stop = execute_notebook(src, run_dir / stage.notebook,
+                            {k: v for k, v in params.items() if k in declared}, run_dir,
+                            timeout or stage.cell_timeout)
+    if stop is None and not result_path(run_dir, stage.name).exists():
+        stop = NotebookStop(StopKind.NO_RESULT,
+                            "the notebook finished without writing a stage result")
+    if stop is not None:
+        return _after_failure(run_dir, stage, stop)
     res = read_result(result_path(run_dir, stage.name))
     if "notebook" not in res.timings:
         res = StageResult(res.stage, res.status, res.checks,
                           {**res.timings, "notebook": time.monotonic() - t0},
                           res.artifacts, res.data, res.message)
         write_result(run_dir, res)
-    return res
+    return StageRun(res)
 
 
 def run_profile(profile: str | Path, out_dir: str | Path, *,
@@ -186,11 +214,11 @@ def run_profile(profile: str | Path, out_dir: str | Path, *,
                 continue
             if progress:
                 progress(board, s.name, "start")
-            res = run_notebook(s, run_dir, full, notebooks=nb_dir, selected=selected,
-                            timeout=cell_timeout)
-            interrupted = res.message.endswith(INTERRUPTED)
+            ran = run_notebook(s, run_dir, full, notebooks=nb_dir, selected=selected,
+                               timeout=cell_timeout)
+            interrupted = ran.stop is not None and ran.stop.kind is StopKind.INTERRUPTED
             if progress:
-                progress(board, s.name, res.status)
+                progress(board, s.name, ran.result.status)
     if interrupted or _status(run_dir, "report") != "pass" or \
             not (run_dir / "summary.json").exists():
         # The report notebook was not selected or failed: write the reports here.

@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from waltport._version import __version__
+from waltport.evidence.facts import (
+    BoardFacts,
+    BootloaderFacts,
+    FirstBootFacts,
+    ImageFacts,
+    NetworkFacts,
+    Served,
+)
+from waltport.evidence.results import StageResult, facts_of
 from waltport.pipeline.bootmedia import no_medium_reason
 from waltport.pipeline.registry import PIPELINE_STAGES, StageSpec
-from waltport.pipeline.results import StageResult
 from waltport.util.atomic import write_text
 
 SCHEMA = "waltport.summary/1"
-# The board block always has these keys (None/[] when the board stage did not run).
-BOARD_KEYS: dict[str, Any] = {"name": None, "description": "", "arch": None, "bootloader": None,
-                              "dhcp_identifier": None, "models": [], "identifiers": [],
-                              "profile_path": None, "profile_digest": None, "model": None}
 BATCH_SCHEMA = "waltport.batch/1"
 
 
@@ -35,55 +39,65 @@ def now() -> str:
     return iso(dt.datetime.now(dt.UTC))
 
 
+def board_block(facts: BoardFacts, profile_path: str) -> dict[str, Any]:
+    """Pure: the summary's board block; every key always there (None/[] when the board
+    stage did not record it), the profile's file name when it did not run."""
+    return {"name": facts.name or (Path(profile_path).stem if profile_path else "unknown"),
+            "description": facts.description or "", "arch": facts.arch,
+            "bootloader": facts.bootloader, "dhcp_identifier": facts.dhcp_identifier,
+            "models": list(facts.models or ()), "identifiers": list(facts.identifiers or ()),
+            "profile_path": facts.profile_path or profile_path,
+            "profile_digest": facts.profile_digest, "model": facts.model}
+
+
 def boot_artifacts(results: Mapping[str, StageResult]) -> list[dict[str, Any]]:
     """The bootloader artifacts with their sha256: what must be the same bytes every run."""
-    r = results.get("bootloader")
-    return [dict(a) for a in (r.data.get("artifacts") or [])] if r else []
+    facts = facts_of(results, BootloaderFacts)
+    return [a.to_json() for a in (facts.artifacts or ())] if facts else []
 
 
 def network_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
     """VCI/UCI seen and files served, from the network stage and the first boot."""
-    out: dict[str, Any] = {"vci_seen": [], "uci_seen": [], "files_served": []}
-    for stage in ("network", "first_boot"):
-        r = results.get(stage)
-        for key, seen in out.items():
-            for item in (r.data.get(key) or []) if r else []:
-                if item not in seen:
-                    seen.append(item)
-    out["files_served"] = _largest_per_path(out["files_served"])
-    return out
+    vci: dict[str, None] = {}
+    uci: dict[str, None] = {}
+    files: list[Served] = []
+    for facts in (facts_of(results, NetworkFacts), facts_of(results, FirstBootFacts)):
+        if facts is None:
+            continue
+        vci.update(dict.fromkeys(facts.vci_seen or ()))
+        uci.update(dict.fromkeys(facts.uci_seen or ()))
+        files.extend(f for f in facts.files_served or () if f not in files)
+    return {"vci_seen": list(vci), "uci_seen": list(uci),
+            "files_served": [f.to_json() for f in _largest_per_path(files)]}
 
 
-def _largest_per_path(files: list[Any]) -> list[Any]:
+def _largest_per_path(files: list[Served]) -> list[Served]:
     # The capture and the boot report may both list a file: keep the largest transfer seen.
-    best: dict[str, Any] = {}
+    best: dict[str, Served] = {}
     for f in files:
-        key = str(f.get("path")) if isinstance(f, Mapping) else str(f)
-        if key not in best or (isinstance(f, Mapping) and
-                               (f.get("bytes") or 0) > (best[key].get("bytes") or 0)):
+        key = str(f.path)
+        if key not in best or f.bytes > best[key].bytes:
             best[key] = f
     return list(best.values())
 
 
 def image_facts(results: Mapping[str, StageResult]) -> dict[str, Any]:
     """Labels read back, image id, name, archive and server commands, from the image stage."""
-    data = results["image"].data if "image" in results else {}
-    return {"labels": data.get("labels") or {}, "digest": data.get("digest"),
-            "reference": data.get("reference"), "archive": data.get("archive"),
-            "archive_sha256": data.get("archive_sha256") or {},
-            "import_commands": import_commands(data)}
+    facts = facts_of(results, ImageFacts) or ImageFacts()
+    return {"labels": dict(facts.labels or {}), "digest": facts.digest,
+            "reference": facts.reference, "archive": facts.archive,
+            "archive_sha256": dict(facts.archive_sha256 or {}),
+            "import_commands": import_commands(facts)}
 
 
-def import_commands(data: Mapping[str, Any]) -> list[str]:
+def import_commands(facts: ImageFacts) -> list[str]:
     """The server-side commands the image stage recorded, for every model it imported.
 
     A family's image is imported once per model (one archive and tag each): the
     commands of all of them, a line the imports share (``walt image show
     --refresh``) once, where it comes last: after every model is tagged.
     """
-    lines = [c for imp in data.get("imports") or [] for c in imp.get("server_commands") or []]
-    lines = lines or list(data.get("import_commands") or [])
-    return list(reversed(dict.fromkeys(reversed(lines))))
+    return list(reversed(dict.fromkeys(reversed(facts.server_commands))))
 
 
 def stage_entry(stage: StageSpec, result: StageResult | None) -> dict[str, Any]:
@@ -134,12 +148,8 @@ def build_summary(results: Mapping[str, StageResult], *,
     the medium sidecars the stages recorded (:func:`waltport.pipeline.bootmedia.read_media`).
     """
     entries = [stage_entry(s, results.get(s.name)) for s in stages if s.name != "report"]
-    data = results["board"].data if "board" in results else {}
-    board: dict[str, Any] = {k: data.get(k, default) for k, default in BOARD_KEYS.items()}
-    if not board["name"]:
-        board["name"] = Path(profile_path).stem if profile_path else "unknown"
-    board["profile_path"] = board["profile_path"] or profile_path
-    boot = results["first_boot"].data if "first_boot" in results else {}
+    board = board_block(facts_of(results, BoardFacts) or BoardFacts(), profile_path)
+    boot = facts_of(results, FirstBootFacts)
     ok = is_ok(entries)
     return {
         "schema": SCHEMA, "run_started_at": run_started_at, "generated_at": generated_at,
@@ -155,8 +165,10 @@ def build_summary(results: Mapping[str, StageResult], *,
         "media": [dict(m) for m in media],
         "media_note": "" if media else no_medium_reason(results),
         "baseline": dict(baseline) if baseline else None,
-        "first_boot": {k: boot.get(k) for k in ("boots", "stage_timings", "reached_userspace",
-                                               "reliability") if k in boot},
+        "first_boot": {"boots": boot.boots, "stage_timings": boot.stage_timings,
+                       "reached_userspace": boot.reached_userspace,
+                       "reliability": boot.reliability}
+        if boot is not None and boot.boots is not None else {},
         "artifacts": list(artifacts),
         "versions": dict(versions or {}),
     }

@@ -20,17 +20,18 @@ from __future__ import annotations
 import contextlib
 import json
 import tempfile
-from collections.abc import Iterator, Mapping
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from waltport.evidence.facts import BootRecord, F, ImageFacts, NetworkFacts
+from waltport.evidence.recorder import Recorder
+from waltport.evidence.results import StageResult, read_result, result_path
+from waltport.evidence.runfile import read_run_file
 from waltport.image.tarball import export_rootfs
 from waltport.lab.benchboot import boot_bench
 from waltport.lab.boot import BootReport, boot_board
-from waltport.pipeline.assemble import read_run_file
-from waltport.pipeline.results import StageResult, read_result, result_path
-from waltport.stages._common import Recorder
 from waltport.util.paths import state_dir
 
 LAB_ROOT = "built by the lab from the profile (no imported image in this run)"
@@ -54,9 +55,11 @@ class BootAsk:
         """What the board boots, in words (stage data and evidence)."""
         return f"exported from {self.image}" if self.image else LAB_ROOT
 
-    def key(self) -> dict[str, Any]:
-        """Pure: what a recorded boot must match to stand for this one."""
-        return {k: v for k, v in asdict(self).items() if k not in ("profile", "timeout")}
+    def record(self, report: str) -> BootRecord:
+        """Pure: the record a boot of this ask leaves (its report at ``report``, relative
+        to the run dir); a recorded boot stands for this one when the records are equal."""
+        return BootRecord(report, self.image, self.boots, self.lab_name, self.model,
+                          self.bench, self.isolated)
 
 
 def stage_of_this_run(out_dir: Path, stage: str) -> StageResult | None:
@@ -71,8 +74,9 @@ def stage_of_this_run(out_dir: Path, stage: str) -> StageResult | None:
 def run_image(out_dir: Path) -> str | None:
     """The image the image stage of this run imported, if it passed."""
     res = stage_of_this_run(out_dir, "image")
-    return str(res.data["reference"]) if res is not None and res.status == "pass" and \
-        res.data.get("reference") else None
+    if res is None or res.status != "pass":
+        return None
+    return res.facts(ImageFacts).reference or None
 
 
 def first_boot_follows(out_dir: Path) -> bool:
@@ -88,7 +92,7 @@ def first_boot_follows(out_dir: Path) -> bool:
 
 
 @contextlib.contextmanager
-def _exported(rec: Recorder, image: str | None) -> Iterator[Path | None]:
+def _exported(rec: Recorder[F], image: str | None) -> Iterator[Path | None]:
     """The imported image as a root directory to serve, for the boot only."""
     if image is None:
         yield None
@@ -104,9 +108,11 @@ def _exported(rec: Recorder, image: str | None) -> Iterator[Path | None]:
         yield exported.root
 
 
-def boot(rec: Recorder, ask: BootAsk, dest: Path, lab_name: str) -> BootReport:
-    """Boot the board of ``ask`` into ``dest`` (the lab's virtual board, or the bench's)."""
-    rec.data["image_root"] = ask.image_root
+def boot(rec: Recorder[F], ask: BootAsk, dest: Path, lab_name: str) -> BootReport:
+    """Boot the board of ``ask`` into ``dest`` (the lab's virtual board, or the bench's).
+
+    The caller records ``ask.image_root`` in its facts first.
+    """
     with _exported(rec, ask.image) as root, rec.step("boot"):
         if ask.bench:
             return boot_bench(ask.profile, ask.bench, boots=ask.boots, image_root=root,
@@ -116,10 +122,9 @@ def boot(rec: Recorder, ask: BootAsk, dest: Path, lab_name: str) -> BootReport:
                           timeout=ask.timeout, out_dir=dest, model=ask.model or None)
 
 
-def boot_record(rec: Recorder, ask: BootAsk, report: BootReport) -> dict[str, Any]:
+def boot_record(run_dir: Path, ask: BootAsk, report: BootReport) -> BootRecord:
     """What the network stage records of its boot, for the first boot to find."""
-    return {"report": str((Path(report.out_dir) / "boot-report.json")
-                          .relative_to(rec.out_dir)), **ask.key()}
+    return ask.record(str((Path(report.out_dir) / "boot-report.json").relative_to(run_dir)))
 
 
 def recorded_boot(out_dir: Path, ask: BootAsk) -> tuple[dict[str, Any], str] | None:
@@ -129,10 +134,10 @@ def recorded_boot(out_dir: Path, ask: BootAsk) -> tuple[dict[str, Any], str] | N
     bench or count: the first boot then boots by itself.
     """
     net = stage_of_this_run(out_dir, "network")
-    record: Mapping[str, Any] = (net.data.get("boot") or {}) if net is not None else {}
-    if not record or {k: record.get(k) for k in ask.key()} != ask.key():
+    record = net.facts(NetworkFacts).boot if net is not None else None
+    if record is None or record != ask.record(record.report):
         return None
-    path = out_dir / str(record["report"])
+    path = out_dir / record.report
     if not path.is_file():
         return None
-    return json.loads(path.read_text()), str(record["report"])
+    return json.loads(path.read_text()), record.report

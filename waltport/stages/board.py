@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from waltport.errors import ProfileError
-from waltport.pipeline.results import StageResult
+from waltport.evidence.facts import BoardFacts, JsonObject
+from waltport.evidence.recorder import Recorder, record_stage
+from waltport.evidence.results import StageResult
 from waltport.profile.detect import DetectError, Detection, check_samples, detect
 from waltport.profile.load import load_profile, profile_digest
 from waltport.profile.model import Profile, UBootDetect
-from waltport.stages._common import Recorder, run_stage
-
-STAGE = "board"
 
 
-def detect_rows(profile: Profile) -> list[dict[str, object]]:
+def detect_rows(profile: Profile) -> list[JsonObject]:
     """One row per sample (or the single model): value, expected, detected, identifier."""
     d = profile.detect
-    rows: list[dict[str, object]] = []
+    rows: list[JsonObject] = []
     if d is None:
         m = profile.all_models[0]
         return [{"value": "(no rules)", "expected": m, "detected": m,
@@ -37,13 +37,14 @@ def detect_rows(profile: Profile) -> list[dict[str, object]]:
     return rows
 
 
-def board_data(profile: Profile, path: Path) -> dict[str, object]:
-    return {"name": profile.name, "description": profile.description,
-            "arch": str(profile.arch), "bootloader": str(profile.bootloader),
-            "dhcp_identifier": str(profile.dhcp_identifier),
-            "models": list(profile.all_models),
-            "identifiers": [profile.identifier(m) for m in profile.all_models],
-            "profile_path": str(path), "profile_digest": profile_digest(profile)}
+def board_facts(profile: Profile, path: Path) -> BoardFacts:
+    """Pure: the board block of the summary, from the validated profile."""
+    return BoardFacts(name=profile.name, description=profile.description,
+                      arch=str(profile.arch), bootloader=str(profile.bootloader),
+                      dhcp_identifier=str(profile.dhcp_identifier),
+                      models=tuple(profile.all_models),
+                      identifiers=tuple(profile.identifier(m) for m in profile.all_models),
+                      profile_path=str(path), profile_digest=profile_digest(profile))
 
 
 def run(profile: str, out_dir: str, *, model: str = "") -> StageResult:
@@ -53,34 +54,34 @@ def run(profile: str, out_dir: str, *, model: str = "") -> StageResult:
     identifier are the board block's).
     """
 
-    def body(rec: Recorder) -> str:
+    def body(rec: Recorder[BoardFacts]) -> str:
         path = Path(profile)
         with rec.step("load"):
             try:
                 prof = load_profile(path)
             except ProfileError as err:
-                rec.data["problems"] = [str(p) for p in err.problems]
+                rec.facts = replace(rec.facts, problems=tuple(str(p) for p in err.problems))
                 rec.check("profile is valid", False, str(err))
                 return f"invalid profile {path}"
         rec.check("profile is valid", True,
                   f"{path.name}: {len(prof.all_models)} model(s) "
                   f"{', '.join(prof.all_models)}; {prof.bootloader}, "
                   f"{prof.dhcp_identifier.value.upper()}")
-        rec.data.update(board_data(prof, path.resolve()))
+        rec.facts = board_facts(prof, path.resolve())
         if model:
             if not rec.check(f"sub-model {model} is one of the family's models",
                              model in prof.all_models,
                              f"{model} in {', '.join(prof.all_models)}, arch "
                              f"{prof.arch_of(model)}"):
                 return f"{model} is not a model of {prof.name}"
-            rec.data.update({"model": model, "arch": str(prof.arch_of(model)),
-                             "models": [model], "identifiers": [prof.identifier(model)]})
+            rec.facts = replace(rec.facts, model=model, arch=str(prof.arch_of(model)),
+                                models=(model,), identifiers=(prof.identifier(model),))
         rec.check("model names fit WalT (walt.node.<model>)", True,
                   ", ".join(prof.identifier(m) for m in prof.all_models))
         with rec.step("detect"):
             rows = detect_rows(prof)
             bad = check_samples(prof)
-        rec.data["detect_rows"] = rows
+        rec.facts = replace(rec.facts, detect_rows=tuple(rows))
         if prof.detect is None:
             rec.check("sub-model detection", None, "one model: no detection rules needed",
                       mandatory=False)
@@ -90,4 +91,4 @@ def run(profile: str, out_dir: str, *, model: str = "") -> StageResult:
                       + (f"; wrong: {bad}" if bad else ""))
         return ""
 
-    return run_stage(STAGE, out_dir, body)
+    return record_stage(BoardFacts, out_dir, body)

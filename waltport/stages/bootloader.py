@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from waltport.bootloader.generate import generate_bootloader
 from waltport.bootloader.scriptimage import parse_script_image
-from waltport.pipeline.results import StageResult
+from waltport.evidence.facts import ArtifactHash, BootloaderFacts, JsonObject
+from waltport.evidence.recorder import Recorder, record_stage
+from waltport.evidence.results import StageResult
 from waltport.profile.load import load_profile
-from waltport.stages._common import Recorder, run_stage
 from waltport.util.hashing import sha256_file
 
-STAGE = "bootloader"
 SCRIPT_IMAGE_SUFFIXES = (".scr", ".uboot", ".uimg")
 
 
@@ -31,7 +32,7 @@ def _script_image_evidence(files: list[Path]) -> tuple[bool | None, str]:
 def run(profile: str, out_dir: str) -> StageResult:
     """Generate into ``<out_dir>/bootloader/``, lint; writes ``<out_dir>/bootloader.json``."""
 
-    def body(rec: Recorder) -> str:
+    def body(rec: Recorder[BootloaderFacts]) -> str:
         prof = load_profile(profile)
         dest = rec.subdir("bootloader")
         with rec.step("generate"):
@@ -42,18 +43,19 @@ def run(profile: str, out_dir: str) -> StageResult:
         files = sorted(p for p in dest.rglob("*") if p.is_file() and not p.name.startswith("."))
         hashes = {str(p.relative_to(dest)): sha256_file(p) for p in files}
         sizes = {str(p.relative_to(dest)): p.stat().st_size for p in files}
-        rec.data["artifacts"] = [{"file": f"bootloader/{k}", "sha256": v, "bytes": sizes[k]}
-                                 for k, v in hashes.items()]
+        rec.facts = replace(rec.facts, artifacts=tuple(
+            ArtifactHash(f"bootloader/{k}", v, sizes[k]) for k, v in hashes.items()))
         manifest = dest / "manifest.json"
         if manifest.exists():
             rec.artifact("manifest", manifest)
-            rec.data["manifest"] = json.loads(manifest.read_text())
+            rec.facts = replace(rec.facts, manifest=json.loads(manifest.read_text()))
         rec.check("first and second stage generated", bool(files),
                   ", ".join(f"{k} ({sizes[k]} B, sha256 {v[:12]}…)" for k, v in hashes.items()))
         findings = manifest_obj.findings
-        rows = [{"artifact": f.artifact, "line": f.line, "code": f.code,
-                 "severity": f.severity, "message": f.message} for f in findings]
-        rec.data["lint"] = rows
+        rows: list[JsonObject] = [{"artifact": f.artifact, "line": f.line, "code": f.code,
+                                   "severity": f.severity, "message": f.message}
+                                  for f in findings]
+        rec.facts = replace(rec.facts, lint=tuple(rows))
         errors = [r for r in rows if r["severity"] == "error"]
         rec.check("lint: no errors in the generated scripts", not errors,
                   f"{len(errors)} error(s), {len(rows) - len(errors)} other finding(s)"
@@ -64,4 +66,4 @@ def run(profile: str, out_dir: str) -> StageResult:
         rec.check("script images are valid legacy U-Boot images", ok, evidence)
         return ""
 
-    return run_stage(STAGE, out_dir, body)
+    return record_stage(BootloaderFacts, out_dir, body)

@@ -11,18 +11,19 @@ pass.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from waltport.lab.sequence import STAGES
-from waltport.pipeline.plots import write_timeline
-from waltport.pipeline.results import StageResult
+from waltport.evidence.facts import FetchedFile, FirstBootFacts
+from waltport.evidence.recorder import Recorder, record_stage
+from waltport.evidence.results import StageResult
+from waltport.lab.plots import write_timeline
+from waltport.lab.sequence import STAGES as BOOT_STAGES
 from waltport.profile.load import load_profile
 from waltport.stages._boot import BootAsk, boot, recorded_boot, run_image
-from waltport.stages._common import Recorder, run_stage
 from waltport.stages.network import lab_name_for, needs_a_model
 
-STAGE = "first_boot"
 STAGE_TITLES = {
     "first_dhcp": "firmware sends DHCP after power-on",
     "walt_dhcp": "DHCP with walt.node.<model> on the wire",
@@ -76,11 +77,11 @@ def node_checks(boot: Mapping[str, Any]) -> list[tuple[str, bool | None, str]]:
     return rows
 
 
-def boot_facts(report: Mapping[str, Any]) -> dict[str, Any]:
+def boot_facts(report: Mapping[str, Any]) -> FirstBootFacts:
     """Pure: what the summary needs from a BootReport's JSON."""
     vci: list[str] = []
     uci: list[str] = []
-    files: list[dict[str, Any]] = []
+    files: list[FetchedFile] = []
     for one in report.get("boots", []):
         for s in one.get("stages", []):
             ev = s.get("evidence") or {}
@@ -89,13 +90,15 @@ def boot_facts(report: Mapping[str, Any]) -> dict[str, Any]:
                     if value and value not in seen:
                         seen.append(value)
             if s["name"] in ("second_stage_fetched", "kernel_fetched") and ev.get("bytes"):
-                item = {"path": ev.get("file"), "bytes": ev["bytes"]}
+                item = FetchedFile(ev.get("file"), ev["bytes"])
                 if item not in files:
                     files.append(item)
     boots = report.get("boots", [])
-    return {"vci_seen": vci, "uci_seen": uci, "files_served": files, "boots": len(boots),
-            "reached_userspace": sum(1 for b in boots if b.get("ok")),
-            "reliability": report.get("success_rate"), "stage_timings": report.get("stages")}
+    return FirstBootFacts(vci_seen=tuple(vci), uci_seen=tuple(uci), files_served=tuple(files),
+                          boots=len(boots),
+                          reached_userspace=sum(1 for b in boots if b.get("ok")),
+                          reliability=report.get("success_rate"),
+                          stage_timings=report.get("stages"))
 
 
 def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_name: str = "",
@@ -111,7 +114,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
     real board on it boots (``isolated``: --i-know-this-network-is-isolated).
     """
 
-    def body(rec: Recorder) -> str:
+    def body(rec: Recorder[FirstBootFacts]) -> str:
         prof = load_profile(profile)
         if mode != "lab" and not bench:
             rec.check("first boot in the virtual lab", None,
@@ -128,28 +131,31 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
         ask = BootAsk(profile, run_image(rec.out_dir), boots, lab_name, timeout, model, bench,
                       isolated)
         shared = recorded_boot(rec.out_dir, ask)
+        rec.facts = replace(rec.facts, image_root=ask.image_root)
         if shared is not None:
             rj, where = shared
-            rec.data["image_root"] = ask.image_root
-            rec.data["boot_source"] = f"the network stage's boot ({where})"
+            source = f"the network stage's boot ({where})"
         else:
             report = boot(rec, ask, dest, lab_name_for(prof, lab_name, model))
             rj = report.to_json()
-            rec.data["boot_source"] = "booted by this stage (no boot recorded by the " \
-                "network stage of this run)"
+            source = "booted by this stage (no boot recorded by the network stage of this run)"
+        rec.facts = replace(rec.facts, boot_source=source)
         return _judge(rec, rj, dest)
 
-    return run_stage(STAGE, out_dir, body)
+    return record_stage(FirstBootFacts, out_dir, body)
 
 
-def _judge(rec: Recorder, rj: dict[str, Any], dest: Path) -> str:
+def _judge(rec: Recorder[FirstBootFacts], rj: dict[str, Any], dest: Path) -> str:
     """Checks, facts and plots from a boot report's JSON (:meth:`BootReport.to_json`)."""
     boots: list[dict[str, Any]] = list(rj.get("boots") or [])
     stand_in = rj.get("stand_in")
-    rec.data["target"] = rj.get("target")
-    rec.data["stand_in"] = stand_in
-    rec.data.update(boot_facts(rj))
-    rec.data["boot"] = rj
+    found = boot_facts(rj)
+    rec.facts = replace(rec.facts, target=rj.get("target"), stand_in=stand_in,
+                        vci_seen=found.vci_seen, uci_seen=found.uci_seen,
+                        files_served=found.files_served, boots=found.boots,
+                        reached_userspace=found.reached_userspace,
+                        reliability=found.reliability, stage_timings=found.stage_timings,
+                        boot=rj)
     n, ok = len(boots), sum(1 for b in boots if b.get("ok"))
     first = next((b for b in boots if b.get("ok")), boots[0] if boots else {})
     for s in first.get("stages", []):
@@ -164,7 +170,7 @@ def _judge(rec: Recorder, rj: dict[str, Any], dest: Path) -> str:
     rec.check(f"every boot passes every stage this bench observes ({ok}/{n})",
               ok == n and n > 0,
               failures or f"{ok} of {n} boot(s), model {rj.get('model')}, image "
-              f"{rec.data['image_root']}" + (f"; stand-in: {stand_in}" if stand_in else ""))
+              f"{rec.facts.image_root}" + (f"; stand-in: {stand_in}" if stand_in else ""))
     medium = Path(str(rj.get("out_dir"))) / "sdcard.img.md"
     if medium.is_file():
         # What the board booted: the medium's sidecar (content list, hashes), not the image.
@@ -172,5 +178,5 @@ def _judge(rec: Recorder, rj: dict[str, Any], dest: Path) -> str:
     if first and first.get("console_log"):
         rec.artifact("console", first["console_log"])
         rec.artifact("pcap", first["pcap"])
-    rec.artifact("plot:timeline", write_timeline(boots, STAGES, dest / "timeline.png"))
+    rec.artifact("plot:timeline", write_timeline(boots, BOOT_STAGES, dest / "timeline.png"))
     return "" if ok == n else f"{n - ok} of {n} boot(s) failed"

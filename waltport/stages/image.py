@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
+from waltport.evidence.facts import ImageFacts, JsonObject
+from waltport.evidence.recorder import Recorder, record_stage
+from waltport.evidence.results import StageResult
 from waltport.image.bootfiles import BootFilesError
 from waltport.image.build import build_image
 from waltport.image.checks import check_image
-from waltport.image.importer import import_image
-from waltport.pipeline.results import StageResult
+from waltport.image.importer import ImportResult, import_image
 from waltport.profile.load import load_profile
-from waltport.stages._common import Recorder, run_stage
 from waltport.util.paths import state_dir
-
-STAGE = "image"
 
 
 def check_rows(report_json: dict[str, Any], model: str, several: bool) -> list[dict[str, Any]]:
@@ -39,13 +38,14 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
     Writes ``<out_dir>/image.json`` and the archives under ``<out_dir>/image/``.
     """
 
-    def body(rec: Recorder) -> str:
+    def body(rec: Recorder[ImageFacts]) -> str:
         prof = load_profile(profile)
         # The archives are big: they live in the state dir, the run records where
         # and their sha256 (the report's "image archive reference").
         dest = state_dir() / "images" / prof.name
         source = image_source
         models: tuple[str, ...] = (model,) if model else prof.all_models
+        notes: tuple[str, ...] = ()
         if not source:
             try:
                 with rec.step("build"):
@@ -55,14 +55,12 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
                 # files (boot_files), and they were not given.
                 rec.check("default image built with podman", False, str(err))
                 return "no image: the porter's boot files are missing"
-            rec.data["built"] = asdict(built)
+            rec.facts = replace(rec.facts, built=asdict(built))
             rec.check("default image built with podman", True,
                       f"{built.tag} ({built.image_id[:12]}, {built.method}, {built.arch})")
-            source = built.tag
+            source, notes = built.tag, built.notes
             models = (model,) if model else tuple(built.models)
-        rec.data["source"] = source
-        rec.data["models"] = list(models)
-        notes = rec.data.get("built", {}).get("notes", ())
+        rec.facts = replace(rec.facts, source=source, models=tuple(models))
         for other in (m for m in prof.all_models if m not in models and not model):
             # e.g. pc-x86-32, the cpuid fallback: one image per arch, it needs its own;
             # or a model whose porter files (boot_files) were not given.
@@ -77,7 +75,8 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
                 report = check_image(source, m, profile=prof)
             for row in check_rows(report.to_json(), m, several):
                 rec.check(row["name"], row["ok"], row["evidence"], mandatory=row["mandatory"])
-        imports = []
+        imports: list[JsonObject] = []
+        results: list[ImportResult] = []
         for m in models:
             with rec.step(f"import {m}"):
                 res = import_image(source, m, out_dir=dest)
@@ -85,12 +84,13 @@ def run(profile: str, out_dir: str, *, image_source: str = "", model: str = "",
             rec.check(f"imported as {res.tag}, labels read back from podman", True,
                       f"image {res.image_id[:12]}; " + ", ".join(
                           f"{k}={v}" for k, v in sorted(res.labels.items())))
-        rec.data["imports"] = imports
-        first = imports[0]
-        rec.data.update({"labels": first["labels"], "digest": first["image_id"],
-                         "reference": first["tag"], "archive": first["docker_archive"],
-                         "import_commands": first["server_commands"],
-                         "archive_sha256": first["archive_sha256"]})
+            results.append(res)
+        first = results[0]
+        rec.facts = replace(rec.facts, imports=tuple(imports), labels=dict(first.labels),
+                            digest=first.image_id, reference=first.tag,
+                            archive=first.docker_archive,
+                            import_commands=tuple(first.server_commands),
+                            archive_sha256=dict(first.archive_sha256))
         return ""
 
-    return run_stage(STAGE, out_dir, body)
+    return record_stage(ImageFacts, out_dir, body)

@@ -10,22 +10,24 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError
+from waltport.evidence.facts import JsonObject, NetworkFacts, TftpTransfer
+from waltport.evidence.recorder import Recorder, record_stage
+from waltport.evidence.results import StageResult
 from waltport.lab.boot import BootReport
 from waltport.lab.imageroot import ImageRootError, lab_model
 from waltport.net.analysis import analyze_pcap
 from waltport.net.capture import Capture
 from waltport.net.plots import ladder, transfer_timeline
-from waltport.pipeline.results import StageResult
 from waltport.profile.load import load_profile
 from waltport.profile.model import Profile
 from waltport.stages._boot import BootAsk, boot, boot_record, first_boot_follows, run_image
-from waltport.stages._common import Recorder, run_stage
 
-STAGE = "network"
 VERDICT_TITLES = {
     "dhcp-identifier": "DHCP request carries walt.node.<model> (VCI/UCI)",
     "first-stage-script": "second-stage script served by TFTP, completely",
@@ -44,13 +46,13 @@ def lab_name_for(profile: Profile, lab_name: str = "", model: str = "") -> str:
     return f"{f'wp-{profile.name}'[:16].rstrip('-')}-{tag}"
 
 
-def _record_boot(rec: Recorder, report: BootReport) -> tuple[Path, str]:
+def _record_boot(rec: Recorder[NetworkFacts], report: BootReport) -> tuple[Path, str]:
     run = report.runs[0]
     if run.console_log:
         rec.artifact("console", run.console_log)
-    rec.data["lab_boot"] = {"ok": run.ok, "failed_stage": run.failed_stage, "error": run.error,
-                            "target": report.target}
-    rec.data["stand_in"] = report.stand_in
+    rec.facts = replace(rec.facts, lab_boot={"ok": run.ok, "failed_stage": run.failed_stage,
+                                             "error": run.error, "target": report.target},
+                        stand_in=report.stand_in)
     if report.stand_in:
         fetched = next(s for s in run.stages if s.name == "second_stage_fetched")
         then = fetched.evidence.get("then_requested")
@@ -63,13 +65,13 @@ def _record_boot(rec: Recorder, report: BootReport) -> tuple[Path, str]:
     return Path(run.pcap), report.model
 
 
-def _boot_capture(rec: Recorder, prof: Profile, ask: BootAsk) -> tuple[Path, str]:
+def _boot_capture(rec: Recorder[NetworkFacts], prof: Profile, ask: BootAsk) -> tuple[Path, str]:
     """The run's boot (:mod:`waltport.stages._boot`): its first boot's capture is judged here."""
     dest = rec.subdir("network/bench" if ask.bench else "network/lab")
+    rec.facts = replace(rec.facts, image_root=ask.image_root)
     report = boot(rec, ask, dest, lab_name_for(prof, ask.lab_name, ask.model))
-    if ask.bench:
-        rec.data["bench"] = report.target
-    rec.data["boot"] = boot_record(rec, ask, report)
+    rec.facts = replace(rec.facts, bench=report.target if ask.bench else None,
+                        boot=boot_record(rec.out_dir, ask, report))
     return _record_boot(rec, report)
 
 
@@ -84,7 +86,7 @@ def needs_a_model(prof: Profile, model: str) -> bool:
     return False
 
 
-def _interface_capture(rec: Recorder, interface: str, timeout: float) -> Path:
+def _interface_capture(rec: Recorder[NetworkFacts], interface: str, timeout: float) -> Path:
     if not interface:
         raise UsageError("mode=interface needs -p interface=<host interface the board is on>")
     pcap = rec.subdir("network") / "capture.pcap"
@@ -94,7 +96,7 @@ def _interface_capture(rec: Recorder, interface: str, timeout: float) -> Path:
     return pcap
 
 
-def wire_facts(analysis: dict[str, Any]) -> dict[str, Any]:
+def wire_facts(analysis: Mapping[str, Any]) -> NetworkFacts:
     """Pure: VCI/UCI the clients sent and the files served, from the analysis JSON."""
     vci: list[str] = []
     uci: list[str] = []
@@ -105,13 +107,12 @@ def wire_facts(analysis: dict[str, Any]) -> dict[str, Any]:
             for value, seen in ((m.get("vci"), vci), (m.get("uci"), uci)):
                 if value and value not in seen:
                     seen.append(value)
-    files = [{"path": t["file"], "bytes": t["bytes"], "complete": t["complete"],
-              "client": t["client"], "seconds": t["duration"], "blksize": t["blksize"]}
-             for t in analysis.get("tftp", [])]
-    return {"vci_seen": vci, "uci_seen": uci, "files_served": files}
+    files = tuple(TftpTransfer(t["file"], t["bytes"], t["complete"], t["client"],
+                               t["duration"], t["blksize"]) for t in analysis.get("tftp", []))
+    return NetworkFacts(vci_seen=tuple(vci), uci_seen=tuple(uci), files_served=files)
 
 
-def dhcp_rows(analysis: dict[str, Any]) -> list[dict[str, Any]]:
+def dhcp_rows(analysis: Mapping[str, Any]) -> list[JsonObject]:
     """Pure: one row per DHCP message, for the notebook and report tables."""
     return [{"time": m["time"], "xid": tx["xid"], "type": m["type"], "from": m["src"],
              "mac": m["mac"], "vci": m["vci"], "uci": m["uci"], "yiaddr": m["yiaddr"],
@@ -138,7 +139,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
     is analysed here.
     """
 
-    def body(rec: Recorder) -> str:
+    def body(rec: Recorder[NetworkFacts]) -> str:
         prof = load_profile(profile)
         if not bench and mode == "lab" and needs_a_model(prof, model):
             rec.check("stand-in evidence per model", None,
@@ -148,7 +149,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
             return "no model asked: nothing to boot in the lab"
         expected: str | None = model or (prof.all_models[0] if len(prof.all_models) == 1
                                          else None)
-        rec.data["mode"] = "bench" if bench else mode
+        rec.facts = replace(rec.facts, mode="bench" if bench else mode)
         run_dir = rec.out_dir
         ask = BootAsk(profile, run_image(run_dir), boots if first_boot_follows(run_dir) else 1,
                       lab_name, timeout, model, bench, isolated)
@@ -168,10 +169,11 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
         with rec.step("analyse"):
             analysis = analyze_pcap(capture_path, expected)
         aj: dict[str, Any] = analysis.to_json()
-        rec.data["analysis"] = aj
-        rec.data.update(wire_facts(aj))
-        rec.data["dhcp_rows"] = dhcp_rows(aj)
-        stand_in = rec.data.get("stand_in")
+        wire = wire_facts(aj)
+        rec.facts = replace(rec.facts, analysis=aj, vci_seen=wire.vci_seen,
+                            uci_seen=wire.uci_seen, files_served=wire.files_served,
+                            dhcp_rows=tuple(dhcp_rows(aj)))
+        stand_in = rec.facts.stand_in
         for v in aj.get("verdicts", []):
             title = VERDICT_TITLES.get(v["name"], v["name"])
             if stand_in and v["name"] in OPTIONAL_VERDICTS and not v["ok"]:
@@ -187,4 +189,4 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
                 rec.artifact("plot:tftp", transfer_timeline(analysis, dest / "tftp.png"))
         return ""
 
-    return run_stage(STAGE, out_dir, body)
+    return record_stage(NetworkFacts, out_dir, body)

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from waltport.errors import WaltportError
-from waltport.pipeline.results import StageResult
+from waltport.evidence.facts import field_names
+from waltport.evidence.results import StageResult
 
 
 class Html:
@@ -60,13 +61,19 @@ def _cell(v: object) -> str:
 
 def data_table(result: StageResult, *keys: str, title: str = "",
                columns: Sequence[str] | None = None) -> Html:
-    """The list found at ``result.data[k1][k2]...`` as a table.
+    """The list found at ``result.data.k1[k2]...`` as a table.
 
-    A key the stage did not record raises :class:`ShowError` when the stage
-    passed (the notebook asks for the wrong key: an empty table would hide
-    it); when the stage did not pass, the table says so.
+    ``k1`` must be a field of the stage's facts type, whatever the stage's
+    status: anything else raises :class:`ShowError` naming the fields (the
+    notebook asks for the wrong key: an empty table would hide it).  A field
+    the stage did not record raises too when the stage passed; when it did
+    not pass, the table says so.
     """
-    cur: Any = result.data
+    known_fields = field_names(type(result.data))
+    if not keys or keys[0] not in known_fields:
+        raise ShowError(f"stage {result.stage} writes no {'.'.join(keys)!r}: "
+                        f"{type(result.data).__name__} has {', '.join(known_fields)}")
+    cur: Any = result.data.to_json()
     name = title or ".".join(keys)
     for i, k in enumerate(keys):
         if not isinstance(cur, Mapping) or k not in cur:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from waltport.evidence.hostpaths import host_roots, relativize, relativize_text
 from waltport.pipeline.checklist import normalise
-from waltport.pipeline.hostpaths import host_roots, relativize, relativize_text
 from waltport.util.paths import PROJECT_DIR, state_dir
 
 

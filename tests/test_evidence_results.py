@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from waltport.pipeline.results import (
+from waltport.evidence.facts import NetworkFacts
+from waltport.evidence.results import (
     Check,
     ResultError,
     StageResult,
@@ -23,7 +24,7 @@ def test_round_trip_through_json(tmp_path: Path) -> None:
               Check("pcap", "pass", False, "12 packets"))
     res = StageResult("network", "fail", checks,
                       {"capture": 1.23456}, {"pcap": "network/capture.pcap"},
-                      {"vci_seen": ["U-Boot.armv8"]}, "no walt.node VCI")
+                      NetworkFacts(vci_seen=("U-Boot.armv8",)), "no walt.node VCI")
     path = write_result(tmp_path, res)
     assert path == tmp_path / "network.json"
     back = read_result(path)

@@ -7,6 +7,7 @@ by scraping notebooks or logs.
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -14,7 +15,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from waltport.errors import WaltportError
-from waltport.pipeline.hostpaths import host_roots, relativize
+from waltport.evidence.facts import F, Facts, FactsError, NoFacts, facts_type
+from waltport.evidence.hostpaths import host_roots, relativize
 from waltport.util.atomic import write_text
 
 SCHEMA = "waltport.stage/1"
@@ -46,8 +48,10 @@ class StageResult:
     """Everything one stage reports.
 
     ``artifacts`` maps a label to a path relative to the run directory
-    (``"ladder": "network/ladder.png"``); ``data`` is stage-specific JSON
-    (``vci_seen``, ``files_served``, ``labels`` ...) that the summary picks up.
+    (``"ladder": "network/ladder.png"``); ``data`` is the stage's typed facts
+    (:mod:`waltport.evidence.facts`: ``NetworkFacts`` for ``network`` ...),
+    which the summary, the report and later stages read through their type.
+    Left out, ``data`` is the stage's facts with nothing recorded.
     """
 
     stage: str
@@ -55,19 +59,32 @@ class StageResult:
     checks: tuple[Check, ...] = ()
     timings: Mapping[str, float] = field(default_factory=dict)
     artifacts: Mapping[str, str] = field(default_factory=dict)
-    data: Mapping[str, Any] = field(default_factory=dict)
+    data: Facts = field(default_factory=NoFacts)
     message: str = ""
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
             raise ValueError(f"stage {self.stage!r}: status {self.status!r} not in {STATUSES}")
+        kind = facts_type(self.stage)
+        if type(self.data) is NoFacts and kind is not NoFacts:
+            object.__setattr__(self, "data", kind(traceback=self.data.traceback))
+        elif not isinstance(self.data, kind):
+            raise ValueError(f"stage {self.stage!r}: data is {type(self.data).__name__}, "
+                             f"expected {kind.__name__}")
+
+    def facts(self, kind: type[F]) -> F:
+        """The stage's facts as ``kind`` (a stage reading another's through its type)."""
+        if not isinstance(self.data, kind):
+            raise ResultError(f"stage {self.stage}: its facts are {type(self.data).__name__}, "
+                              f"not {kind.__name__}")
+        return self.data
 
     def to_json(self) -> dict[str, Any]:
         return {"schema": SCHEMA, "stage": self.stage, "status": self.status,
                 "message": self.message,
                 "checks": [asdict(c) for c in self.checks],
                 "timings": {k: round(float(v), 3) for k, v in self.timings.items()},
-                "artifacts": dict(self.artifacts), "data": dict(self.data)}
+                "artifacts": dict(self.artifacts), "data": self.data.to_json()}
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any], source: str = "<json>") -> StageResult:
@@ -79,13 +96,16 @@ class StageResult:
             return cls(stage=obj["stage"], status=obj["status"], checks=checks,
                        timings=dict(obj.get("timings", {})),
                        artifacts=dict(obj.get("artifacts", {})),
-                       data=dict(obj.get("data", {})), message=obj.get("message", ""))
+                       data=facts_type(obj["stage"]).from_json(obj.get("data", {}),
+                                                               f"{source}: data"),
+                       message=obj.get("message", ""))
+        except FactsError as err:
+            raise ResultError(str(err)) from err
         except (KeyError, TypeError, ValueError) as err:
             raise ResultError(f"{source}: malformed stage result: {err}") from err
 
     def _repr_html_(self) -> str:
         # Notebooks display a result directly; one small table, no JS.
-        from waltport.pipeline.report import stage_html  # noqa: PLC0415 (report imports us)
         return stage_html(self)
 
 
@@ -97,6 +117,12 @@ def status_from_checks(checks: Iterable[Check]) -> Status:
     if any(c.status == "fail" and c.mandatory for c in checks):
         return "fail"
     return "pass"
+
+
+def facts_of(results: Mapping[str, StageResult], kind: type[F]) -> F | None:
+    """The facts of ``kind``'s stage among ``results``, or None when it did not run."""
+    res = results.get(kind.STAGE)
+    return res.facts(kind) if res is not None else None
 
 
 def result_path(run_dir: str | Path, stage: str) -> Path:
@@ -134,3 +160,15 @@ def read_results(run_dir: str | Path, stages: Iterable[str]) -> dict[str, StageR
         if p.exists():
             out[name] = read_result(p)
     return out
+
+
+def stage_html(result: StageResult) -> str:
+    """Pure: a stage result as a small HTML table (what a notebook cell shows)."""
+    rows = "".join(
+        f"<tr><td>{SYMBOL[c.status]}</td><td>{html.escape(c.name)}</td>"
+        f"<td>{'mandatory' if c.mandatory else 'optional'}</td>"
+        f"<td><code>{html.escape(c.evidence)}</code></td></tr>" for c in result.checks)
+    msg = f"<p>{html.escape(result.message)}</p>" if result.message else ""
+    return (f"<h4>{SYMBOL[result.status]} stage {html.escape(result.stage)}: "
+            f"{result.status}</h4>{msg}<table><tr><th></th><th>check</th><th></th>"
+            f"<th>evidence</th></tr>{rows}</table>")

@@ -6,7 +6,7 @@ import io
 
 import matplotlib.image as mpimg
 
-from waltport.pipeline.plots import timeline_png
+from waltport.lab.plots import timeline_png
 
 STAGES = ("power_on", "first_dhcp", "walt_dhcp", "userspace")
 BOOTS = [{"index": 0, "ok": True, "stages": [{"name": "power_on", "time": 0.0},

@@ -1,4 +1,4 @@
-"""Glue shared by the stage functions: record checks, time steps, write ``<stage>.json``.
+"""What every stage function shares: record checks, time steps, write ``<stage>.json``.
 
 A stage function never raises for a stage-level problem: what went wrong is
 recorded (``error`` with the reason) so the report can name it.  An engine
@@ -12,11 +12,13 @@ import contextlib
 import time
 import traceback
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Generic
 
 from waltport.errors import WaltportError
-from waltport.pipeline.results import (
+from waltport.evidence.facts import F
+from waltport.evidence.results import (
     Check,
     StageResult,
     Status,
@@ -25,17 +27,21 @@ from waltport.pipeline.results import (
 )
 
 
-class Recorder:
-    """Collects one stage's checks, timings, artifacts and data."""
+class Recorder(Generic[F]):
+    """Collects one stage's checks, timings, artifacts and facts.
 
-    def __init__(self, stage: str, out_dir: str | Path) -> None:
+    ``facts`` starts empty; the stage replaces it as it learns
+    (``rec.facts = replace(rec.facts, mode="lab")``), typed by its class.
+    """
+
+    def __init__(self, stage: str, out_dir: str | Path, facts: F) -> None:
         self.stage = stage
+        self.facts: F = facts
         self.out_dir = Path(out_dir).resolve()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.checks: list[Check] = []
         self.timings: dict[str, float] = {}
         self.artifacts: dict[str, str] = {}
-        self.data: dict[str, Any] = {}
         self._t0 = time.monotonic()
 
     def subdir(self, name: str) -> Path:
@@ -69,20 +75,22 @@ class Recorder:
         self.timings["total"] = time.monotonic() - self._t0
         result = StageResult(self.stage, status or status_from_checks(self.checks),
                              tuple(self.checks), dict(self.timings), dict(self.artifacts),
-                             dict(self.data), message)
+                             self.facts, message)
         write_result(self.out_dir, result)
         return result
 
 
-def run_stage(stage: str, out_dir: str | Path, body: Callable[[Recorder], str | None]) \
-        -> StageResult:
+def record_stage(kind: type[F], out_dir: str | Path, body: Callable[[Recorder[F]], str | None],
+                 *, stage: str = "") -> StageResult:
     """Run ``body(recorder)``; whatever happens, write and return the stage result.
 
-    ``body`` returns an optional message.  A WaltportError becomes an
-    ``error`` stage with its message; an unexpected exception too, with its
-    traceback kept in ``data``.
+    ``kind``: the stage's facts type (its name is ``kind.STAGE`` unless
+    ``stage`` says otherwise).  ``body`` returns an optional message.  A
+    WaltportError becomes an ``error`` stage with its message; an unexpected
+    exception too, with its traceback kept in the facts.
     """
-    rec = Recorder(stage, out_dir)
+    stage = stage or kind.STAGE
+    rec = Recorder(stage, out_dir, kind())
     try:
         returned = body(rec)
         message = returned if isinstance(returned, str) else ""
@@ -90,7 +98,7 @@ def run_stage(stage: str, out_dir: str | Path, body: Callable[[Recorder], str | 
         rec.checks.append(Check(f"{stage} ran", "error", True, str(err)))
         return rec.finish(str(err), "error")
     except Exception as err:  # a bug in an engine: keep it in the report, not a hang
-        rec.data["traceback"] = traceback.format_exc(limit=8)
+        rec.facts = replace(rec.facts, traceback=traceback.format_exc(limit=8))
         msg = f"internal error: {type(err).__name__}: {err}"
         rec.checks.append(Check(f"{stage} ran", "error", True, msg))
         return rec.finish(msg, "error")
