@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
+
+from waltport.evidence.results import StageResult, read_result
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = ROOT / "boards"
@@ -44,3 +47,11 @@ def recording_cell(stage: str, ok: bool = True) -> str:
             "from waltport.evidence.recorder import record_stage\n"
             f"record_stage(NoFacts, out_dir, lambda rec: rec.check('works', {ok}, 'evidence'), "
             f"stage={stage!r})")
+
+
+def assert_round_trip(path: Path) -> StageResult:
+    """A stage file's data, parsed into its typed facts and written again: the same JSON text."""
+    on_disk = json.loads(path.read_text())["data"]
+    res = read_result(path)
+    assert json.dumps(res.data.to_json()) == json.dumps(on_disk), path.name
+    return res

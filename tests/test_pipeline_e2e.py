@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from pipeline_fixtures import BOARDS, _jupyter_dirs, jupyter_root  # noqa: F401
+from pipeline_fixtures import BOARDS, _jupyter_dirs, assert_round_trip, jupyter_root  # noqa: F401
 
 from waltport.cli import main
 from waltport.pipeline.bundle import ATTACHMENT_LIMIT
@@ -78,6 +78,9 @@ def test_every_stage_passes_with_real_evidence(tmp_path: Path,
     assert first_boot["data"]["boot_source"].startswith("the network stage's boot")
     assert {"export", "boot", "analyse"} <= set(network["timings"])
     assert "boot" not in first_boot["timings"]
+    # Every stage's data reads back into its typed facts and writes the same JSON.
+    for name in ("board", "bootloader", "image", "network", "first_boot", "report"):
+        assert_round_trip(out / f"{name}.json")
     # The DHCP the network stage judged is that boot of the image: the client it shows is
     # the node the first boot logged into over SSH, at the address the ACK gave, and the
     # image's boot announced itself on that capture.

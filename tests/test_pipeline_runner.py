@@ -11,12 +11,20 @@ import time
 from pathlib import Path
 
 import pytest
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
+from papermill.exceptions import PapermillExecutionError
 from pipeline_fixtures import BOARDS, _jupyter_dirs, jupyter_root, recording_cell, write_notebook  # noqa: F401
 
 from waltport.cli import main
 from waltport.evidence.results import read_result
 from waltport.pipeline.registry import StageSpec
-from waltport.pipeline.runner import entry_params, notebook_parameters, run_profile
+from waltport.pipeline.runner import (
+    StopKind,
+    describe_failure,
+    entry_params,
+    notebook_parameters,
+    run_profile,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -144,6 +152,23 @@ def test_batch_entries_never_share_a_lab() -> None:
         {"lab_name": "wpob-1234-1", "boots": 2, "model": "pc-x86-32"}
     assert entry_params({"lab_name": "wpob-1234"}, None, 0, 1) == {"lab_name": "wpob-1234"}
     assert entry_params({}, None, 0, 2) == {}
+
+
+def test_why_a_notebook_stopped_is_typed_from_the_error_never_its_message() -> None:
+    def cell(ename: str) -> PapermillExecutionError:
+        return PapermillExecutionError(0, 3, "x()", ename, "boom", [])
+
+    stops = {kind: describe_failure(err, 60) for kind, err in (
+        ("ctrl-c", KeyboardInterrupt()), ("ctrl-c in kernel", cell("KeyboardInterrupt")),
+        ("timeout", CellTimeoutError("interrupted (Ctrl-C)")),   # the words decide nothing
+        ("dead", DeadKernelError("kernel died")), ("cell", cell("ValueError")),
+        ("other", RuntimeError("interrupted (Ctrl-C)")))}
+    assert {k: s.kind for k, s in stops.items()} == {
+        "ctrl-c": StopKind.INTERRUPTED, "ctrl-c in kernel": StopKind.INTERRUPTED,
+        "timeout": StopKind.CELL_TIMEOUT, "dead": StopKind.DEAD_KERNEL,
+        "cell": StopKind.CELL_ERROR, "other": StopKind.OTHER}
+    assert stops["cell"].why == "cell 3 raised ValueError: boom"
+    assert stops["timeout"].why == "a cell ran longer than 60 s: the kernel was stopped"
 
 
 def test_parameters_cell_is_read_without_running(tmp_path: Path) -> None:

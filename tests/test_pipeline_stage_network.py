@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from net_fixtures import needs_root, udhcpc
-from pipeline_fixtures import BOARDS
+from pipeline_fixtures import BOARDS, assert_round_trip
 
 from waltport.bootloader.render import render_artifacts
 from waltport.evidence.facts import NetworkFacts, TftpTransfer
@@ -61,6 +61,7 @@ def test_verdicts_and_wire_facts_from_a_real_exchange(pcap: Path, tmp_path: Path
     assert (tmp_path / res.artifacts["plot:ladder"]).stat().st_size > 1000
     assert {r["type"] for r in facts.dhcp_rows or ()} >= {"DISCOVER", "OFFER", "REQUEST", "ACK"}
     # A capture given to analyse: nothing booted, no boot recorded for a first boot to judge.
+    assert assert_round_trip(tmp_path / "network.json").data == facts
     assert facts.boot is None and not (tmp_path / "network" / "lab").exists()
 
 

@@ -100,7 +100,8 @@ def test_import_commands_of_every_model_shared_lines_last() -> None:
                 "walt image show --refresh"]
     data = {"imports": [{"server_commands": cmds("a")}, {"server_commands": cmds("b")}],
             "import_commands": cmds("a")}
-    assert import_commands(ImageFacts.from_json(data)) == ["podman load -i /tmp/a.tar", "podman tag abc a",
-                                     "podman load -i /tmp/b.tar", "podman tag abc b",
-                                     "walt image show --refresh"]
+    assert import_commands(ImageFacts.from_json(data)) == [
+        "podman load -i /tmp/a.tar", "podman tag abc a", "podman load -i /tmp/b.tar",
+        "podman tag abc b",
+        "walt image show --refresh"]
     assert import_commands(ImageFacts(import_commands=tuple(cmds("a")))) == cmds("a")

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pipeline_fixtures import BOARDS
+from pipeline_fixtures import BOARDS, assert_round_trip
 
 from waltport.evidence.facts import FirstBootFacts, NetworkFacts
 from waltport.evidence.results import StageResult, write_result
@@ -104,4 +104,5 @@ def test_the_first_boot_judges_the_network_stage_boot_without_booting(tmp_path: 
     assert res.artifacts["pcap"] == "network/lab/boot-0/capture.pcap"
     assert facts.boots == 1 and facts.reached_userspace == 1
     assert (tmp_path / res.artifacts["plot:timeline"]).is_file()
+    assert assert_round_trip(tmp_path / "first_boot.json").data == facts
     assert not list((tmp_path / "first_boot").glob("boot-*"))

@@ -266,7 +266,7 @@ class FirstBootFacts(_WireFacts):
 
     STAGE: ClassVar[str] = "first_boot"
     NULLS_WITH: ClassVar[tuple[str, tuple[str, ...]]] = (
-        "boot", ("target", "stand_in", "reliability", "stage_timings"))
+        "boots", ("target", "stand_in", "reliability", "stage_timings"))
     KEEP_LISTS: ClassVar[frozenset[str]] = frozenset({"stage_timings"})
     image_root: str | None = None
     boot_source: str | None = None
