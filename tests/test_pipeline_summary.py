@@ -12,7 +12,7 @@ from waltport.evidence.facts import BootloaderFacts, ImageFacts
 from waltport.evidence.results import Check, StageResult
 from waltport.pipeline.junit import junit_xml
 from waltport.pipeline.registry import PIPELINE_STAGES
-from waltport.pipeline.summary import build_summary, import_commands, is_ok
+from waltport.pipeline.summary import StageEntry, build_summary, import_commands, is_ok
 from waltport.pipeline.versions import UBOOT_BINARY, collect_versions, uboot_version_from_binary
 from waltport.stages import board, bootloader
 
@@ -51,9 +51,9 @@ def test_summary_from_real_stage_results(real_results: dict[str, StageResult]) -
 
 
 def test_is_ok_ignores_optional_stages_and_checks() -> None:
-    def stage(status: str, mandatory: bool, checks: list[tuple[str, bool]]) -> dict:
-        return {"status": status, "mandatory": mandatory,
-                "checks": [{"status": s, "mandatory": m} for s, m in checks]}
+    def stage(status: str, mandatory: bool, checks: list[tuple[str, bool]]) -> StageEntry:
+        return StageEntry("s", status, mandatory=mandatory,  # type: ignore[arg-type]
+                          checks=tuple(Check("c", s, m) for s, m in checks))  # type: ignore[arg-type]
     assert is_ok([stage("pass", True, [("pass", True), ("fail", False)])])
     assert is_ok([stage("pass", True, []), stage("fail", False, [("fail", True)])])
     assert not is_ok([stage("skip", True, [])])

@@ -104,5 +104,6 @@ def test_the_first_boot_judges_the_network_stage_boot_without_booting(tmp_path: 
     assert res.artifacts["pcap"] == "network/lab/boot-0/capture.pcap"
     assert facts.boots == 1 and facts.reached_userspace == 1
     assert (tmp_path / res.artifacts["plot:timeline"]).is_file()
-    assert assert_round_trip(tmp_path / "first_boot.json").data == facts
+    # Written with host paths made relative: the file, read and written again, is unchanged.
+    assert_round_trip(tmp_path / "first_boot.json")
     assert not list((tmp_path / "first_boot").glob("boot-*"))

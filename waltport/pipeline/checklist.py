@@ -16,6 +16,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from waltport.pipeline.summary import stage_entries
+
 SUBJECT_RE = re.compile(r"^\[([a-z0-9][a-z0-9-]*)\] (.*)$", re.S)
 PLACEHOLDER = "<model>"
 # Worst first: the status a group shows when its subjects disagree.
@@ -92,9 +94,8 @@ def _subject_model(label: str) -> str:
 
 def checked_models(summary: Mapping[str, Any]) -> list[str]:
     """The models a run checked one by one (``[model] check`` names), if several."""
-    models = list(dict.fromkeys(m.group(1) for st in summary.get("stages", [])
-                                for c in st.get("checks", [])
-                                if (m := SUBJECT_RE.match(c["name"]))))
+    models = list(dict.fromkeys(m.group(1) for st in stage_entries(summary)
+                                for c in st.checks if (m := SUBJECT_RE.match(c.name))))
     return models if len(models) > 1 else []
 
 
@@ -145,25 +146,24 @@ def checklist(summaries: Sequence[Mapping[str, Any]]) -> tuple[StageRow, ...]:
     for summary in summaries:
         label = run_label(summary, several)
         models = checked_models(summary)
-        for st in summary.get("stages", []):
-            name = st["name"]
+        for st in stage_entries(summary):
+            name = st.name
             if name not in titles:
                 order.append(name)
-                titles[name] = st.get("title") or name
-            stage_items.setdefault(name, []).append(
-                (label, st["status"], st.get("message") or ""))
-            for c in st.get("checks", []):
-                m = SUBJECT_RE.match(c["name"]) if models else None
-                subject, base = (m.group(1), m.group(2)) if m else (label, c["name"])
+                titles[name] = st.title or name
+            stage_items.setdefault(name, []).append((label, st.status, st.message))
+            for c in st.checks:
+                m = SUBJECT_RE.match(c.name) if models else None
+                subject, base = (m.group(1), m.group(2)) if m else (label, c.name)
                 if not m and models:
                     subject = _named_model(base, models) or label
                 if subject != label and several:
                     subject = f"{label.split('/')[0]}/{subject}"
                 # "sub-model rpi-3-b is ..." and "sub-model rpi-4-b is ..." are one check.
-                key = (normalise(base, _subject_model(subject)), bool(c.get("mandatory", True)))
+                key = (normalise(base, _subject_model(subject)), c.mandatory)
                 names.setdefault((name, key), {})[base] = None
                 check_items.setdefault(name, {}).setdefault(key, []).append(
-                    (subject, c["status"], c.get("evidence") or ""))
+                    (subject, c.status, c.evidence))
     rows = []
     for name in order:
         # The check's own name when all subjects used one, else the shared form.
@@ -188,8 +188,8 @@ def subjects(summaries: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
     out: dict[str, None] = {}
     for summary in summaries:
         label = run_label(summary, several)
-        models = [m.group(1) for st in summary.get("stages", []) for c in st.get("checks", [])
-                  if (m := SUBJECT_RE.match(c["name"]))] if per_model(summary) else []
+        models = [m.group(1) for st in stage_entries(summary) for c in st.checks
+                  if (m := SUBJECT_RE.match(c.name))] if per_model(summary) else []
         names = [f"{label.split('/')[0]}/{m}" if several else m for m in models] or [label]
         out.update(dict.fromkeys(names))
     return tuple(out)

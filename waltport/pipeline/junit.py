@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from waltport.evidence.results import Check
+from waltport.pipeline.summary import stage_entries
 from waltport.util.atomic import write_bytes
 
 
@@ -23,20 +25,18 @@ def junit_xml(summaries: Sequence[Mapping[str, Any]]) -> bytes:
         suite = ET.SubElement(root, "testsuite", name=f"waltport.{board}")
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         total_time = 0.0
-        for st in s.get("stages", []):
-            checks = st.get("checks") or [{"name": st["name"], "status": st["status"],
-                                           "mandatory": st["mandatory"],
-                                           "evidence": st.get("message", "")}]
-            t = float(st.get("timings", {}).get("total", 0.0))
+        for st in stage_entries(s):
+            checks = st.checks or (Check(st.name, st.status, st.mandatory, st.message),)
+            t = float(st.timings.get("total", 0.0))
             total_time += t
             for i, c in enumerate(checks):
-                case = ET.SubElement(suite, "testcase", classname=f"{board}.{st['name']}",
-                                     name=c["name"], time=f"{t if i == 0 else 0.0:.3f}")
+                case = ET.SubElement(suite, "testcase", classname=f"{board}.{st.name}",
+                                     name=c.name, time=f"{t if i == 0 else 0.0:.3f}")
                 counts["tests"] += 1
-                status = c["status"]
-                text = c.get("evidence", "") or st.get("message", "")
+                status = c.status
+                text = c.evidence or st.message
                 if status == "fail":
-                    tag = "failure" if c.get("mandatory", True) else "skipped"
+                    tag = "failure" if c.mandatory else "skipped"
                     ET.SubElement(case, tag, message=text[:500]).text = text
                     counts["failures" if tag == "failure" else "skipped"] += 1
                 elif status == "error":

@@ -24,6 +24,7 @@ from waltport.errors import GenerationError
 from waltport.evidence.results import SYMBOL
 from waltport.pipeline.bootmedia import media_rows, mib
 from waltport.pipeline.checklist import checklist, run_label, subjects
+from waltport.pipeline.summary import stage_entries
 from waltport.util.atomic import write_text
 from waltport.util.paths import templates_dir
 
@@ -122,9 +123,8 @@ def hash_rows(summaries: Sequence[Mapping[str, Any]]) -> list[Hashes]:
 
 def plot_files(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Pure: (label, path in the run dir) of every plot the stages recorded."""
-    return [(label.removeprefix(PLOT_PREFIX), rel) for st in summary.get("stages", [])
-            for label, rel in (st.get("artifacts") or {}).items()
-            if label.startswith(PLOT_PREFIX)]
+    return [(label.removeprefix(PLOT_PREFIX), rel) for st in stage_entries(summary)
+            for label, rel in st.artifacts.items() if label.startswith(PLOT_PREFIX)]
 
 
 def _render(name: str, **context: object) -> str:
@@ -188,11 +188,11 @@ def data_uri(path: Path) -> str:
 def inline_plots(summary: Mapping[str, Any], run_dir: Path) -> list[tuple[str, str, str]]:
     """Edge: every ``plot:*`` artifact of the run, as (stage, label, data URI)."""
     out = []
-    for stage in summary.get("stages", []):
-        for label, rel in (stage.get("artifacts") or {}).items():
+    for stage in stage_entries(summary):
+        for label, rel in stage.artifacts.items():
             p = run_dir / rel
             if label.startswith(PLOT_PREFIX) and p.suffix.lower() in PLOT_TYPES and p.is_file():
-                out.append((stage["name"], label.removeprefix(PLOT_PREFIX), data_uri(p)))
+                out.append((stage.name, label.removeprefix(PLOT_PREFIX), data_uri(p)))
     return out
 
 

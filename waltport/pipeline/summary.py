@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from waltport.evidence.facts import (
     NetworkFacts,
     Served,
 )
-from waltport.evidence.results import StageResult, facts_of
+from waltport.evidence.results import Check, StageResult, Status, facts_of
 from waltport.pipeline.bootmedia import no_medium_reason
 from waltport.pipeline.registry import PIPELINE_STAGES, StageSpec
 from waltport.util.atomic import write_text
@@ -100,33 +101,69 @@ def import_commands(facts: ImageFacts) -> list[str]:
     return list(reversed(dict.fromkeys(reversed(facts.server_commands))))
 
 
-def stage_entry(stage: StageSpec, result: StageResult | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StageEntry:
+    """One ``stages[]`` entry of summary.json: a stage as the run saw it (typed).
+
+    The checklist, junit.xml and ``ok`` read the stages of a summary (this
+    run's, or a batch entry's summary.json read back) through it.
+    """
+
+    name: str
+    status: Status
+    title: str = ""
+    notebook: str = ""
+    mandatory: bool = True
+    message: str = ""
+    seconds: float = 0.0
+    timings: Mapping[str, float] = field(default_factory=dict)
+    checks: tuple[Check, ...] = ()
+    artifacts: Mapping[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "title": self.title, "notebook": self.notebook,
+                "mandatory": self.mandatory, "status": self.status, "message": self.message,
+                "seconds": self.seconds, "timings": dict(self.timings),
+                "checks": [asdict(c) for c in self.checks], "artifacts": dict(self.artifacts)}
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> StageEntry:
+        return cls(name=str(obj["name"]), status=obj["status"], title=obj.get("title") or "",
+                   notebook=obj.get("notebook") or "", mandatory=bool(obj.get("mandatory", True)),
+                   message=obj.get("message") or "", seconds=float(obj.get("seconds") or 0.0),
+                   timings=dict(obj.get("timings") or {}),
+                   checks=tuple(Check(c["name"], c["status"], bool(c.get("mandatory", True)),
+                                      c.get("evidence") or "") for c in obj.get("checks") or ()),
+                   artifacts=dict(obj.get("artifacts") or {}))
+
+
+def stage_entries(summary: Mapping[str, Any]) -> tuple[StageEntry, ...]:
+    """Pure: a summary's stages, typed."""
+    return tuple(StageEntry.from_json(s) for s in summary.get("stages") or ())
+
+
+def stage_entry(stage: StageSpec, result: StageResult | None) -> StageEntry:
     if result is None:
-        return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
-                "mandatory": stage.mandatory, "status": "error",
-                "message": "the stage wrote no result", "seconds": 0.0, "timings": {},
-                "checks": [],
-                "artifacts": {}}
-    j = result.to_json()
+        return StageEntry(stage.name, "error", stage.title, stage.notebook, stage.mandatory,
+                          "the stage wrote no result")
+    timings = result.to_json()["timings"]   # rounded as in <stage>.json
     # Wall time of the stage as run: the notebook (kernel start included) when it ran in one.
-    seconds = j["timings"].get("notebook", j["timings"].get("total", 0.0))
-    return {"name": stage.name, "title": stage.title, "notebook": stage.notebook,
-            "mandatory": stage.mandatory, "status": result.status, "message": result.message,
-            "seconds": seconds, "timings": j["timings"], "checks": j["checks"],
-            "artifacts": j["artifacts"]}
+    seconds = timings.get("notebook", timings.get("total", 0.0))
+    return StageEntry(stage.name, result.status, stage.title, stage.notebook, stage.mandatory,
+                      result.message, seconds, timings, result.checks, dict(result.artifacts))
 
 
-def is_ok(stages: Sequence[Mapping[str, Any]]) -> bool:
+def is_ok(stages: Sequence[StageEntry]) -> bool:
     """No mandatory stage failed, errored or was skipped, nor had a mandatory check fail.
 
     An optional stage never fails the run, whatever its checks say.
     """
     for s in stages:
-        if not s["mandatory"]:
+        if not s.mandatory:
             continue
-        if s["status"] != "pass":
+        if s.status != "pass":
             return False
-        if any(c["mandatory"] and c["status"] in ("fail", "error") for c in s["checks"]):
+        if any(c.mandatory and c.status in ("fail", "error") for c in s.checks):
             return False
     return True
 
@@ -148,6 +185,7 @@ def build_summary(results: Mapping[str, StageResult], *,
     the medium sidecars the stages recorded (:func:`waltport.pipeline.bootmedia.read_media`).
     """
     entries = [stage_entry(s, results.get(s.name)) for s in stages if s.name != "report"]
+    stage_json = [e.to_json() for e in entries]
     board = board_block(facts_of(results, BoardFacts) or BoardFacts(), profile_path)
     boot = facts_of(results, FirstBootFacts)
     ok = is_ok(entries)
@@ -157,8 +195,8 @@ def build_summary(results: Mapping[str, StageResult], *,
         "ok": ok, "exit_code": 0 if ok else 1,
         "board": board, "models": board.get("models", []),
         "parameters": dict(parameters or {}),
-        "stages": entries,
-        "requirements": [{"stage": e["name"], **c} for e in entries for c in e["checks"]],
+        "stages": stage_json,
+        "requirements": [{"stage": e["name"], **c} for e in stage_json for c in e["checks"]],
         "network": network_facts(results),
         "image": image_facts(results),
         "boot_artifacts": boot_artifacts(results),
@@ -188,5 +226,5 @@ def batch_summary(runs: Sequence[tuple[str, Mapping[str, Any]]], generated_at: s
             "waltport_version": __version__, "ok": ok, "exit_code": 0 if ok else 1,
             "runs": [{"dir": d, "board": s.get("board", {}).get("name"),
                       "model": s.get("board", {}).get("model"), "ok": s.get("ok"),
-                      "stages": {e["name"]: e["status"] for e in s.get("stages", [])}}
+                      "stages": {e.name: e.status for e in stage_entries(s)}}
                      for d, s in runs]}
