@@ -8,13 +8,15 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from waltport.errors import UsageError
+from waltport.evidence.facts import ReportFacts
 from waltport.evidence.hostpaths import host_roots, relativize
-from waltport.evidence.results import read_results
+from waltport.evidence.recorder import Recorder, record_stage
+from waltport.evidence.results import StageResult, read_results
 from waltport.evidence.runfile import RUN_FILE, read_run_file
 from waltport.pipeline.baseline import artifact_hashes, compare, hashes_from
 from waltport.pipeline.bootmedia import read_media
@@ -112,3 +114,24 @@ def assemble_batch(out_dir: str | Path, run_dirs: Sequence[Path]) -> dict[str, A
     write_reports(od, runs)
     write_junit(od / "junit.xml", [s for _, s in runs])
     return top
+
+
+def report_stage(out_dir: str | Path) -> StageResult:
+    """The pipeline's last stage: write the reports for the run in ``out_dir``.
+
+    Writes ``<out_dir>/report.json`` like every stage; it lives here, not in
+    :mod:`waltport.stages`, because it assembles what the other stages found.
+    """
+
+    def body(rec: Recorder[ReportFacts]) -> str:
+        with rec.step("assemble"):
+            summary = assemble_run(out_dir)
+        for name in ("summary.json", "report.html", "report.md", "junit.xml"):
+            rec.artifact(name, rec.out_dir / name)
+        failed = [s["name"] for s in summary["stages"] if s["status"] != "pass"]
+        rec.facts = replace(rec.facts, ok=bool(summary["ok"]))
+        rec.check("reports written", True, "summary.json, report.html, report.md, junit.xml")
+        return ("all stages pass" if summary["ok"]
+                else f"not ready: {', '.join(failed) or 'a mandatory check failed'}")
+
+    return record_stage(ReportFacts, out_dir, body)
