@@ -23,7 +23,8 @@ JsonObject: TypeAlias = "dict[str, Json]"
 
 
 class FactsError(WaltportError):
-    """A stage's data does not fit that stage's facts (unknown key, wrong type)."""
+    """A stage's data does not fit that stage's facts (a key it does not have, a nested
+    record that does not parse).  Scalar values are taken as written: the files are ours."""
 
 
 def _plain(value: object) -> Json:
@@ -45,6 +46,8 @@ class Record:
 
     # Keys written even when None, once the named key is recorded (its group).
     NULLS_WITH: ClassVar[tuple[str, tuple[str, ...]]] = ("", ())
+    NESTED: ClassVar[Mapping[str, type[Record]]] = {}     # key -> record type (or list of)
+    KEEP_LISTS: ClassVar[frozenset[str]] = frozenset()   # JSON blobs kept as they are
 
     def to_json(self) -> JsonObject:
         anchor, nulls = self.NULLS_WITH
@@ -77,9 +80,6 @@ class Record:
             return tuple(nested.from_json(v, key) for v in value) if isinstance(value, list) \
                 else nested.from_json(value, key)
         return tuple(value) if isinstance(value, list) and key not in cls.KEEP_LISTS else value
-
-    NESTED: ClassVar[Mapping[str, type[Record]]] = {}
-    KEEP_LISTS: ClassVar[frozenset[str]] = frozenset()   # JSON blobs kept as they are
 
 
 @dataclass(frozen=True)
@@ -223,9 +223,15 @@ class BootRecord(Record):
 class _WireFacts(Facts):
     """What both the network stage and the first boot say was on the wire."""
 
+    FIELD_ORDER: ClassVar[tuple[str, ...]] = ()   # the order the stage records them in
     vci_seen: tuple[str, ...] | None = None
     uci_seen: tuple[str, ...] | None = None
     files_served: tuple[Served, ...] | None = None
+
+    def to_json(self) -> JsonObject:
+        # The fields of this shared base would come first: keep the stage's own order.
+        out = super().to_json()
+        return {k: out[k] for k in (*self.FIELD_ORDER, "traceback") if k in out}
 
     @classmethod
     def _field_from_json(cls, key: str, value: Any) -> object:
@@ -254,11 +260,6 @@ class NetworkFacts(_WireFacts):
         "mode", "image_root", "bench", "boot", "lab_boot", "stand_in", "analysis",
         "vci_seen", "uci_seen", "files_served", "dhcp_rows")
 
-    def to_json(self) -> JsonObject:
-        # The order the stage records them in (fields of the shared base come first).
-        out = super().to_json()
-        return {k: out[k] for k in (*self.FIELD_ORDER, "traceback") if k in out}
-
 
 @dataclass(frozen=True)
 class FirstBootFacts(_WireFacts):
@@ -281,11 +282,6 @@ class FirstBootFacts(_WireFacts):
     FIELD_ORDER: ClassVar[tuple[str, ...]] = (
         "image_root", "boot_source", "target", "stand_in", "vci_seen", "uci_seen",
         "files_served", "boots", "reached_userspace", "reliability", "stage_timings", "boot")
-
-    def to_json(self) -> JsonObject:
-        # The order the stage records them in (fields of the shared base come first).
-        out = super().to_json()
-        return {k: out[k] for k in (*self.FIELD_ORDER, "traceback") if k in out}
 
     @property
     def first_stage(self) -> str:
