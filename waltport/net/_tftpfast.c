@@ -173,16 +173,23 @@ static PyObject *lockstep(PyObject *self, PyObject *const *args, Py_ssize_t narg
     s.ahead = v[7];
     s.spare = (int)v[8];
     long long packets = v[9];
+    /* An exported buffer pins the bytearray: it cannot be resized or freed while
+     * the loop writes into it without the interpreter lock. */
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[2], &view, PyBUF_WRITABLE) < 0)
+        return NULL;
     if (s.blksize < 8 || (s.spare != 0 && s.spare != 1) ||
-        PyByteArray_GET_SIZE(args[2]) < 2 * (s.blksize + 4)) {
+        view.len < 2 * (s.blksize + 4)) {
+        PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "lockstep: frames shorter than two blocks");
         return NULL;
     }
-    s.frames = (unsigned char *)PyByteArray_AS_STRING(args[2]);
+    s.frames = (unsigned char *)view.buf;
     int st;
     Py_BEGIN_ALLOW_THREADS
     st = run(&s, packets);
     Py_END_ALLOW_THREADS
+    PyBuffer_Release(&view);
     return Py_BuildValue("(iLLLiLLy#)", st, s.acked, s.top, s.ahead, s.spare, s.progressed,
                          s.info, (const char *)s.ack + 4, (Py_ssize_t)s.msg_len);
 }
