@@ -122,10 +122,18 @@ class PodmanService:
             self._start_private()
             self.url = f"unix://{self.socket}"
         self._client = PodmanClient(base_url=self.url, timeout=600)
-        try:
-            self._client.ping()
-        except Exception as err:
-            raise PodmanError(f"podman service at {self.url} is not reachable: {err}") from err
+        # The socket file appears when it is bound, a moment before the service
+        # listens on it: a private service gets until START_TIMEOUT to answer.
+        deadline = time.monotonic() + (START_TIMEOUT if self._proc is not None else 0)
+        while True:
+            try:
+                self._client.ping()
+                return
+            except Exception as err:
+                if time.monotonic() >= deadline or (self._proc and self._proc.poll() is not None):
+                    raise PodmanError(f"podman service at {self.url} is not reachable: "
+                                      f"{err}") from err
+            time.sleep(0.1)
 
     def _start_private(self) -> None:
         if shutil.which("podman") is None:
