@@ -151,7 +151,7 @@ def test_a_killed_run_leaves_no_namespace(sig: signal.Signals) -> None:
         assert netns_exists(name) and netns_exists(f"{name}-client") and is_owned(name)
         os.killpg(proc.pid, sig)              # the whole group, as a terminal would
         proc.wait(timeout=30)
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120     # the guardian is a new interpreter: slow under load
         while (netns_exists(name) or is_owned(name)) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not netns_exists(name) and not netns_exists(f"{name}-client")

@@ -193,9 +193,14 @@ class Lab:
                                    "leaving it alone")
             return
         for ns in (self.netns, self.client_netns):
-            if netns_exists(ns):
-                self._kill_inside(ns)
-                _run(["ip", "netns", "del", ns])
+            try:
+                if netns_exists(ns):
+                    self._kill_inside(ns)
+                    _run(["ip", "netns", "del", ns])
+            except LabError:
+                # Another taker-down (a guardian, a second `lab down`) may have won.
+                if netns_exists(ns):
+                    raise
         with contextlib.suppress(FileNotFoundError):
             marker_path(self.name).unlink()
 
