@@ -28,7 +28,19 @@ from dataclasses import dataclass, field
 
 import dpkt
 
-from waltport.walt import NOTIFY_PORT, NOTIFY_PREFIX, USERSPACE_MARKER, WALT_PREFIX
+from waltport.net.pcap import DLT_EN10MB
+from waltport.net.wire import (
+    DEFAULT_BLKSIZE,
+    BootNote,
+    DhcpPacket,
+    Flow,
+    Message,
+    TftpAck,
+    TftpData,
+    TftpRequest,
+    WireDecoder,
+)
+from waltport.walt import NOTIFY_PREFIX, USERSPACE_MARKER, WALT_PREFIX
 
 STAGES = ("power_on", "first_dhcp", "walt_dhcp", "second_stage_fetched", "kernel_fetched",
           "kernel_started", "userspace", "image_userspace", "ssh_login")
@@ -90,108 +102,80 @@ class Stage:
         return self.status in (UNOBSERVABLE, NEEDS_BOARD)
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("ascii", "replace")
+@dataclass
+class _Fetch:
+    """One file the board asked for, while it is followed."""
 
-
-def _uci(raw: bytes) -> str:
-    # RFC 3004 user classes are length-prefixed; iPXE sends the bare string.
-    if raw and raw[0] == len(raw) - 1 and raw[0] < 32:
-        raw = raw[1:]
-    return _text(raw)
+    start: float
+    name: str
+    blksize: int                            # as requested: a shorter DATA block is the last
+    end: float = 0.0
+    blocks: dict[int, int] = field(default_factory=dict)   # block number -> payload bytes
+    short: bool = False
 
 
 class WireWatch:
     """DHCP from the board, TFTP to it and its boot notification, fed one frame at a time.
 
     ``mac`` None: the board is the first client that sends a DHCP request
-    (a bench cable carries only the board).
+    (a bench cable carries only the board).  Frames are decoded by
+    :class:`waltport.net.wire.WireDecoder`; this class keeps the board's part.
     """
 
-    def __init__(self, mac: str | None) -> None:
-        self.mac_b = bytes.fromhex(mac.replace(":", "")) if mac else None
+    def __init__(self, mac: str | None, linktype: int = DLT_EN10MB) -> None:
+        self.mac = mac.lower() if mac else None
+        self.linktype = linktype
         self.dhcp: list[DhcpSeen] = []
         self.notification: tuple[float, str] | None = None
-        self._flows: dict[int, dict[str, object]] = {}
-        self._client_ip: bytes | None = None
-
-    @property
-    def mac(self) -> str | None:
-        return ":".join(f"{b:02x}" for b in self.mac_b) if self.mac_b else None
+        self._decoder = WireDecoder()
+        self._fetches: dict[Flow, _Fetch] = {}
 
     def feed(self, ts: float, frame: bytes) -> None:
-        eth = dpkt.ethernet.Ethernet(frame)
-        ip = eth.data
-        if not isinstance(ip, dpkt.ip.IP) or not isinstance(ip.data, dpkt.udp.UDP):
-            return
-        udp = ip.data
-        if udp.dport == 67 and (self.mac_b is None or eth.src == self.mac_b):
-            self._dhcp(ts, eth.src, udp.data)
-        elif eth.src != self.mac_b:
-            if ip.dst == self._client_ip:
-                self._server_to_board(ts, udp)
-        elif udp.dport == 69 and udp.data[:2] == b"\0\1":
-            self._client_ip = ip.src
-            self._request(ts, udp)
-        elif ip.src == self._client_ip and udp.sport in self._flows and udp.data[:2] == b"\0\4":
-            self._flows[udp.sport]["end"] = ts
-        elif udp.dport == NOTIFY_PORT and self.notification is None:
-            self.notification = (ts, _text(bytes(udp.data)).strip())
+        for msg in self._decoder.feed_frame(ts, frame, self.linktype):
+            self._see(msg)
 
-    def _dhcp(self, ts: float, src: bytes, data: bytes) -> None:
-        try:
-            msg = dpkt.dhcp.DHCP(data)
-        except (dpkt.UnpackError, ValueError):
-            return
-        self.mac_b = self.mac_b or src
-        opts = dict(msg.opts)
-        mtype = opts.get(53, b"\0")[0]
-        self.dhcp.append(DhcpSeen(ts, mtype, _text(opts[60]) if 60 in opts else None,
-                                  _uci(opts[77]) if 77 in opts else None))
-
-    def _request(self, ts: float, udp: dpkt.udp.UDP) -> None:
-        name = _text(udp.data[2:].split(b"\0")[0]).lstrip("/")
-        flow: dict[str, object] = {"start": ts, "end": ts, "name": name, "blocks": {},
-                                   "short": False, "blksize": 512}
-        opts = udp.data[2:].split(b"\0")[2:]
-        for key, value in zip(opts[::2], opts[1::2], strict=False):
-            if key.lower() == b"blksize" and value.isdigit():
-                flow["blksize"] = int(value)
-        self._flows[udp.sport] = flow
-
-    def _server_to_board(self, ts: float, udp: dpkt.udp.UDP) -> None:
-        if udp.dport not in self._flows or udp.data[:2] != b"\0\3":
-            return
-        flow = self._flows[udp.dport]
-        size = 4 + int(flow["blksize"])  # type: ignore[call-overload]
-        data = bytes(udp.data)
-        # A capture taken before segmentation (a veth, the sender's own side) shows a
-        # UDP GSO super-packet: several whole DATA datagrams back to back.
-        for at in range(0, len(data), size):
-            datagram = data[at:at + size]
-            if datagram[:2] != b"\0\3":
-                break
-            block = int.from_bytes(datagram[2:4], "big")
-            payload = len(datagram) - 4
-            flow["blocks"][block] = payload  # type: ignore[index]
-            if payload < size - 4:
-                flow["short"] = True
-        flow["end"] = ts
+    def _see(self, msg: Message) -> None:
+        rec = msg.rec
+        board = self.mac is not None and rec.src_mac == self.mac
+        if isinstance(msg, DhcpPacket):
+            if rec.dport == 67 and (self.mac is None or board):
+                self.mac = self.mac or rec.src_mac
+                self.dhcp.append(DhcpSeen(rec.time, msg.msg.msg_type or 0, msg.msg.vci,
+                                          msg.msg.uci))
+        elif isinstance(msg, TftpRequest):
+            if board:
+                blksize = msg.options.get("blksize", "")
+                self._fetches[msg.flow] = _Fetch(
+                    rec.time, msg.filename.lstrip("/"),
+                    int(blksize) if blksize.isdigit() else DEFAULT_BLKSIZE, rec.time)
+        elif isinstance(msg, TftpData):
+            fetch = self._fetches.get(msg.flow)
+            if fetch is not None and not board:
+                fetch.blocks[msg.block] = msg.size
+                fetch.short = fetch.short or msg.size < fetch.blksize
+                fetch.end = rec.time
+        elif isinstance(msg, TftpAck):
+            fetch = self._fetches.get(msg.flow)
+            if fetch is not None and board:
+                fetch.end = rec.time
+        elif isinstance(msg, BootNote) and board and self.notification is None:
+            self.notification = (rec.time, msg.text)
 
     @property
     def tftp(self) -> list[TftpSeen]:
-        out = [TftpSeen(float(f["start"]), float(f["end"]), str(f["name"]),  # type: ignore[arg-type]
-                        sum(f["blocks"].values()), bool(f["short"]))  # type: ignore[attr-defined]
-               for f in self._flows.values()]
+        out = [TftpSeen(f.start, f.end, f.name, sum(f.blocks.values()), f.short)
+               for f in self._fetches.values()]
         return sorted(out, key=lambda t: t.start)
 
 
 def parse_pcap(data: bytes, mac: str | None) -> tuple[list[DhcpSeen], list[TftpSeen]]:
     """DHCP messages from ``mac`` and TFTP transfers to it, from a pcap file's bytes."""
-    watch = WireWatch(mac)
-    if data:
-        for ts, frame in dpkt.pcap.Reader(io.BytesIO(data)):
-            watch.feed(ts, frame)
+    if not data:
+        return [], []
+    reader = dpkt.pcap.Reader(io.BytesIO(data))
+    watch = WireWatch(mac, reader.datalink())
+    for ts, frame in reader:
+        watch.feed(ts, frame)
     return watch.dhcp, watch.tftp
 
 

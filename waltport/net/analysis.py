@@ -1,20 +1,33 @@
 """Captures -> evidence: DHCP transactions, TFTP transfers, verdicts, phase times.
 
-``analyze`` is pure over :class:`~waltport.net.pcap.UdpRecord` values;
+``analyze`` is pure over :class:`~waltport.net.pcap.UdpRecord` values, decoded
+by :mod:`waltport.net.wire` (the decoder the lab's boot sequence uses too);
 ``analyze_pcap`` reads the file at the edge.  Verdicts name the packets they
 rest on, so a maintainer can check them in Wireshark.
 """
 
 from __future__ import annotations
 
-import struct
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from waltport.net import dhcp_wire as w
 from waltport.net.notify import NotificationError, parse_notification
 from waltport.net.pcap import UdpRecord, read_udp_records
-from waltport.walt import NOTIFY_PORT, WALT_PREFIX
+from waltport.net.wire import (
+    BootNote,
+    DhcpPacket,
+    Flow,
+    Message,
+    TftpAck,
+    TftpData,
+    TftpError,
+    TftpOack,
+    TftpOther,
+    TftpRequest,
+    decode_records,
+)
+from waltport.walt import WALT_PREFIX
 
 FIRST_STAGE_SCRIPTS = ("start.uboot", "start.ipxe")
 
@@ -121,20 +134,13 @@ class Analysis:
         }
 
 
-def dhcp_records(records: list[UdpRecord]) -> list[DhcpRecord]:
+def dhcp_records(msgs: Sequence[Message]) -> list[DhcpRecord]:
     """Every decodable DHCP message on ports 67/68 (malformed ones are skipped)."""
-    out = []
-    for r in records:
-        if (r.sport, r.dport) not in ((68, 67), (67, 68)):
-            continue
-        try:
-            m = w.parse_dhcp(r.payload)
-        except w.DhcpParseError:
-            continue
-        out.append(DhcpRecord(r.index, r.time, m.xid, m.chaddr, m.msg_name,
-                              "client" if m.op == 1 else "server", r.dst, m.vci, m.uci, m.params,
-                              m.arch, m.yiaddr, m.siaddr, m.file))
-    return out
+    return [DhcpRecord(x.rec.index, x.rec.time, x.msg.xid, x.msg.chaddr, x.msg.msg_name,
+                       "client" if x.msg.op == 1 else "server", x.rec.dst, x.msg.vci,
+                       x.msg.uci, x.msg.params, x.msg.arch, x.msg.yiaddr, x.msg.siaddr,
+                       x.msg.file)
+            for x in msgs if isinstance(x, DhcpPacket)]
 
 
 def dhcp_transactions(msgs: list[DhcpRecord]) -> tuple[DhcpTransaction, ...]:
@@ -144,73 +150,69 @@ def dhcp_transactions(msgs: list[DhcpRecord]) -> tuple[DhcpTransaction, ...]:
     return tuple(DhcpTransaction(x, mac, tuple(ms)) for (x, mac), ms in groups.items())
 
 
-def _options(data: bytes) -> dict[str, str]:
-    parts = data.split(b"\0")
-    return {parts[i].decode("latin-1").lower(): parts[i + 1].decode("latin-1")
-            for i in range(0, len(parts) - 1, 2) if parts[i]}
+@dataclass
+class _Flow:
+    """One transfer while it is followed (mutable; frozen into a :class:`TftpTransfer`)."""
+
+    request: TftpRequest
+    end: float
+    oack: dict[str, str] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    top: int = 0                    # highest absolute block number seen
+    bytes: int = 0
+    retrans: int = 0
+    last: int | None = None         # absolute number of the short (last) block
+    acked_last: bool = False
+    errors: list[str] = field(default_factory=list)
+
+    def transfer(self) -> TftpTransfer:
+        (client, port), tsize = self.request.flow, self.oack.get("tsize")
+        return TftpTransfer(
+            client, port, self.request.filename, self.request.rec.time, self.end, self.bytes,
+            len(self.seen), int(self.oack.get("blksize", 512)),
+            int(self.oack.get("windowsize", 1)), int(tsize) if tsize and tsize.isdigit() else None,
+            self.retrans, self.last is not None and self.acked_last and len(self.seen) == self.last,
+            tuple(self.errors), self.request.rec.index)
+
+
+def transfers(msgs: Sequence[Message]) -> tuple[TftpTransfer, ...]:
+    """Follow each RRQ (client ip, port) through OACK/DATA/ACK/ERROR to its end."""
+    flows: dict[Flow, _Flow] = {}
+    for x in msgs:
+        if isinstance(x, TftpRequest):
+            if x.repeat:
+                flows[x.flow].retrans += 1
+            else:
+                flows[x.flow] = _Flow(x, x.rec.time)
+            continue
+        if not isinstance(x, TftpData | TftpAck | TftpOack | TftpError | TftpOther):
+            continue
+        f = flows[x.flow]
+        f.end = x.rec.time
+        if isinstance(x, TftpData):
+            # The absolute block number nearest the highest seen (numbers wrap at 65536).
+            n = f.top + (((x.block - f.top + 0x8000) & 0xFFFF) - 0x8000)
+            if n in f.seen:
+                f.retrans += 1
+            else:
+                f.seen.add(n)
+                f.bytes += x.size
+            f.top = max(f.top, n)
+            if x.size < int(f.oack.get("blksize", 512)):
+                f.last = n
+        elif isinstance(x, TftpAck):
+            if f.last is not None and x.block == f.last & 0xFFFF:
+                f.acked_last = True
+        elif isinstance(x, TftpOack):
+            f.oack = x.options
+        elif isinstance(x, TftpError):
+            f.errors.append(f"{'server' if x.from_server else 'client'} error {x.code}: {x.text}")
+    return tuple(f.transfer() for f in flows.values())
 
 
 def tftp_transfers(records: list[UdpRecord]) -> tuple[TftpTransfer, ...]:
-    """Follow each RRQ (client ip, port) through OACK/DATA/ACK/ERROR to its end."""
-    flows: dict[tuple[str, int], dict] = {}  # type: ignore[type-arg]
-    order: list[tuple[str, int]] = []
-    for r in records:
-        p = r.payload
-        if len(p) < 2:
-            continue
-        op = struct.unpack_from("!H", p)[0]
-        if r.dport == 69 and op == 1:
-            key = (r.src, r.sport)
-            if key in flows:
-                flows[key]["retrans"] += 1
-                continue
-            fields = p[2:].split(b"\0")
-            opts = _options(b"\0".join(fields[2:])) if len(fields) > 2 else {}
-            flows[key] = {"file": fields[0].decode("latin-1"), "start": r.time, "end": r.time,
-                          "req": opts, "oack": {}, "seen": set(), "abs": 0, "bytes": 0,
-                          "retrans": 0, "last": None, "acked_last": False, "errors": [],
-                          "rrq": r.index}
-            order.append(key)
-            continue
-        key = (r.dst, r.dport) if (r.dst, r.dport) in flows else (r.src, r.sport)
-        f = flows.get(key)
-        if f is None or r.sport == 69 or r.dport == 69:
-            continue
-        f["end"] = r.time
-        from_server = key == (r.dst, r.dport)
-        if op == 6 and from_server:
-            f["oack"] = _options(p[2:])
-        elif op == 3 and from_server and len(p) >= 4:
-            num = struct.unpack_from("!H", p, 2)[0]
-            # The absolute block number nearest the highest seen (numbers wrap at 65536).
-            n = f["abs"] + (((num - f["abs"] + 0x8000) & 0xFFFF) - 0x8000)
-            if n in f["seen"]:
-                f["retrans"] += 1
-            else:
-                f["seen"].add(n)
-                f["bytes"] += len(p) - 4
-            f["abs"] = max(f["abs"], n)
-            if len(p) - 4 < int(f["oack"].get("blksize", 512)):
-                f["last"] = n
-        elif op == 4 and not from_server and len(p) >= 4:
-            num = struct.unpack_from("!H", p, 2)[0]
-            if f["last"] is not None and num == f["last"] & 0xFFFF:
-                f["acked_last"] = True
-        elif op == 5 and len(p) >= 4:
-            code = struct.unpack_from("!H", p, 2)[0]
-            text = p[4:].split(b"\0")[0].decode("latin-1")
-            f["errors"].append(f"{'server' if from_server else 'client'} error {code}: {text}")
-    out = []
-    for key in order:
-        f = flows[key]
-        tsize = f["oack"].get("tsize")
-        out.append(TftpTransfer(
-            key[0], key[1], f["file"], f["start"], f["end"], f["bytes"], len(f["seen"]),
-            int(f["oack"].get("blksize", 512)), int(f["oack"].get("windowsize", 1)),
-            int(tsize) if tsize and tsize.isdigit() else None, f["retrans"],
-            f["last"] is not None and f["acked_last"] and len(f["seen"]) == f["last"],
-            tuple(f["errors"]), f["rrq"]))
-    return tuple(out)
+    """The TFTP transfers of a capture's UDP records."""
+    return transfers(decode_records(records))
 
 
 def _basename(path: str) -> str:
@@ -220,8 +222,9 @@ def _basename(path: str) -> str:
 def analyze(records: list[UdpRecord], packets: int, model: str | None = None) -> Analysis:
     """Decode DHCP/TFTP, then judge: identifier, first-stage script, phase times."""
     t0 = min((r.time for r in records), default=0.0)
-    dhcp = dhcp_transactions(dhcp_records(records))
-    tftp = tftp_transfers(records)
+    msgs = decode_records(records)
+    dhcp = dhcp_transactions(dhcp_records(msgs))
+    tftp = transfers(msgs)
     want = f"{WALT_PREFIX}{model}" if model else None
     node_tx = [t for t in dhcp if any(
         (i == want) if want else i.startswith(WALT_PREFIX) for i in t.client_ids)]
@@ -253,13 +256,14 @@ def analyze(records: list[UdpRecord], packets: int, model: str | None = None) ->
             f" ({'; '.join(scripts[0].errors) or 'no final ACK'})") if scripts
             else "no start.uboot / start.ipxe requested"))
     notes = []
-    for r in records:
-        if r.dport == NOTIFY_PORT:
+    for note in msgs:
+        if isinstance(note, BootNote):
+            r = note.rec
             try:
                 n = parse_notification(r.payload)
             except NotificationError:
                 continue
-            notes.append((r.time, r.payload.decode("ascii").strip()))
+            notes.append((r.time, note.text))
             if model is None or n.model == model:
                 verdicts.append(Verdict("boot-notification", True,
                                         f"packet {r.index}: {n.model} {n.mac} {n.ip} booted"))
