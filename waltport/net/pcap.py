@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import dpkt
 
 from waltport.errors import WaltportError
 
 DLT_EN10MB, DLT_LINUX_SLL, DLT_LINUX_SLL2 = 1, 113, 276
+_IPV4 = struct.Struct("!BxHxxHxB2x4s4s")    # version/IHL, length, flags/fragment, proto, src, dst
+_UDP = struct.Struct("!HHH")
 
 
 class PcapError(WaltportError):
@@ -24,11 +26,14 @@ class PcapError(WaltportError):
     exit_code = 2
 
 
-@dataclass(frozen=True)
-class UdpRecord:
-    """One UDP/IPv4 datagram seen in a capture (``index``: packet number, 1-based)."""
+class UdpRecord(NamedTuple):
+    """One UDP/IPv4 datagram seen in a capture (``index``: packet number, 1-based).
 
-    index: int
+    A NamedTuple (immutable, typed) rather than a frozen dataclass: a capture
+    makes one per datagram, and this is four times cheaper to create.
+    """
+
+    index: int  # type: ignore[assignment]  # the packet number shadows tuple.index
     time: float
     src: str
     sport: int
@@ -60,19 +65,17 @@ def udp_from_frame(index: int, ts: float, frame: bytes, linktype: int) -> UdpRec
         return None
     if ethertype != b"\x08\x00" or len(frame) < off + 20:
         return None
-    vihl, proto = frame[off], frame[off + 9]
+    vihl, total, flags_frag, proto, src, dst = _IPV4.unpack_from(frame, off)
     ihl = (vihl & 0x0F) * 4
-    flags_frag = struct.unpack_from("!H", frame, off + 6)[0]
     if vihl >> 4 != 4 or proto != 17 or ihl < 20 or flags_frag & 0x1FFF:
         return None  # not UDP, or a non-first fragment
-    total = struct.unpack_from("!H", frame, off + 2)[0]
     u = off + ihl
     if len(frame) < u + 8:
         return None
-    sport, dport, ulen = struct.unpack_from("!HHH", frame, u)
+    sport, dport, ulen = _UDP.unpack_from(frame, u)
     end = min(len(frame), off + total, u + ulen) if ulen >= 8 else len(frame)
-    return UdpRecord(index, ts, socket.inet_ntoa(frame[off + 12:off + 16]), sport,
-                     socket.inet_ntoa(frame[off + 16:off + 20]), dport, frame[u + 8:end], mac)
+    return UdpRecord(index, ts, socket.inet_ntoa(src), sport, socket.inet_ntoa(dst), dport,
+                     frame[u + 8:end], mac)
 
 
 def read_udp_records(path: Path) -> tuple[list[UdpRecord], int]:

@@ -27,7 +27,6 @@ from waltport.walt import NOTIFY_PORT
 TFTP_PORT = 69
 DEFAULT_BLKSIZE = 512               # RFC 1350, until an OACK says otherwise
 RRQ, DATA, ACK, ERROR, OACK = 1, 3, 4, 5, 6
-_OP = struct.Struct("!H")
 _OP_BLOCK = struct.Struct("!HH")
 
 Flow = tuple[str, int]              # the client's (IP, UDP port): one transfer
@@ -135,12 +134,21 @@ def split_data(payload: bytes, blksize: int) -> list[tuple[int, int]]:
     return out
 
 
+class _Known:
+    """A requested transfer: its one flow key (shared by its messages), its block size."""
+
+    __slots__ = ("blksize", "flow")
+
+    def __init__(self, flow: Flow, blksize: int) -> None:
+        self.flow = flow
+        self.blksize = blksize      # for splitting: the OACK's, else the one asked for
+
+
 class WireDecoder:
     """Decode datagrams one at a time; remembers the TFTP transfers it saw requested."""
 
     def __init__(self) -> None:
-        # flow -> block size for splitting: the OACK's, else the one asked for.
-        self._flows: dict[Flow, int] = {}
+        self._flows: dict[Flow, _Known] = {}
         self._count = 0
 
     def feed_frame(self, ts: float, frame: bytes,
@@ -152,6 +160,7 @@ class WireDecoder:
 
     def decode(self, r: UdpRecord) -> tuple[Message, ...]:
         """The messages in one UDP datagram (none: not DHCP, TFTP or a notification)."""
+        # The hot path of a big capture (DATA and ACK): bytes indexed, no struct, no call.
         p = r.payload
         sport, dport = r.sport, r.dport
         if (sport == 68 and dport == 67) or (sport == 67 and dport == 68):
@@ -160,18 +169,24 @@ class WireDecoder:
             except w.DhcpParseError:
                 return _NONE
         if len(p) >= 2:
-            op = _OP.unpack_from(p)[0]
+            op = p[0] << 8 | p[1]
             if dport == TFTP_PORT and op == RRQ:
                 return (self._request(r),)
-            to_client = (r.dst, dport)
-            if to_client in self._flows:
-                flow, from_server = to_client, True
-            elif (r.src, sport) in self._flows:
-                flow, from_server = (r.src, sport), False
-            else:
-                flow = None
-            if flow is not None and TFTP_PORT not in (sport, dport):
-                return self._transfer(r, op, flow, from_server)
+            known = self._flows.get((r.dst, dport))
+            from_server = known is not None
+            if known is None:
+                known = self._flows.get((r.src, sport))
+            if known is not None and TFTP_PORT not in (sport, dport):
+                flow, blksize = known.flow, known.blksize
+                if len(p) >= 4:
+                    if op == DATA and from_server:
+                        if len(p) <= 4 + blksize:
+                            return (TftpData(r, flow, p[2] << 8 | p[3], len(p) - 4),)
+                        return tuple(TftpData(r, flow, block, size)
+                                     for block, size in split_data(p, blksize))
+                    if op == ACK and not from_server:
+                        return (TftpAck(r, flow, p[2] << 8 | p[3]),)
+                return self._other(r, op, flow, from_server)
         if dport == NOTIFY_PORT:
             return (BootNote(r, p.decode("ascii", "replace").strip()),)
         return _NONE
@@ -182,31 +197,26 @@ class WireDecoder:
         flow = (r.src, r.sport)
         repeat = flow in self._flows
         if not repeat:
-            self._flows[flow] = _blksize(options) or DEFAULT_BLKSIZE
+            self._flows[flow] = _Known(flow, _blksize(options) or DEFAULT_BLKSIZE)
         return TftpRequest(r, flow, fields[0].decode("latin-1"), options, repeat)
 
-    def _transfer(self, r: UdpRecord, op: int, flow: Flow,
-                  from_server: bool) -> tuple[Message, ...]:
+    def _other(self, r: UdpRecord, op: int, flow: Flow, from_server: bool) -> tuple[Message]:
         p = r.payload
         if op == OACK and from_server:
             options = tftp_options(p[2:])
-            self._flows[flow] = _blksize(options) or self._flows[flow]
+            known = self._flows[flow]
+            known.blksize = _blksize(options) or known.blksize
             return (TftpOack(r, flow, options),)
-        if len(p) >= 4 and op == DATA and from_server:
-            return tuple(TftpData(r, flow, block, size)
-                         for block, size in split_data(p, self._flows[flow]))
-        if len(p) >= 4 and op == ACK and not from_server:
-            return (TftpAck(r, flow, _OP_BLOCK.unpack_from(p)[1]),)
         if len(p) >= 4 and op == ERROR:
-            return (TftpError(r, flow, _OP_BLOCK.unpack_from(p)[1],
-                              p[4:].split(b"\0")[0].decode("latin-1"), from_server),)
+            return (TftpError(r, flow, p[2] << 8 | p[3], p[4:].split(b"\0")[0].decode("latin-1"),
+                              from_server),)
         return (TftpOther(r, flow, from_server),)
 
 
 def decode_records(records: list[UdpRecord]) -> list[Message]:
     """Every message of a whole capture, in capture order."""
-    decoder = WireDecoder()
+    decode = WireDecoder().decode
     out: list[Message] = []
     for r in records:
-        out += decoder.decode(r)
+        out += decode(r)
     return out
