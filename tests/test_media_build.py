@@ -17,11 +17,16 @@ import pytest
 
 from waltport.cli import main
 from waltport.image.debs import fetch_tree
-from waltport.media.build import build_media, read_in_tree
+from waltport.media.build import MediaResult, build_profile_media, read_in_tree
 from waltport.media.plan import MediaError
+from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
+
+
+def _build(profile: Path, out: Path, model: str | None = None) -> MediaResult:
+    return build_profile_media(load_profile(profile), out, model=model, base=profile.parent)
 
 
 def list_fat(image: Path, part_start: int) -> list[str]:
@@ -94,9 +99,9 @@ def test_pc_key_boots_syslinux_and_ipxe(built: dict[str, Path]) -> None:
 
 
 def test_same_inputs_same_bytes(built: dict[str, Path], tmp_path: Path) -> None:
-    again = build_media(BOARDS / "rpi.yaml", tmp_path / "rpi4.img", model="rpi-4-b")
+    again = _build(BOARDS / "rpi.yaml", tmp_path / "rpi4.img", model="rpi-4-b")
     assert again.image.read_bytes() == built["rpi-4-b"].read_bytes()
-    pc = build_media(BOARDS / "qemu-x86-64.yaml", tmp_path / "pc.img")
+    pc = _build(BOARDS / "qemu-x86-64.yaml", tmp_path / "pc.img")
     assert pc.image.read_bytes() == built["pc"].read_bytes()
 
 
@@ -144,7 +149,7 @@ def test_other_uboot_board_gets_its_binaries_at_their_sectors(tmp_path: Path) ->
     profile.write_text(OTHER_BOARD.format(
         first="{name: idbloader.img, sector: 64, package: u-boot-rockchip, "
               "path: usr/lib/u-boot/rock64-rk3328/idbloader.img}"))
-    res = build_media(profile, tmp_path / "rock64.img")
+    res = _build(profile, tmp_path / "rock64.img")
     blob = res.image.read_bytes()
     tree = fetch_tree("u-boot-rockchip", "arm64")
     idb = (tree.root / "usr/lib/u-boot/rock64-rk3328/idbloader.img").read_bytes()

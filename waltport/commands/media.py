@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from waltport.media.build import build_media
+from waltport.lab.cardcheck import QemuCardCheck
+from waltport.media.build import build_profile_media
+from waltport.profile.load import load_profile
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -20,7 +23,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def cmd_media(args: argparse.Namespace) -> int:
-    s = build_media(args.profile, args.out, model=args.model, verify=args.verify).sidecar
+    s = build_profile_media(load_profile(args.profile), args.out, model=args.model,
+                            base=Path(args.profile).resolve().parent,
+                            check=QemuCardCheck() if args.verify else None).sidecar
     print(f"{args.out}: {s.kind} medium for {s.model}, {s.size} bytes, sha256 {s.sha256}")
     for e in (*s.raw, *s.files):
         where = f"@{e.sector}" if e.sector is not None else ""

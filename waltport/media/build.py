@@ -16,6 +16,7 @@ import os
 import subprocess
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from waltport._version import __version__
 from waltport.bootloader.render import render_artifacts
@@ -31,8 +32,6 @@ from waltport.media.plan import (
     raw_overlaps,
 )
 from waltport.media.sidecar import Entry, Sidecar, sidecar_paths
-from waltport.media.verify import MACHINES, verify_rpi_card
-from waltport.profile.load import load_profile
 from waltport.profile.media import SECTOR
 from waltport.profile.model import Profile
 from waltport.util.atomic import write_bytes, write_text
@@ -58,6 +57,23 @@ class MediaResult:
     sidecar_json: Path
     sidecar_md: Path
     sidecar: Sidecar
+
+
+class MediumCheck(Protocol):
+    """A check run on the written medium, its findings added to the sidecar (e.g. under QEMU).
+
+    Implemented above this layer (:class:`waltport.lab.cardcheck.QemuCardCheck`):
+    the caller hands it in, so ``media/`` needs nothing from the lab.
+    """
+
+    def refusal(self, model: str) -> str | None:
+        """Why a medium for ``model`` cannot be checked (None: it can); asked before building."""
+
+    def outputs(self, image: Path) -> tuple[Path, ...]:
+        """The files the check writes next to ``image`` (checked before anything is written)."""
+
+    def run(self, profile: Profile, plan: MediaPlan, image: Path) -> dict[str, object]:
+        """Check the written ``image``; the sidecar's ``verification``."""
 
 
 def read_in_tree(root: Path, rel: str) -> bytes:
@@ -196,41 +212,31 @@ def build_image(plan: MediaPlan, base: Path) -> tuple[bytes, list[Entry], list[E
 
 
 def build_profile_media(profile: Profile, out: str | Path, *, model: str | None = None,
-                        base: Path | None = None, verify: bool = False) -> MediaResult:
+                        base: Path | None = None,
+                        check: MediumCheck | None = None) -> MediaResult:
     """Build ``profile``'s medium (for ``model``) at ``out`` with its sidecars.
 
     ``base``: where porter-supplied files are (the profile's directory).
-    ``verify``: boot a Raspberry Pi 3 card under QEMU (:mod:`waltport.media.verify`)
-    and add what it proved to the sidecar.
+    ``check``: run on the written image (e.g. a Raspberry Pi 3 card booted
+    under QEMU); what it proved goes into the sidecar.
     """
     when = source_date_epoch()
     plan = plan_media(profile, model, render_artifacts(profile, timestamp=when))
-    if verify and plan.model not in MACHINES:
-        raise MediaError(f"--verify: QEMU can boot cards for {', '.join(sorted(MACHINES))}, "
-                         f"not {plan.model}")
+    refusal = check.refusal(plan.model) if check is not None else None
+    if refusal is not None:
+        raise MediaError(refusal)
     # The image and its sidecars: checked before anything is fetched or written.
     dest = check_out_file(out, option="--out")
     js, md = sidecar_paths(dest)
-    for path in (js, md, *((dest.with_name(dest.name + ".qemu.log"),) if verify else ())):
+    for path in (js, md, *(check.outputs(dest) if check is not None else ())):
         check_out_file(path, option="--out")
     image, files, raw, notes = build_image(plan, base or Path.cwd())
     sidecar = Sidecar(dest.name, len(image), _sha(image), profile.name, plan.model, plan.kind,
                       plan.partition_start, len(image) // SECTOR - plan.partition_start,
                       VOLUME_ID, tuple(files), tuple(raw), notes, when)
     write_bytes(dest, image)
-    if verify:
-        dtb = next(f.dest for f in plan.files if f.source.origin == "kernel-dtb")
-        check = verify_rpi_card(profile, plan.model, dest, dtb,
-                                part_start=plan.partition_start,
-                                log=dest.with_name(dest.name + ".qemu.log"))
-        sidecar = replace(sidecar, verification=check.to_json())
+    if check is not None:
+        sidecar = replace(sidecar, verification=check.run(profile, plan, dest))
     write_text(js, sidecar.to_json())
     write_text(md, sidecar.to_markdown())
     return MediaResult(dest, js, md, sidecar)
-
-
-def build_media(profile_path: str | Path, out: str | Path, *,
-                model: str | None = None, verify: bool = False) -> MediaResult:
-    """Build the boot medium of the profile file ``profile_path`` (``waltport media``)."""
-    return build_profile_media(load_profile(profile_path), out, model=model,
-                               base=Path(profile_path).resolve().parent, verify=verify)

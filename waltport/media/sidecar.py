@@ -59,7 +59,7 @@ class Sidecar:
     raw: tuple[Entry, ...]
     notes: tuple[str, ...]
     source_date_epoch: int
-    # The QEMU smoke test's findings (waltport.media.verify.CardCheck), when run.
+    # The QEMU smoke test's findings (waltport.lab.cardcheck.CardCheck), when run.
     verification: dict[str, object] | None = field(default=None)
 
     @property

@@ -1,4 +1,4 @@
-"""Smoke test of a Raspberry Pi 3 card under QEMU's ``raspi3b`` machine.
+"""Smoke test of a Raspberry Pi 3 card under QEMU raspi3b (``waltport media --verify``).
 
 QEMU cannot run the VideoCore firmware (bootcode.bin, start.elf), so the
 card's own ``u-boot.bin`` and dtb are given to QEMU directly (``-kernel``,
@@ -8,6 +8,10 @@ board code from the board revision, not from a sample), then lets distro
 boot find and run ``boot.scr`` from the card.  QEMU emulates no USB-Ethernet
 chip U-Boot knows, so the run ends at the DHCP attempt: the verdict says
 exactly that, "medium verified up to detection".
+
+:class:`QemuCardCheck` is the :class:`waltport.media.build.MediumCheck` the
+``media`` command hands to the build: the medium is checked after it is
+written and its findings go into the sidecar, written once.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from pathlib import Path
 
 from waltport.lab.target.console import Console, ConsoleTimeout
 from waltport.media.disk import tool_env
-from waltport.media.plan import MediaError
+from waltport.media.plan import MediaError, MediaPlan
 from waltport.profile.detect import detect
 from waltport.profile.media import SECTOR
 from waltport.profile.model import Profile
@@ -146,3 +150,29 @@ def judge(model: str, machine: str, lines: list[str], *, fdtfile: str | None,
         board=next((ln.strip() for ln in lines if ln.startswith("RPI ")), None),
         fdtfile=fdtfile, script_found=script_found, detected=detected, expected=expected,
         ended_at=ended_at, error=error)
+
+
+def console_log(image: Path) -> Path:
+    """Where the card's console is kept: next to the image."""
+    return image.with_name(image.name + ".qemu.log")
+
+
+@dataclass(frozen=True)
+class QemuCardCheck:
+    """A Raspberry Pi 3 card booted under QEMU raspi3b, for the build to run on its medium."""
+
+    timeout: float = 120.0
+
+    def refusal(self, model: str) -> str | None:
+        """*Pure.* Why a medium for ``model`` cannot be checked (None: it can)."""
+        if model in MACHINES:
+            return None
+        return f"--verify: QEMU can boot cards for {', '.join(sorted(MACHINES))}, not {model}"
+
+    def outputs(self, image: Path) -> tuple[Path, ...]:
+        return (console_log(image),)
+
+    def run(self, profile: Profile, plan: MediaPlan, image: Path) -> dict[str, object]:
+        dtb = next(f.dest for f in plan.files if f.source.origin == "kernel-dtb")
+        return verify_rpi_card(profile, plan.model, image, dtb, part_start=plan.partition_start,
+                               log=console_log(image), timeout=self.timeout).to_json()

@@ -14,10 +14,17 @@ from pathlib import Path
 import pytest
 
 from waltport.cli import main
+from waltport.lab.cardcheck import (
+    VERDICT,
+    QemuCardCheck,
+    judge,
+    raspi3b_argv,
+    verify_rpi_card,
+    walt_models,
+)
 from waltport.lab.target.console import Console, ConsoleTimeout
-from waltport.media.build import build_media
+from waltport.media.build import build_profile_media
 from waltport.media.plan import MediaError
-from waltport.media.verify import VERDICT, judge, raspi3b_argv, verify_rpi_card, walt_models
 from waltport.profile.load import load_profile
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
@@ -50,6 +57,11 @@ def test_cards_qemu_cannot_take_are_refused(tmp_path: Path) -> None:
         verify_rpi_card(profile, "rpi-3-b", odd, "x.dtb", log=tmp_path / "log")
     with pytest.raises(MediaError, match="no machine"):
         verify_rpi_card(profile, "rpi-4-b", odd, "x.dtb", log=tmp_path / "log")
+    # The build asks before it builds anything: no image, no sidecar.
+    with pytest.raises(MediaError, match="QEMU can boot cards for rpi-3-b, not rpi-4-b"):
+        build_profile_media(profile, tmp_path / "rpi4.img", model="rpi-4-b",
+                            check=QemuCardCheck())
+    assert not list(tmp_path.glob("rpi4*"))
 
 
 @pytest.mark.slow
@@ -92,7 +104,7 @@ def test_pc_key_under_ovmf_starts_ipxe_but_not_the_walt_script(tmp_path: Path) -
     (QEMU exits, -no-reboot).  If Debian's iPXE learns autoexec.ipxe this test
     fails and the note, docs and the lab's UEFI mode are due.
     """
-    key = build_media(BOARDS / "qemu-x86-64.yaml", tmp_path / "pc.img")
+    key = build_profile_media(load_profile(BOARDS / "qemu-x86-64.yaml"), tmp_path / "pc.img")
     assert any("autoexec" in n for n in key.sidecar.notes)
     vars_copy = tmp_path / "vars.fd"
     vars_copy.write_bytes(OVMF_VARS.read_bytes())
