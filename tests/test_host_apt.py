@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from waltport.host.apt import KERNEL_FLAVOUR, FetchError, apt_options, debian_arch
+from waltport.host.apt import KERNEL_FLAVOUR, AptFailed, FetchError, _run, apt_options, debian_arch
 
 
 def test_debian_arch() -> None:
@@ -28,3 +28,14 @@ def test_apt_options_stay_private(tmp_path: Path) -> None:
     arches = [o.split("=", 1)[1] for o in opts[1::2] if o.startswith("APT::Architectures")]
     assert arches == ["amd64", "arm64", "i386", "armhf", "armel"]
     assert all(flag == "-o" for flag in opts[::2])
+
+
+def test_a_failed_command_says_whether_apt_skipped_indexes() -> None:
+    """The outcome is a field read from apt's output, never from the error's message."""
+    skipped = "echo 'E: Some index files failed to download. They have been ignored' >&2; exit 100"
+    with pytest.raises(AptFailed) as err:
+        _run(["sh", "-c", skipped])
+    assert err.value.indexes_skipped and "sh -c failed" in str(err.value)
+    with pytest.raises(AptFailed) as err:
+        _run(["sh", "-c", "echo 'E: Unable to locate package x' >&2; exit 100"])
+    assert not err.value.indexes_skipped

@@ -53,6 +53,15 @@ class FetchError(WaltportError):
     """A Debian package could not be resolved, downloaded or unpacked."""
 
 
+class AptFailed(FetchError):
+    """An apt/dpkg command exited non-zero; ``indexes_skipped``: apt said that some
+    index files failed to download (and used the others)."""
+
+    def __init__(self, message: str, *, indexes_skipped: bool) -> None:
+        super().__init__(message)
+        self.indexes_skipped = indexes_skipped
+
+
 @dataclass(frozen=True)
 class KernelFiles:
     """An unpacked Debian kernel: the bootable image and its modules."""
@@ -121,7 +130,8 @@ def _run(argv: list[str], *, cwd: Path | None = None) -> str:
         raise FetchError(f"{argv[0]} timed out after {APT_TIMEOUT} s") from err
     if res.returncode != 0:
         tail = (res.stderr or res.stdout).strip().splitlines()[-3:]
-        raise FetchError(f"{' '.join(argv[:2])} failed: {' | '.join(tail)}")
+        raise AptFailed(f"{' '.join(argv[:2])} failed: {' | '.join(tail)}",
+                        indexes_skipped=PARTIAL_UPDATE in res.stderr + res.stdout)
     return res.stdout
 
 
@@ -163,8 +173,8 @@ class PrivateApt:
             self._prepare()
             try:
                 _run(["apt-get", *apt_options(self.root), "-qq", "update"])
-            except FetchError as err:
-                if PARTIAL_UPDATE not in str(err):
+            except AptFailed as err:
+                if not err.indexes_skipped:
                     raise
                 self.skipped_indexes = str(err)
             self._updated = True

@@ -13,6 +13,7 @@ happens, the board is powered off and the console and capture closed.
 from __future__ import annotations
 
 import contextlib
+import enum
 import re
 import time
 from collections.abc import Sequence
@@ -53,6 +54,20 @@ POLL = 0.2
 NOTIFY_WAIT = 5.0     # after the board stops: the boot notification may still be on its way
 PROMPT_RE = re.compile(r"^=> $")     # U-Boot gave up and waits at its prompt (never on a node)
 PANIC_RE = re.compile(r"Kernel panic")
+
+
+class Stop(enum.Enum):
+    """Why a board cannot get further than it did (its value: the words of the report)."""
+
+    PROMPT = "U-Boot fell to its prompt"
+    PANIC = "the kernel panicked"
+    LOGIN_FAILED = "the SSH login failed"
+    STOPPED = "the board stopped (it powered itself off or reset)"
+
+    @property
+    def more_may_come(self) -> bool:
+        """A board that stopped may have sent its boot notification just before."""
+        return self is Stop.STOPPED
 
 
 class BootServer(Protocol):
@@ -215,23 +230,24 @@ class _Boot:
             else:
                 self.leg["error"] = f"ssh login failed: {res.output}"
 
-    def gave_up(self) -> tuple[str, bool] | None:
-        """Why the board cannot get further, and whether evidence may still come (None: it may).
-
-        A board that stopped may have sent its boot notification just before.
-        """
+    def gave_up(self) -> Stop | None:
+        """Why the board cannot get further (None: it may)."""
         con = self.target.console
         if con is not None:
             lines, partial = con.snapshot()
             if PROMPT_RE.search(partial):
-                return "U-Boot fell to its prompt", False
+                return Stop.PROMPT
             if any(PANIC_RE.search(ln.text) for ln in lines[-40:]):
-                return "the kernel panicked", False
+                return Stop.PANIC
         if self.login_tried and self.leg.get("time") is None:
-            return str(self.leg.get("error")), False
+            return Stop.LOGIN_FAILED
         if self.target.power.alive() is False:
-            return "the board stopped (it powered itself off or reset)", True
+            return Stop.STOPPED
         return None
+
+    def reason(self, stop: Stop) -> str:
+        """The report's words for ``stop`` (a failed login says what SSH answered)."""
+        return str(self.leg.get("error")) if stop is Stop.LOGIN_FAILED else stop.value
 
 
 def _done(boot: _Boot, stages: list[Stage]) -> bool:
@@ -249,7 +265,7 @@ def _watch(boot: _Boot, tail: PcapTail, timeout: float) -> str | None:
     """Poll the evidence until done, given up or timed out; the error (None: done)."""
     deadline = time.monotonic() + timeout
     ended: float | None = None
-    stop: tuple[str, bool] | None = None
+    stop: Stop | None = None
     while True:
         for ts, frame in tail.read():
             boot.wire.feed(ts, frame)
@@ -259,10 +275,9 @@ def _watch(boot: _Boot, tail: PcapTail, timeout: float) -> str | None:
         boot.image_leg(stages)
         stop = stop or boot.gave_up()
         if stop is not None:
-            reason, more_may_come = stop
             ended = ended or time.monotonic()
-            if not more_may_come or time.monotonic() - ended > NOTIFY_WAIT:
-                return reason
+            if not stop.more_may_come or time.monotonic() - ended > NOTIFY_WAIT:
+                return boot.reason(stop)
         if time.monotonic() > deadline:
             missed = failed_stage(stages)
             return f"{missed} not seen within {timeout:.0f} s"
