@@ -26,6 +26,7 @@ from waltport.image.build import build_image
 from waltport.image.podman import PodmanService
 from waltport.image.tarball import export_rootfs
 from waltport.lab.boot import boot_board
+from waltport.profile.load import load_profile
 from waltport.util.paths import state_dir
 
 BOARDS = Path(__file__).resolve().parent.parent / "boards"
@@ -46,7 +47,7 @@ def main() -> None:
     ap.add_argument("--board", default="qemu-x86-64")
     ap.add_argument("--rounds", type=int, default=2)
     args = ap.parse_args()
-    profile = BOARDS / f"{args.board}.yaml"
+    profile = load_profile(BOARDS / f"{args.board}.yaml")
     tags = {}
     for base in ("minimal", "debian"):
         t0, load = time.monotonic(), _load()

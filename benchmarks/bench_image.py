@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from waltport.image import build_image, check_image, export_rootfs, import_image
+from waltport.profile.load import load_profile
 from waltport.util.paths import boards_dir
 
 BOARDS = (("qemu-arm64", "qemu-arm64"), ("qemu-x86-64", "pc-x86-64"))
@@ -48,7 +49,7 @@ def tar_extract(archive: str, dest: Path) -> None:
 
 
 def bench_board(board: str, model: str, repeat: int) -> None:
-    profile = boards_dir() / f"{board}.yaml"
+    profile = load_profile(boards_dir() / f"{board}.yaml")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
         rows = {"build_image": timed(lambda: build_image(profile), repeat)}

@@ -24,6 +24,7 @@ from waltport.image.debian import all_packages, cached_base
 from waltport.image.podman import open_source
 from waltport.image.tarball import export_rootfs
 from waltport.lab.boot import boot_board
+from waltport.profile.load import load_profile
 from waltport.stages.first_boot import node_checks
 from waltport.util.paths import boards_dir, state_dir
 
@@ -58,7 +59,7 @@ def _image(arch: str) -> BuiltImage:
     """Each arch's image is built once per module (the other tests reuse it)."""
     if arch not in _built:
         board, model = BOARDS[arch]
-        _built[arch] = build_image(boards_dir() / f"{board}.yaml", base="debian",
+        _built[arch] = build_image(load_profile(boards_dir() / f"{board}.yaml"), base="debian",
                                    tag=f"localhost/waltport/deb-{model}:1")
     return _built[arch]
 
@@ -67,7 +68,7 @@ def _image(arch: str) -> BuiltImage:
 def test_debian_image_is_reproducible_and_passes_every_check(state: Path, arch: str) -> None:
     board, model = BOARDS[arch]
     first = _image(arch)
-    second = build_image(boards_dir() / f"{board}.yaml", base="debian",
+    second = build_image(load_profile(boards_dir() / f"{board}.yaml"), base="debian",
                          tag=f"localhost/waltport/deb-{model}:2")
     assert first.method == "oci:debian" and first.arch == arch
     assert first.image_id == second.image_id, "same inputs, same image ID"
@@ -96,7 +97,7 @@ def test_debian_image_boots_to_ssh_and_apt_answers(state: Path, arch: str) -> No
         assert exported.findings == ()
         chrony = (exported.root / "var/lib/chrony").stat()
         assert chrony.st_uid != 0, "a service user's files keep their owner"
-        report = boot_board(boards_dir() / f"{board}.yaml", image_root=exported.root,
+        report = boot_board(load_profile(boards_dir() / f"{board}.yaml"), image_root=exported.root,
                             lab_name=f"wpdeb{arch[:3]}{os.getpid() % 100000}",
                             out_dir=Path(work) / "out", timeout=240)
     boot = report.to_json()["boots"][0]

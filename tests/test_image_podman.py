@@ -77,7 +77,7 @@ def images(state: Path, tmp_path_factory: pytest.TempPathFactory
 
     def get(board: str, model: str) -> Imported:
         if (board, model) not in done:
-            built = build_image(boards_dir() / f"{board}.yaml", model=model)
+            built = build_image(load_profile(boards_dir() / f"{board}.yaml"), model=model)
             out = tmp_path_factory.mktemp(f"import-{model}")
             res = import_image(built.tag, model, out_dir=out / "out")
             done[(board, model)] = Imported(built, res,
@@ -127,20 +127,20 @@ def test_import_archives_are_the_same_bytes_twice(images: Callable[[str, str], I
 def test_rootfs_import_then_base_build(state: Path, tmp_path: Path) -> None:
     root = fx.good_arm64(tmp_path / "rootfs")
     shutil.rmtree(root / "boot/qemu-arm64")            # the profile's build adds it back
-    imported = build_image(boards_dir() / "qemu-arm64.yaml", rootfs=root,
+    imported = build_image(load_profile(boards_dir() / "qemu-arm64.yaml"), rootfs=root,
                            tag="localhost/test/rootfs:1")
     assert imported.method == "import" and imported.arch == "arm64"
     attrs = _inspect("localhost/test/rootfs:1")
     assert attrs is not None and attrs["Architecture"] == "arm64"
-    again = build_image(boards_dir() / "qemu-arm64.yaml", rootfs=root,
+    again = build_image(load_profile(boards_dir() / "qemu-arm64.yaml"), rootfs=root,
                         tag="localhost/test/rootfs:2")
     assert again.image_id == imported.image_id        # same rootfs, same image ID
     report = check_image("localhost/test/rootfs:1", "qemu-arm64")
     assert report.ok, report.failed
     # FROM that image: the Containerfile adds /boot/<model>/ again, links included.
     shutil.rmtree(root / "boot")
-    based = build_image(boards_dir() / "qemu-arm64.yaml", from_image="localhost/test/rootfs:1",
-                        tag="localhost/test/based:1")
+    based = build_image(load_profile(boards_dir() / "qemu-arm64.yaml"),
+                        from_image="localhost/test/rootfs:1", tag="localhost/test/based:1")
     assert based.method == "containerfile" and "FROM localhost/test/rootfs:1" in str(
         based.containerfile)
     assert check_image("localhost/test/based:1", "qemu-arm64").ok
@@ -148,7 +148,8 @@ def test_rootfs_import_then_base_build(state: Path, tmp_path: Path) -> None:
 
 def test_import_with_wrong_labels_leaves_no_tag(state: Path, tmp_path: Path) -> None:
     root = fx.good_arm64(tmp_path / "rootfs")
-    build_image(boards_dir() / "qemu-arm64.yaml", rootfs=root, tag="localhost/test/wrong:1")
+    build_image(load_profile(boards_dir() / "qemu-arm64.yaml"), rootfs=root,
+                tag="localhost/test/wrong:1")
     with pytest.raises(PodmanError, match="does not list rpi-b"):
         import_image("localhost/test/wrong:1", "rpi-b", out_dir=tmp_path / "out")
     assert _inspect("docker.io/waltplatform/rpi-b-default:latest") is None
@@ -190,8 +191,9 @@ def test_lab_boots_the_image_from_podman_storage(images: Callable[[str, str], Im
     root = images(board, model).rootfs
     # The pid keeps the lab apart from concurrent runs (another worker, another checkout):
     # a lab of the same name would be torn down, processes and all, under this boot.
-    report = boot_board(boards_dir() / f"{board}.yaml", lab_name=f"wpi-{first}-{os.getpid()}",
-                        image_root=root, out_dir=tmp_path / "lab", timeout=120, model=model,
+    report = boot_board(load_profile(boards_dir() / f"{board}.yaml"),
+                        lab_name=f"wpi-{first}-{os.getpid()}", image_root=root,
+                        out_dir=tmp_path / "lab", timeout=120, model=model,
                         first_stage_mode="sdcard" if first == "pxe" else first)
     assert report.first_stage == first
     (run,) = report.runs

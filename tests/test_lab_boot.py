@@ -137,7 +137,8 @@ def test_arm_uboot_boots_default_image_to_ssh_login(capsys: pytest.CaptureFixtur
 
 def test_x86_ipxe_boots_to_userspace(tmp_path: Path) -> None:
     lab, out = _lab_name("x"), tmp_path / "out"
-    report = boot_board(BOARDS / "qemu-x86-64.yaml", lab_name=lab, out_dir=out, timeout=TIMEOUT)
+    report = boot_board(load_profile(BOARDS / "qemu-x86-64.yaml"), lab_name=lab, out_dir=out,
+                        timeout=TIMEOUT)
     assert report.ok, report.summary()
     run = report.runs[0]
     stages = {s.name: s for s in run.stages}
@@ -154,7 +155,7 @@ def test_x86_32bit_submodel_detected_by_real_ipxe(tmp_path: Path) -> None:
     # A CPU without long mode: the real iPXE's `cpuid --ext 29` fails, it sends
     # walt.node.pc-x86-32, the server serves boot/pc-x86-32/ (an i386 kernel).
     lab, out = _lab_name("y"), tmp_path / "out"
-    report = boot_board(BOARDS / "qemu-x86-64.yaml", lab_name=lab, out_dir=out,
+    report = boot_board(load_profile(BOARDS / "qemu-x86-64.yaml"), lab_name=lab, out_dir=out,
                         timeout=TIMEOUT, model="pc-x86-32")
     assert report.ok, report.summary()
     run = report.runs[0]
@@ -173,14 +174,15 @@ def test_x86_32bit_submodel_detected_by_real_ipxe(tmp_path: Path) -> None:
 
 def test_unknown_submodel_is_refused(tmp_path: Path) -> None:
     with pytest.raises(WaltportError, match="not one of its models"):
-        boot_board(BOARDS / "qemu-x86-64.yaml", out_dir=tmp_path, model="pc-x86-16")
+        boot_board(load_profile(BOARDS / "qemu-x86-64.yaml"), out_dir=tmp_path, model="pc-x86-16")
 
 
 def test_arm64_bootcommand_in_flash_environment(tmp_path: Path, arm64_root: Path) -> None:
     # SPI-flash analog: no disk; U-Boot runs the bootcommand from its stored environment.
     lab, out = _lab_name("s"), tmp_path / "out"
-    report = boot_board(BOARDS / "qemu-arm64.yaml", lab_name=lab, image_root=arm64_root,
-                        out_dir=out, timeout=TIMEOUT, first_stage_mode="flash")
+    report = boot_board(load_profile(BOARDS / "qemu-arm64.yaml"), lab_name=lab,
+                        image_root=arm64_root, out_dir=out, timeout=TIMEOUT,
+                        first_stage_mode="flash")
     assert report.ok, report.summary()
     assert report.to_json()["first_stage"] == "flash"
     console = Path(report.runs[0].console_log).read_text()
@@ -194,7 +196,7 @@ def test_failure_names_the_stage(tmp_path: Path, arm64_root: Path) -> None:
     shutil.copytree(arm64_root, broken)
     (broken / "boot" / "qemu-arm64" / "kernel").write_bytes(b"not a kernel" * 100)
     lab, out = _lab_name("f"), tmp_path / "out"
-    report = boot_board(BOARDS / "qemu-arm64.yaml", lab_name=lab, image_root=broken,
+    report = boot_board(load_profile(BOARDS / "qemu-arm64.yaml"), lab_name=lab, image_root=broken,
                         out_dir=out, timeout=TIMEOUT)
     run = report.runs[0]
     assert not run.ok and report.success_rate == 0.0

@@ -96,7 +96,7 @@ def test_a_stand_in_fetches_the_kernel_of_the_image_it_is_given(tmp_path: Path) 
     root = build_standin_root(prof, "rpi-2-b", tmp_path / "image")
     for name in required_files(prof)[1:]:
         (root / "boot" / "rpi-2-b" / name).write_bytes(os.urandom(70_000))
-    report = boot_board(BOARDS / "rpi.yaml", model="rpi-2-b", image_root=root,
+    report = boot_board(load_profile(BOARDS / "rpi.yaml"), model="rpi-2-b", image_root=root,
                         lab_name=f"wpbench-sk{os.getpid() % 100000}", out_dir=tmp_path / "out",
                         timeout=120)
     assert report.ok, report.summary()

@@ -10,6 +10,7 @@ from waltport.image.build import build_image
 from waltport.image.checks import check_image
 from waltport.image.context import CheckReport
 from waltport.image.importer import import_image
+from waltport.profile.load import load_profile
 from waltport.util.outdir import prepare_out_dir
 from waltport.util.paths import state_dir
 
@@ -33,7 +34,8 @@ def format_report(report: CheckReport, *, verbose: bool = False) -> str:
 
 
 def _check(args: argparse.Namespace) -> int:
-    report = check_image(args.source, args.model, profile=args.profile)
+    report = check_image(args.source, args.model,
+                         profile=load_profile(args.profile) if args.profile else None)
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
@@ -42,7 +44,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _build(args: argparse.Namespace) -> int:
-    built = build_image(args.profile, base=args.base, from_image=args.from_image,
+    built = build_image(load_profile(args.profile), base=args.base, from_image=args.from_image,
                         rootfs=args.rootfs, tag=args.tag, model=args.model,
                         boot_files=args.boot_files, refresh=args.refresh)
     print(f"built {built.tag} ({built.image_id[:12]}, {built.arch}, {built.method})")

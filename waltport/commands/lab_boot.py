@@ -88,11 +88,12 @@ def _boot(args: argparse.Namespace) -> int:
 def _boot_with(args: argparse.Namespace, image_root: Path | None,
                out: Path | None) -> BootReport:
     if args.bench is not None:
-        return boot_bench(args.profile, args.bench, image_root=image_root,
+        return boot_bench(load_profile(args.profile), args.bench, image_root=image_root,
                           boots=args.boots, timeout=args.timeout, out_dir=out,
                           model=args.model, isolated_ack=args.isolated,
                           default_image=args.default_image)
-    return boot_board(args.profile, lab_name=args.lab, image_root=image_root,
+    return boot_board(load_profile(args.profile), base=Path(args.profile).resolve().parent,
+                      lab_name=args.lab, image_root=image_root,
                       boots=args.boots, timeout=args.timeout, out_dir=out,
                       first_stage_mode=args.first_stage, model=args.model,
                       default_image=args.default_image)

@@ -3,7 +3,7 @@
 The API notebooks and other stages call (the CLI ``waltport image`` uses the same)::
 
     check_image(source, model, *, profile=None) -> CheckReport
-    build_image(profile_path, *, base=None, rootfs=None, tag=None) -> BuiltImage
+    build_image(profile, *, base=None, rootfs=None, tag=None) -> BuiltImage   (a Profile)
     import_image(image_or_archive, model, *, out_dir) -> ImportResult
     export_rootfs(image, out_dir) -> Extracted (root dir, refused members)
 """

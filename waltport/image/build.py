@@ -41,7 +41,6 @@ from waltport.image.rootfs import (
 from waltport.image.sources import open_path, open_rootfs_dir
 from waltport.image.tarball import write_rootfs_tar
 from waltport.image.view import RootView
-from waltport.profile.load import load_profile
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import write_text
 from waltport.util.epoch import source_date_epoch
@@ -152,7 +151,7 @@ def _build(svc: PodmanService, ctx: Path, tag: str, arch: str) -> str:
     return str(image.id)
 
 
-def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
+def build_image(profile: Profile, *, base: str | None = None,
                 from_image: str | None = None, rootfs: str | Path | None = None,
                 tag: str | None = None, model: str | None = None,
                 boot_files: str | Path | None = None, refresh: bool = False) -> BuiltImage:
@@ -170,7 +169,6 @@ def build_image(profile_path: str | Path | Profile, *, base: str | None = None,
     of the image, with a note).  ``refresh``: rebuild the Debian base if the
     archive moved (default: the newest cached base, no network).
     """
-    profile = profile_path if isinstance(profile_path, Profile) else load_profile(profile_path)
     arch = image_arch(profile, model)
     tag = tag or default_tag(profile, arch)
     porter_dir = Path(boot_files) if boot_files is not None else None

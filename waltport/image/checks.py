@@ -72,16 +72,12 @@ def builtin_profile_for(model: str) -> Profile | None:
     return None
 
 
-def resolve_profile(profile: Profile | str | Path | None, model: str) -> Profile | None:
-    if profile is None:
-        return builtin_profile_for(model)
-    if isinstance(profile, Profile):
-        return profile
-    return load_profile(profile)
+def resolve_profile(profile: Profile | None, model: str) -> Profile | None:
+    return builtin_profile_for(model) if profile is None else profile
 
 
 def check_image(source: str | Path | RootView, model: str, *,
-                profile: Profile | str | Path | None = None) -> CheckReport:
+                profile: Profile | None = None) -> CheckReport:
     """Check an image source for ``model``: a rootfs dir or tarball, a docker-archive or
     oci-archive, an image in podman storage (by name or id), or an open view."""
     prof = resolve_profile(profile, model)

@@ -37,7 +37,6 @@ from waltport.lab.target.ports import ConsolePort, Power, Target
 from waltport.lab.target.power import CommandPower, ManualPower, NoPower
 from waltport.lab.target.serial import SerialConsole
 from waltport.net.server import BenchServer, ServeOn
-from waltport.profile.load import load_profile
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import write_text
 
@@ -101,7 +100,7 @@ def _image_root(profile: Profile, model: str, image_root: str | Path | None, out
     return root
 
 
-def boot_bench(profile_path: str | Path, bench: str | Path | Bench, *,
+def boot_bench(profile: Profile, bench: str | Path | Bench, *,
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
                model: str | None = None, isolated_ack: bool = False,
@@ -115,7 +114,6 @@ def boot_bench(profile_path: str | Path, bench: str | Path | Bench, *,
     tty, power command) are raised after everything started was stopped;
     what the board does is recorded in the report.
     """
-    profile = load_profile(profile_path)
     b = bench if isinstance(bench, Bench) else load_bench(bench)
     model = resolve_model(profile, model or b.model)
     if boots < 1:

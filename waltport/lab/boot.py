@@ -49,7 +49,6 @@ from waltport.lab.virtual.flashenv import (
 from waltport.lab.virtual.qemu import Board, firmware_problems, qemu_argv
 from waltport.media.build import build_profile_media
 from waltport.net.server import BenchServer
-from waltport.profile.load import load_profile
 from waltport.profile.model import Bootloader, Profile
 from waltport.util.atomic import write_text
 
@@ -264,12 +263,15 @@ def fresh_out_dir(out: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
+def boot_board(profile: Profile, *, base: Path | None = None, lab_name: str = "walt-lab",
                image_root: str | Path | None = None, boots: int = 1,
                timeout: float = DEFAULT_TIMEOUT, out_dir: str | Path | None = None,
                first_stage_mode: str = "sdcard", model: str | None = None,
                image_login: bool | None = None, default_image: bool = False) -> BootReport:
-    """Netboot the virtual board of ``profile_path`` ``boots`` times; the report.
+    """Netboot the virtual board of ``profile`` ``boots`` times; the report.
+
+    ``base``: the profile's directory, where porter-supplied files of its
+    medium are (default: the current directory).
 
     Without ``image_root`` one is built (Debian kernel + lab initramfs + the
     generated second stage).  ``first_stage_mode`` (U-Boot boards): ``sdcard``
@@ -284,7 +286,6 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
     podman, assembled here without podman) instead of the lab's kernel and
     initramfs: its NFS root, init and SSH login are then part of the boot.
     """
-    profile = load_profile(profile_path)
     model = resolve_model(profile, model)
     try:
         stand_in = stand_in_for(profile, model)
@@ -325,8 +326,7 @@ def boot_board(profile_path: str | Path, *, lab_name: str = "walt-lab",
         else:
             root = build_image_root(profile, model, out / "image-root")
         check_image_root(root, profile, model)
-        first = first_stage(profile, out, first_stage_mode,
-                            base=Path(profile_path).resolve().parent)
+        first = first_stage(profile, out, first_stage_mode, base=base)
     if image_login is None:
         image_login = has_own_init(root)
     runs: list[BootRun] = []

@@ -32,6 +32,7 @@ from waltport.evidence.runfile import read_run_file
 from waltport.image.tarball import export_rootfs
 from waltport.lab.benchboot import boot_bench
 from waltport.lab.boot import BootReport, boot_board
+from waltport.profile.load import load_profile
 from waltport.util.paths import state_dir
 
 LAB_ROOT = "built by the lab from the profile (no imported image in this run)"
@@ -115,10 +116,11 @@ def boot(rec: Recorder[F], ask: BootAsk, dest: Path, lab_name: str) -> BootRepor
     """
     with _exported(rec, ask.image) as root, rec.step("boot"):
         if ask.bench:
-            return boot_bench(ask.profile, ask.bench, boots=ask.boots, image_root=root,
-                              timeout=ask.timeout, out_dir=dest, model=ask.model or None,
-                              isolated_ack=ask.isolated)
-        return boot_board(ask.profile, lab_name=lab_name, boots=ask.boots, image_root=root,
+            return boot_bench(load_profile(ask.profile), ask.bench, boots=ask.boots,
+                              image_root=root, timeout=ask.timeout, out_dir=dest,
+                              model=ask.model or None, isolated_ack=ask.isolated)
+        return boot_board(load_profile(ask.profile), base=Path(ask.profile).resolve().parent,
+                          lab_name=lab_name, boots=ask.boots, image_root=root,
                           timeout=ask.timeout, out_dir=dest, model=ask.model or None)
 
 
