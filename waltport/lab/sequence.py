@@ -30,7 +30,6 @@ import dpkt
 
 from waltport.net.pcap import DLT_EN10MB
 from waltport.net.wire import (
-    DEFAULT_BLKSIZE,
     BootNote,
     DhcpPacket,
     Flow,
@@ -144,10 +143,8 @@ class WireWatch:
                                           msg.msg.uci))
         elif isinstance(msg, TftpRequest):
             if board:
-                blksize = msg.options.get("blksize", "")
-                self._fetches[msg.flow] = _Fetch(
-                    rec.time, msg.filename.lstrip("/"),
-                    int(blksize) if blksize.isdigit() else DEFAULT_BLKSIZE, rec.time)
+                self._fetches[msg.flow] = _Fetch(rec.time, msg.filename.lstrip("/"),
+                                                 msg.blksize, rec.time)
         elif isinstance(msg, TftpData):
             fetch = self._fetches.get(msg.flow)
             if fetch is not None and not board:

@@ -49,6 +49,11 @@ class TftpRequest(NamedTuple):
     options: dict[str, str]
     repeat: bool                    # this client port asked before: a retransmitted RRQ
 
+    @property
+    def blksize(self) -> int:
+        """The block size asked for (512 when none is)."""
+        return _blksize(self.options) or DEFAULT_BLKSIZE
+
 
 class TftpOack(NamedTuple):
     """The server's option acknowledgement: what it accepted."""
@@ -196,9 +201,10 @@ class WireDecoder:
         options = tftp_options(b"\0".join(fields[2:])) if len(fields) > 2 else {}
         flow = (r.src, r.sport)
         repeat = flow in self._flows
+        request = TftpRequest(r, flow, fields[0].decode("latin-1"), options, repeat)
         if not repeat:
-            self._flows[flow] = _Known(flow, _blksize(options) or DEFAULT_BLKSIZE)
-        return TftpRequest(r, flow, fields[0].decode("latin-1"), options, repeat)
+            self._flows[flow] = _Known(flow, request.blksize)
+        return request
 
     def _other(self, r: UdpRecord, op: int, flow: Flow, from_server: bool) -> tuple[Message]:
         p = r.payload
