@@ -1,10 +1,12 @@
 """Full decoding of DHCP/TFTP packets with scapy: the slow, complete path.
 
-The analysis (:mod:`waltport.net.analysis`) reads big captures with its own
-fast parser and only the fields the verdicts need. This module lets a porter
-read *everything* scapy knows about the first packets of a capture (every
-DHCP option by name, TFTP opcodes and options), and lets the tests
-cross-check the fast path against an independent decoder.
+The analysis and the lab's boot sequence read captures through the one fast
+decoder, :mod:`waltport.net.wire`, and only the fields they judge. This
+module (``waltport analyze --full``) lets a porter read *everything* scapy
+knows about the first packets of a capture (every DHCP option by name, TFTP
+opcodes and options), and lets the tests cross-check the fast decoder
+against an independent one: on purpose a second decoder, never a source of
+verdicts.
 """
 
 from __future__ import annotations
