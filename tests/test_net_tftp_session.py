@@ -251,8 +251,10 @@ def test_a_vanished_client_ends_the_transfer_at_once(server: TftpServer) -> None
     assert time.monotonic() - t0 < 3
 
 
-def _lockstep_threads() -> int:
-    return sum(t.name.startswith("tftp-127.0.0.1:") for t in threading.enumerate())
+def _lockstep_threads(client: Client) -> int:
+    """Threads serving this client's transfer (another test's may still be ending)."""
+    name = f"tftp-127.0.0.1:{client.sock.getsockname()[1]}"
+    return sum(t.name == name for t in threading.enumerate())
 
 
 def test_lockstep_ignores_duplicate_and_old_acks(server: TftpServer, files: Path) -> None:
@@ -262,7 +264,7 @@ def test_lockstep_ignores_duplicate_and_old_acks(server: TftpServer, files: Path
     c.ack(0)
     assert block(c.recv())[0] == 1
     # The C loop serves the transfer from a thread of its own, the Python one from the loop.
-    assert _lockstep_threads() == (1 if server.fast and fast_path() is None else 0)
+    assert _lockstep_threads(c) == (1 if server.fast and fast_path() is None else 0)
     c.ack(1)
     assert block(c.recv())[0] == 2
     c.ack(1)
@@ -317,3 +319,23 @@ def test_lockstep_silent_client_retries_then_times_out(server: TftpServer) -> No
     assert rec.result == "timeout" and "no ACK for block 3" in (rec.error or ""), rec
     assert rec.retransmits == 1 + MAX_RETRIES
     c.close()
+
+
+def test_a_slow_client_gets_no_spurious_retransmits(server: TftpServer, files: Path) -> None:
+    """A board that takes 8 ms per ACK: 256 of them outlast the 1 s timeout, which must
+    count from the last ACK, not from when the loop was entered (no block sent twice)."""
+    (files / "slow").write_bytes(os.urandom(100 * 300))
+    c = Client(server)
+    c.request("slow", blksize=100, timeout=1)
+    c.ack(0)
+    got: list[int] = []
+    while True:
+        n, data = block(c.recv())
+        got.append(n)
+        time.sleep(0.008)
+        c.ack(n)
+        if len(data) < 100:
+            break
+    rec = record_for(server, c.sock.getsockname()[1])
+    assert (rec.result, rec.retransmits) == ("ok", 0), rec
+    assert got == list(range(1, 302)), "a block came twice or out of order"

@@ -178,7 +178,10 @@ class TftpServer:
             alone.join(5)
         self._sock.close()
         self._epoll.close()
-        self.log.close()
+        # A transfer thread still running would write its record to a closed (or
+        # reused) descriptor: the log stays open for it (closed with the process).
+        if not any(t.is_alive() for t in list(self._alone_threads)):
+            self.log.close()
 
     def _loop(self) -> None:
         listen_fd = self._sock.fileno()
@@ -304,7 +307,12 @@ class TftpServer:
             alone = threading.Thread(target=self._alone, args=(tr, sess), daemon=True,
                                      name=f"tftp-{peer[0]}:{peer[1]}")
             self._alone_threads.add(alone)
-            alone.start()
+            try:
+                alone.start()
+            except RuntimeError as err:     # no thread to be had (a storm without end)
+                self._alone_threads.discard(alone)
+                sess.abort(f"no thread for the transfer: {err}", "error")
+                self._end(tr, sess)
         else:
             self._active[sock.fileno()] = (tr, sess)
             self._epoll.register(sock.fileno(), select.EPOLLIN)

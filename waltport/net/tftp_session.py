@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import time
 
 from waltport.errors import WaltportError
 
@@ -197,21 +198,24 @@ class Session:
         has been silent for PUMP_WAIT.  A lock-step session does all of it in C.
         """
         if self.lockstep:
-            self._pump_c(now)
+            self._pump_c()
             return
+        # The clock is read per packet: a slow client's 256 ACKs can take longer
+        # than the timeout, and a deadline counted from ``now`` would already have
+        # passed (a spurious retransmit).
         for _ in range(PUMP_PACKETS):
-            if self.done or not self._receive(0, now):
+            if self.done or not self._receive(0, time.monotonic()):
                 return
 
-    def _pump_c(self, now: float) -> None:
+    def _pump_c(self) -> None:
         """:meth:`pump` in C: what :meth:`_receive` does, for up to PUMP_PACKETS packets."""
         assert _tftpfast is not None
         (status, self.acked, self.top, self._cahead, self._cspare, moved, info,
          message) = _tftpfast.lockstep(self.sock.fileno(), self.fd, self._cframes,
                                        self.blksize, self.size, self.last, self.acked,
                                        self.top, self._cahead, self._cspare, PUMP_PACKETS)
-        if moved:
-            self.tries, self.deadline = 0, now + self.timeout
+        if moved:   # the deadline counts from the last ACK, not from the call (256 of them)
+            self.tries, self.deadline = 0, time.monotonic() + self.timeout
         if status == _DONE:
             self._finish("ok", "")
         elif status == _CLIENT_ERROR:
