@@ -206,7 +206,9 @@ def test_failure_names_the_stage(tmp_path: Path, arm64_root: Path) -> None:
     _assert_nothing_left(lab, out)
 
 
-def test_ctrl_c_leaves_nothing(tmp_path: Path, arm64_root: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_leaves_nothing(tmp_path: Path, arm64_root: Path, sig: signal.Signals) -> None:
+    """Ctrl-C, and SIGTERM (a closed session, `kill`) the same way: every finally runs."""
     lab, out = _lab_name("c"), tmp_path / "out"
     proc = subprocess.Popen(
         [sys.executable, "-m", "waltport.cli", "lab", "boot", str(BOARDS / "qemu-arm64.yaml"),
@@ -217,7 +219,7 @@ def test_ctrl_c_leaves_nothing(tmp_path: Path, arm64_root: Path) -> None:
     while time.monotonic() < deadline and not (log.exists() and "U-Boot" in log.read_text()):
         time.sleep(0.1)
     assert log.exists(), "QEMU never started"
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
     assert "interrupted" in err and "Traceback" not in err

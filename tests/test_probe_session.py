@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
+from waltport.cli import main
 from waltport.lab.target.console import ConsoleTimeout, Line
-from waltport.probe.session import IPXE_KEYS, Dialogue, ProbeError, StopKeys
+from waltport.probe.session import IPXE_KEYS, Dialogue, ProbeError, StopKeys, porter_keys
 
 
 class ScriptedBoard:
@@ -121,3 +123,32 @@ def test_no_countdown_and_a_board_that_boots_on_are_told_apart() -> None:
     booting = ScriptedBoard(["U-Boot 2023.01", "BOOTP broadcast 1", ""], "=> ", lambda c: [])
     with pytest.raises(ProbeError, match="the autoboot cannot be interrupted"):
         Dialogue(booting).catch_prompt((StopKeys(),), 0.1)
+
+
+@pytest.mark.parametrize(("countdown", "stop", "why"), [
+    ("(", " ", "--countdown '(': not a regular expression"),
+    ("Hit any key", "ab\\x", "--stop 'ab\\\\x': bad escape"),
+    ("Hit any key", "é", "ASCII only"),
+    ("Hit any key", "", "--stop: empty"),
+    ("Hit any key", "saveenv\\n", "would write the board's stored environment"),
+])
+def test_bad_stop_keys_are_refused_before_anything_is_powered(countdown: str, stop: str,
+                                                               why: str) -> None:
+    with pytest.raises(ProbeError, match=re.escape(why)):
+        porter_keys(countdown, stop)
+
+
+def test_porter_keys_take_escapes() -> None:
+    assert porter_keys("stop autoboot", "\\x1b\\x1b").stop == "\x1b\x1b"
+    assert porter_keys(r"Hit any key.*\d", " ") == StopKeys(countdown=r"Hit any key.*\d")
+
+
+def test_cli_refuses_a_bad_countdown_with_exit_2(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    bench = tmp_path / "bench.yaml"
+    bench.write_text("name: b\n")
+    assert main(["probe", "--bench", str(bench), "--out", str(tmp_path / "o"),
+                 "--countdown", "("]) == 2
+    err = capsys.readouterr().err
+    assert "--countdown" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()

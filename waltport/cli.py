@@ -7,7 +7,9 @@ import importlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
+from typing import Any
 
 from waltport._version import __version__
 from waltport.errors import WaltportError
@@ -42,6 +44,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # SIGTERM (a closed session, `kill`, a CI timeout) unwinds like Ctrl-C, so every
+    # `finally` runs: boards powered off, servers and namespaces taken down.
+    # Commands that handle signals themselves (serve) install their own handlers.
+    previous = _sigterm_as_interrupt()
     try:
         code = int(args.func(args) or 0)
         sys.stdout.flush()          # a closed pipe is seen here, not at exit
@@ -57,6 +63,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Python flushes stdout again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 128 + signal.SIGPIPE
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Edge: SIGTERM raises KeyboardInterrupt; the handler it replaced (None: not
+    the main thread, where signals cannot be handled, or a handler not set from
+    Python, which is then left alone)."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is None:
+        return None
+    return signal.signal(signal.SIGTERM, signal.default_int_handler)
 
 
 if __name__ == "__main__":

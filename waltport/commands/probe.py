@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from waltport.probe.run import COMMAND_TIMEOUT, DEFAULT_TIMEOUT, probe_bench
-from waltport.probe.session import UBOOT_AUTOBOOT, UBOOT_STOP, StopKeys
+from waltport.probe.session import UBOOT_AUTOBOOT, UBOOT_STOP, porter_keys
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -39,8 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 def cmd_probe(args: argparse.Namespace) -> int:
     r = probe_bench(args.bench, args.out, profile=args.profile, name=args.name,
-                    keys=StopKeys(countdown=args.countdown,
-                                  stop=args.stop.encode().decode("unicode_escape")),
+                    keys=porter_keys(args.countdown, args.stop),
                     timeout=args.timeout, command_timeout=args.command_timeout,
                     isolated_ack=args.isolated, force=args.force)
     if args.json:

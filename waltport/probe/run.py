@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from waltport._version import __version__
+from waltport.errors import WaltportError
 from waltport.lab.bench import Bench, load_bench
 from waltport.lab.benchboot import bench_power
 from waltport.lab.target.link import HostLink
@@ -105,7 +106,7 @@ def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Pa
         raise ProbeError(f"console: {b.console.port} does not exist (is the USB-serial "
                          "adapter plugged in? `ls /dev/serial/by-id/`)")
     board = draft_name(name, base, b)
-    error: ProbeError | None = None
+    error: WaltportError | None = None
     with output_dir(out, "probe", force=force) as stage, \
             tempfile.TemporaryDirectory(prefix="waltport-probe-") as tmp:
         console = SerialConsole(b.console.port, b.console.baud, stage / "console.log")
@@ -122,7 +123,7 @@ def probe_bench(bench: str | Path | Bench, out: str | Path, *, profile: str | Pa
                 caught = dialogue.catch_prompt(tuple(f.keys for f in registry.values()), timeout)
                 family = next(f for f in registry.values() if f.keys == caught)
                 network = family.dialogue(dialogue, command_timeout, server is not None)
-            except ProbeError as err:
+            except WaltportError as err:    # the outputs say how far it got
                 error = err
             finally:
                 try:

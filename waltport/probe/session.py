@@ -15,6 +15,7 @@ are typed a few at a time, each group once the previous one was echoed.
 
 from __future__ import annotations
 
+import codecs
 import re
 import time
 from dataclasses import dataclass
@@ -80,6 +81,27 @@ class StopKeys:
     countdown: str = UBOOT_AUTOBOOT
     stop: str = UBOOT_STOP
     key_by_key: bool = False       # wait for each key's echo before the next
+
+
+def porter_keys(countdown: str, stop: str) -> StopKeys:
+    """U-Boot stop keys from the porter's ``--countdown`` regex and ``--stop`` text
+    (backslash escapes such as ``\\x1b`` allowed), checked before anything is
+    powered: a clear error naming the option, never a traceback mid-probe. *Pure.*"""
+    try:
+        re.compile(countdown)
+    except re.error as err:
+        raise ProbeError(f"--countdown {countdown!r}: not a regular expression: {err}") from err
+    if not stop.isascii():
+        raise ProbeError(f"--stop {stop!r}: ASCII only (write other bytes as \\xNN)")
+    try:
+        keys = codecs.decode(stop, "unicode_escape")
+    except UnicodeDecodeError as err:
+        raise ProbeError(f"--stop {stop!r}: bad escape: {err.reason}") from err
+    if not keys:
+        raise ProbeError("--stop: empty (U-Boot's default is a space)")
+    if WRITES_STORED_ENV.search(keys):
+        raise ProbeError(f"--stop {stop!r}: would write the board's stored environment")
+    return StopKeys(countdown=countdown, stop=keys)
 
 
 IPXE_KEYS = StopKeys("ipxe", IPXE_BANNER, IPXE_STOP, key_by_key=True)
