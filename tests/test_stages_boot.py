@@ -83,7 +83,9 @@ def test_the_first_boot_reuses_only_the_same_boot(tmp_path: Path) -> None:
     for other in (BootAsk(PROFILE, None, boots=2, lab_name="wpob-1"),
                   BootAsk(PROFILE, IMAGE, boots=3, lab_name="wpob-1"),
                   BootAsk(PROFILE, IMAGE, boots=2, lab_name="wpob-1", model="x"),
-                  BootAsk(PROFILE, IMAGE, boots=2, lab_name="wpob-1", bench="b.yaml")):
+                  BootAsk(PROFILE, IMAGE, boots=2, lab_name="wpob-1", bench="b.yaml"),
+                  # the profile edited after the network stage booted it
+                  BootAsk(PROFILE, IMAGE, boots=2, lab_name="wpob-1", profile_digest="0" * 64)):
         assert recorded_boot(tmp_path, other) is None, other
     assert BootAsk(PROFILE, None).image_root == LAB_ROOT
     # A network result of an earlier run is not this run's boot.

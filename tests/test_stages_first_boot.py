@@ -17,6 +17,7 @@ from waltport.lab.drive import BootRun
 from waltport.lab.sequence import DhcpSeen, TftpSeen, compute_stages
 from waltport.pipeline.assemble import write_run_file
 from waltport.pipeline.registry import PARAMETERS, select
+from waltport.profile.load import load_profile, profile_digest
 from waltport.stages import first_boot
 from waltport.stages._boot import BootAsk
 from waltport.stages.first_boot import node_checks
@@ -91,7 +92,8 @@ def test_the_first_boot_judges_the_network_stage_boot_without_booting(tmp_path: 
     # stage in this run) is judged; the lab named here does not exist, nothing boots.
     write_run_file(tmp_path, str(PROFILE), PARAMETERS, select(["network", "first_boot"]))
     lab_name = f"wpob-none-{os.getpid() % 10000}"
-    _recorded_boot(tmp_path, BootAsk(str(PROFILE), None, lab_name=lab_name))
+    _recorded_boot(tmp_path, BootAsk(str(PROFILE), None, lab_name=lab_name,
+                                     profile_digest=profile_digest(load_profile(PROFILE))))
     res = first_boot.run(str(PROFILE), str(tmp_path), lab_name=lab_name)
     assert res.status == "pass", res.checks
     facts = res.facts(FirstBootFacts)

@@ -214,6 +214,7 @@ class BootRecord(Record):
     model: str
     bench: str
     isolated: bool
+    profile_digest: str = ""      # the profile booted (an edited profile is another boot)
 
     def to_json(self) -> JsonObject:
         return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}

@@ -247,9 +247,10 @@ def compute_stages(*, t0_wall: float, model: str, identifier: str, second_stage:
             ev["seen_on_wire"] = False      # the server's transfer log says it was sent whole
         elif got:
             ev["bytes_captured"] = got.bytes
-            if stage_name == "second_stage_fetched":
-                # A request after the script proves U-Boot/iPXE ran it.
-                ev["then_requested"] = [t.filename for t in tftp if t.start > got.end]
+        if got and stage_name == "second_stage_fetched":
+            # A request after the script proves U-Boot/iPXE ran it (from the wire, or
+            # from the server's log when the capture lost the request).
+            ev["then_requested"] = [t.filename for t in tftp if t.start > got.end]
         if stage_name == "kernel_fetched" and initrd:
             ird = _last_complete(tftp, initrd, served)
             ev["initrd_bytes"] = served.get(initrd, ird.bytes if ird else None)

@@ -50,6 +50,7 @@ class BootAsk:
     model: str = ""
     bench: str = ""
     isolated: bool = False
+    profile_digest: str = ""    # of the profile as loaded when the stage was asked
 
     @property
     def image_root(self) -> str:
@@ -60,7 +61,7 @@ class BootAsk:
         """Pure: the record a boot of this ask leaves (its report at ``report``, relative
         to the run dir); a recorded boot stands for this one when the records are equal."""
         return BootRecord(report, self.image, self.boots, self.lab_name, self.model,
-                          self.bench, self.isolated)
+                          self.bench, self.isolated, self.profile_digest)
 
 
 def stage_of_this_run(out_dir: Path, stage: str) -> StageResult | None:

@@ -20,7 +20,7 @@ from waltport.evidence.recorder import Recorder, record_stage
 from waltport.evidence.results import StageResult
 from waltport.lab.plots import write_timeline
 from waltport.lab.sequence import STAGES as BOOT_STAGES
-from waltport.profile.load import load_profile
+from waltport.profile.load import load_profile, profile_digest
 from waltport.stages._boot import BootAsk, boot, recorded_boot, run_image
 from waltport.stages.network import lab_name_for, needs_a_model
 
@@ -129,7 +129,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", boots: int = 1, lab_na
             return "no model asked: nothing to boot in the lab"
         dest = rec.subdir("first_boot")
         ask = BootAsk(profile, run_image(rec.out_dir), boots, lab_name, timeout, model, bench,
-                      isolated)
+                      isolated, profile_digest(prof))
         shared = recorded_boot(rec.out_dir, ask)
         rec.facts = replace(rec.facts, image_root=ask.image_root)
         if shared is not None:

@@ -24,7 +24,7 @@ from waltport.lab.imageroot import ImageRootError, lab_model
 from waltport.net.analysis import analyze_pcap
 from waltport.net.capture import Capture
 from waltport.net.plots import ladder, transfer_timeline
-from waltport.profile.load import load_profile
+from waltport.profile.load import load_profile, profile_digest
 from waltport.profile.model import Profile
 from waltport.stages._boot import BootAsk, boot, boot_record, first_boot_follows, run_image
 
@@ -152,7 +152,7 @@ def run(profile: str, out_dir: str, *, mode: str = "lab", interface: str = "", p
         rec.facts = replace(rec.facts, mode="bench" if bench else mode)
         run_dir = rec.out_dir
         ask = BootAsk(profile, run_image(run_dir), boots if first_boot_follows(run_dir) else 1,
-                      lab_name, timeout, model, bench, isolated)
+                      lab_name, timeout, model, bench, isolated, profile_digest(prof))
         if bench:
             capture_path, expected = _boot_capture(rec, prof, ask)
         elif mode == "pcap":
