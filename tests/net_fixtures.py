@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,3 +110,29 @@ def set_mac(lab: Lab, mac: str, iface: str = "eth0") -> None:
     """Give the client interface another MAC: a new device for the server."""
     for args in (["down"], ["address", mac], ["up"]):
         subprocess.run(lab.client_exec_argv(["ip", "link", "set", iface, *args]), check=True)
+
+
+def client_run(lab: Lab, argv: list[str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """``argv`` in the lab's client namespace, its output captured."""
+    return subprocess.run(lab.client_exec_argv(argv), capture_output=True, text=True,
+                          timeout=timeout, check=False)
+
+
+def fetch_kernel_with_real_clients(lab: Lab, out: Path, *, atftp_window: int = 1) -> None:
+    """``kernel`` fetched by tftp-hpa (512-byte blocks), curl, atftp (``atftp_window``
+    blocks per ACK) and tftpy (1468-byte blocks) into ``out``/a..d; each must succeed."""
+    sip = lab.server_ip
+    atftp_opts = ["--option", f"windowsize {atftp_window}"] if atftp_window > 1 else []
+    runs = {
+        "tftp-hpa": ["tftp", sip, "-m", "binary", "-c", "get", "kernel", str(out / "a")],
+        "curl": ["curl", "-sS", "--tftp-blksize", "1468", "-o", str(out / "b"),
+                 f"tftp://{sip}//kernel"],
+        "atftp": ["atftp", *atftp_opts, "--option", "blksize 1468", "-g", "-r", "/kernel",
+                  "-l", str(out / "c"), sip],
+        "tftpy": [sys.executable, "-c", "import tftpy; tftpy.TftpClient("
+                  f"'{sip}', 69, {{'blksize': 1468, 'tsize': 0}}).download('kernel', "
+                  f"'{out / 'd'}')"],
+    }
+    for name, argv in runs.items():
+        done = client_run(lab, argv)
+        assert done.returncode == 0, f"{name}: {done.stderr}"

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from net_fixtures import MODEL, image_root, lab, needs_root, server, transfer_records, udhcpc  # noqa: F401
+from net_fixtures import (  # noqa: F401
+    MODEL,
+    client_run,
+    fetch_kernel_with_real_clients,
+    image_root,
+    lab,
+    needs_root,
+    server,
+    transfer_records,
+    udhcpc,
+)
 
 from waltport.host.netns import Lab
 from waltport.net.server import BenchServer
@@ -52,10 +60,6 @@ def test_option_negotiation() -> None:
     assert negotiate({"blksize": "abc", "timeout": "0"}, 1) == {}
 
 
-def _client(lab: Lab, argv: list[str]) -> subprocess.CompletedProcess[str]:  # noqa: F811
-    return subprocess.run(lab.client_exec_argv(argv), capture_output=True, text=True,
-                          timeout=60, check=False)
-
 
 @pytest.fixture(scope="module")
 def node_ip(lab: Lab, server: BenchServer, tmp_path_factory: pytest.TempPathFactory) -> str:  # noqa: F811
@@ -68,20 +72,7 @@ def node_ip(lab: Lab, server: BenchServer, tmp_path_factory: pytest.TempPathFact
 def test_real_clients_byte_exact(lab: Lab, server: BenchServer, node_ip: str,  # noqa: F811
                                  image_root: Path, tmp_path: Path) -> None:  # noqa: F811
     want = (image_root / "vmlinuz").read_bytes()
-    sip = lab.server_ip
-    runs = {
-        "tftp-hpa": ["tftp", sip, "-m", "binary", "-c", "get", "kernel", str(tmp_path / "a")],
-        "curl": ["curl", "-sS", "--tftp-blksize", "1468", "-o", str(tmp_path / "b"),
-                 f"tftp://{sip}//kernel"],
-        "atftp": ["atftp", "--option", "windowsize 8", "--option", "blksize 1468", "-g", "-r",
-                  "/kernel", "-l", str(tmp_path / "c"), sip],
-        "tftpy": [sys.executable, "-c", "import tftpy; tftpy.TftpClient("
-                  f"'{sip}', 69, {{'blksize': 1468, 'tsize': 0}}).download('kernel', "
-                  f"'{tmp_path / 'd'}')"],
-    }
-    for name, argv in runs.items():
-        done = _client(lab, argv)
-        assert done.returncode == 0, f"{name}: {done.stderr}"
+    fetch_kernel_with_real_clients(lab, tmp_path, atftp_window=8)
     for f in "abcd":
         assert (tmp_path / f).read_bytes() == want
     want_ok = {(512, 1), (1468, 1), (1468, 8)}
@@ -101,7 +92,7 @@ def test_block_number_wraps(lab: Lab, server: BenchServer, node_ip: str,  # noqa
                             image_root: Path, tmp_path: Path) -> None:  # noqa: F811
     """600 KiB in 8-byte blocks: 76800 blocks, past the 16-bit block number."""
     (image_root / "boot" / MODEL / "wrap.bin").write_bytes(bytes(range(256)) * 2400)
-    done = _client(lab, ["atftp", "--option", "blksize 8", "--option", "windowsize 16", "-g",
+    done = client_run(lab, ["atftp", "--option", "blksize 8", "--option", "windowsize 16", "-g",
                          "-r", "wrap.bin", "-l", str(tmp_path / "w"), lab.server_ip])
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "w").read_bytes() == bytes(range(256)) * 2400
@@ -114,7 +105,7 @@ def test_blocks_larger_than_the_link_mtu_fall_back_to_one_send_each(
         tmp_path: Path) -> None:
     """4000-byte blocks in windows of 4 on a 1500-byte link: the kernel refuses to
     segment them (GSO), the session sends block by block, IP fragments them."""
-    done = _client(lab, ["atftp", "--option", "blksize 4000", "--option", "windowsize 4", "-g",
+    done = client_run(lab, ["atftp", "--option", "blksize 4000", "--option", "windowsize 4", "-g",
                          "-r", "kernel", "-l", str(tmp_path / "big"), lab.server_ip])
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "big").read_bytes() == (image_root / "vmlinuz").read_bytes()
@@ -134,10 +125,11 @@ def test_traversal_corpus_refused_and_still_serving(lab: Lab, server: BenchServe
                                                     node_ip: str, tmp_path: Path) -> None:
     for i, path in enumerate(TRAVERSAL):
         out = tmp_path / f"t{i}"
-        done = _client(lab, ["tftp", lab.server_ip, "-c", "get", path, str(out)])
+        done = client_run(lab, ["tftp", lab.server_ip, "-c", "get", path, str(out)])
         assert "Error code" in done.stdout + done.stderr, path
         assert not out.exists() or out.stat().st_size == 0, path
-    done = _client(lab, ["tftp", lab.server_ip, "-c", "get", "start.uboot", str(tmp_path / "ok")])
+    done = client_run(lab, ["tftp", lab.server_ip, "-c", "get", "start.uboot",
+                            str(tmp_path / "ok")])
     assert done.returncode == 0 and (tmp_path / "ok").stat().st_size > 0
     refused = transfer_records(server.transfer_log, lambda r: r.requested in TRAVERSAL,
                                count=len(TRAVERSAL))
@@ -148,9 +140,9 @@ def test_traversal_corpus_refused_and_still_serving(lab: Lab, server: BenchServe
 @needs_root
 def test_unregistered_client_and_pxe_file(lab: Lab, server: BenchServer, node_ip: str,  # noqa: F811
                                           tmp_path: Path) -> None:
-    done = _client(lab, ["tftp", lab.server_ip, "-c", "get", "pxe/walt-x86-undionly.kpxe",
+    done = client_run(lab, ["tftp", lab.server_ip, "-c", "get", "pxe/walt-x86-undionly.kpxe",
                          str(tmp_path / "p")])
     assert done.returncode == 0 and (tmp_path / "p").read_text().startswith("#!ipxe")
-    done = _client(lab, ["tftp", lab.server_ip, "-c", "get", "nodes/192.168.152.200/tftp/kernel",
-                         str(tmp_path / "q")])
+    done = client_run(lab, ["tftp", lab.server_ip, "-c", "get",
+                            "nodes/192.168.152.200/tftp/kernel", str(tmp_path / "q")])
     assert "Error code 1" in done.stdout + done.stderr

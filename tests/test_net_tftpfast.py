@@ -10,13 +10,21 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from net_fixtures import MODEL, image_root, lab, needs_root, transfer_records, udhcpc  # noqa: F401
+from net_fixtures import (  # noqa: F401
+    MODEL,
+    client_run,
+    fetch_kernel_with_real_clients,
+    image_root,
+    lab,
+    needs_root,
+    transfer_records,
+    udhcpc,
+)
 
 from waltport.host.netns import Lab
 from waltport.net.server import BenchServer
@@ -44,29 +52,12 @@ def served(request: pytest.FixtureRequest, lab: Lab, image_root: Path,  # noqa: 
         mp.undo()
 
 
-def _client(lab: Lab, argv: list[str]) -> subprocess.CompletedProcess[str]:  # noqa: F811
-    return subprocess.run(lab.client_exec_argv(argv), capture_output=True, text=True,
-                          timeout=120, check=False)
-
 
 def test_lockstep_clients_byte_exact(lab: Lab, served: tuple[BenchServer, str],  # noqa: F811
                                      image_root: Path, tmp_path: Path) -> None:  # noqa: F811
     srv, ip = served
     want = (image_root / "vmlinuz").read_bytes()
-    sip = lab.server_ip
-    runs = {
-        "tftp-hpa": ["tftp", sip, "-m", "binary", "-c", "get", "kernel", str(tmp_path / "a")],
-        "curl": ["curl", "-sS", "--tftp-blksize", "1468", "-o", str(tmp_path / "b"),
-                 f"tftp://{sip}//kernel"],
-        "atftp": ["atftp", "--option", "blksize 1468", "-g", "-r", "/kernel", "-l",
-                  str(tmp_path / "c"), sip],
-        "tftpy": [sys.executable, "-c", "import tftpy; tftpy.TftpClient("
-                  f"'{sip}', 69, {{'blksize': 1468, 'tsize': 0}}).download('kernel', "
-                  f"'{tmp_path / 'd'}')"],
-    }
-    for name, argv in runs.items():
-        done = _client(lab, argv)
-        assert done.returncode == 0, f"{name}: {done.stderr}"
+    fetch_kernel_with_real_clients(lab, tmp_path)
     for out in "abcd":
         assert (tmp_path / out).read_bytes() == want, out
     recs = transfer_records(srv.transfer_log, lambda r: r.client == ip and r.result == "ok",
@@ -81,7 +72,7 @@ def test_block_number_wraps_one_block_per_ack(lab: Lab, served: tuple[BenchServe
     srv, ip = served
     payload = bytes(range(256)) * 2400
     (image_root / "boot" / MODEL / "wrap1.bin").write_bytes(payload)
-    done = _client(lab, ["atftp", "--option", "blksize 8", "-g", "-r", "wrap1.bin", "-l",
+    done = client_run(lab, ["atftp", "--option", "blksize 8", "-g", "-r", "wrap1.bin", "-l",
                          str(tmp_path / "w"), lab.server_ip])
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "w").read_bytes() == payload
@@ -113,7 +104,7 @@ def test_a_killed_client_ends_its_transfer_and_the_server_goes_on(
                            lambda r: r.client == ip and r.requested == "long.bin")[-1]
     assert (rec.result, rec.bytes) == ("error", 0), rec
     assert "refused" in (rec.error or "").lower(), rec
-    done = _client(lab, ["tftp", lab.server_ip, "-m", "binary", "-c", "get", "kernel",
+    done = client_run(lab, ["tftp", lab.server_ip, "-m", "binary", "-c", "get", "kernel",
                          str(tmp_path / "after")])
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "after").read_bytes() == (image_root / "vmlinuz").read_bytes()
