@@ -9,13 +9,11 @@ cannot work, with the reason and what to change, before anything is built.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated, Any, Protocol
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-if TYPE_CHECKING:   # the profile model imports this module: no import cycle at run time
-    from waltport.profile.model import Profile
 
 
 class Cpu(IntEnum):
@@ -198,7 +196,36 @@ def kernel_arch_of(g: BootGroup) -> str:
     return g.kernel_arch or ""
 
 
-def boot_files_problems(p: Profile) -> list[tuple[str, str]]:
+class _SecondStageView(Protocol):
+    @property
+    def dtb(self) -> str | None: ...
+
+
+class ProfileView(Protocol):
+    """What :func:`boot_files_problems` reads of a profile (the profile model, which
+    imports this module, is one: typed without importing it back)."""
+
+    @property
+    def userland(self) -> str | None: ...
+    @property
+    def arch(self) -> object: ...
+    @property
+    def bootloader(self) -> object: ...
+    @property
+    def boot_files(self) -> Sequence[BootGroup]: ...
+    @property
+    def all_models(self) -> tuple[str, ...]: ...
+    @property
+    def second_stage(self) -> _SecondStageView: ...
+
+    def userland_of(self, arch: Any) -> str: ...
+
+    def arch_of(self, model: str) -> Any: ...
+
+    def dtb_of(self, model: str) -> Any: ...
+
+
+def boot_files_problems(p: ProfileView) -> list[tuple[str, str]]:
     """Userland, CPUs, kernels and dtbs that cannot work together (with what to change)."""
     out: list[tuple[str, str]] = []
     if p.userland is not None and USERLANDS[p.userland][0] != str(p.arch):
