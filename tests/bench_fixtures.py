@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from conftest import processes_mentioning
 
 from waltport.media.build import build_profile_media
 from waltport.profile.load import load_profile
@@ -40,20 +41,6 @@ UBOOT = Path("/usr/lib/u-boot/qemu_arm64/u-boot.bin")
 
 def ip(*args: str) -> None:
     subprocess.run(["ip", *args], check=True, capture_output=True)
-
-
-def processes_mentioning(text: str) -> list[str]:
-    """Command lines of live processes that contain ``text`` (this one excluded)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if text in cmd:
-                found.append(cmd)
-    return found
 
 
 @dataclass

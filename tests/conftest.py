@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from waltport.util.environ import scoped_environ
 
 ROOT = Path(__file__).resolve().parent.parent
 BOARDS = ROOT / "boards"
@@ -18,19 +19,23 @@ def boards_dir() -> Path:
     return BOARDS
 
 
-@contextlib.contextmanager
-def scoped_env(**values: str) -> Iterator[None]:
+def scoped_env(**values: str) -> contextlib.AbstractContextManager[None]:
     """Set environment variables for a block (module fixtures cannot use monkeypatch)."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return scoped_environ(values)
+
+
+def processes_mentioning(text: str) -> list[str]:
+    """Command lines of live processes that contain ``text`` (this one excluded)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(cmd)
+    return found
 
 
 def boot_failures(report: dict[str, object]) -> str:

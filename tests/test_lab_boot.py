@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import boot_failures
+from conftest import boot_failures, processes_mentioning
 
 from waltport.cli import main
 from waltport.errors import WaltportError
@@ -44,22 +44,9 @@ def _lab_name(tag: str) -> str:
     return f"wpb{tag}{os.getpid() % 100000}"
 
 
-def _processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit() and int(proc.name) != os.getpid():
-            try:
-                cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if text in cmd:
-                found.append(cmd)
-    return found
-
-
 def _assert_nothing_left(lab: str, out: Path) -> None:
     assert not netns_exists(lab) and not netns_exists(f"{lab}-client")
-    assert _processes_mentioning(str(out)) == []
+    assert processes_mentioning(str(out)) == []
 
 
 @pytest.fixture(scope="module")

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from waltport.util.atomic import write_text
+from waltport.util.environ import scoped_environ
 from waltport.util.paths import state_dir
 
 KERNEL_NAME = "waltport"
@@ -68,13 +69,5 @@ def jupyter_environment(root: Path | None = None) -> Iterator[dict[str, str]]:
     """Set the project's Jupyter paths in ``os.environ`` (kernels inherit them), then restore."""
     env = jupyter_env(root)
     ensure_kernelspec(env)
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with scoped_environ(env):
         yield env
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
