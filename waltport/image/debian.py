@@ -34,7 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from waltport.errors import ToolMissing, WaltportError
-from waltport.host.apt import fetch_busybox
+from waltport.host.apt import DEBIAN_ARCH, fetch_busybox
 from waltport.host.proc import run_to_the_end
 from waltport.image.rootfs import image_models, write_boot_tree
 from waltport.profile.model import DEBIAN_PACKAGE, DEBIAN_SUITE, Profile
@@ -49,9 +49,6 @@ BASE_PACKAGES = ("systemd-sysv", "udev", "dbus", "kmod", "iproute2", "iputils-pi
                  "lldpd", "chrony", "avahi-daemon", "nbd-client")
 MIRROR = "http://deb.debian.org/debian"
 SECURITY_MIRROR = "http://deb.debian.org/debian-security"
-DEBIAN_ARCH = {"arm64": "arm64", "arm": "armhf", "x86_64": "amd64", "x86": "i386",
-               # a profile's ``userland`` is already Debian's name
-               "armhf": "armhf", "armel": "armel", "amd64": "amd64", "i386": "i386"}
 QEMU_USER = {"arm64": "aarch64", "armhf": "arm", "armel": "arm", "i386": "i386", "amd64": "x86_64"}
 BUILD_TIMEOUT = 3600
 SUITE_RE = re.compile(DEBIAN_SUITE)
@@ -78,7 +75,7 @@ class DebianBase:
 
 
 def debian_arch(arch: str) -> str:
-    """Debian's name of a profile arch. *Pure.*"""
+    """Debian's name of a profile arch or userland (the private apt's table). *Pure.*"""
     try:
         return DEBIAN_ARCH[arch]
     except KeyError as err:

@@ -15,9 +15,10 @@ from pathlib import PurePosixPath
 from typing import Literal
 
 from waltport.errors import WaltportError
+from waltport.host.apt import debian_arch
 from waltport.profile.bootfiles import kernel_arch_of
 from waltport.profile.media import SECTOR, MediaBinary
-from waltport.profile.model import Arch, Bootloader, Profile
+from waltport.profile.model import Bootloader, Profile
 
 FAT_LBA = 0x0E              # FAT16, LBA addressed
 RPI_FIRMWARE = "raspi-firmware"
@@ -233,12 +234,9 @@ def _binary_source(b: MediaBinary, arch: str) -> Source:
     return Source("porter", "porter", "", b.file or "")
 
 
-DEBIAN_ARCH = {Arch.ARM64: "arm64", Arch.ARM: "armhf", Arch.X86_64: "amd64", Arch.X86: "i386"}
-
-
 def plan_uboot(profile: Profile, model: str, artifacts: dict[str, bytes]) -> MediaPlan:
     """boot.scr on a FAT partition, after the board's U-Boot binaries at their sectors."""
-    arch = DEBIAN_ARCH[profile.arch]
+    arch = debian_arch(str(profile.arch))
     raw = tuple(RawSpec(b.name, b.sector, _binary_source(b, arch))
                 for b in sorted(profile.media.binaries, key=lambda b: b.sector))
     files = (_generated("boot.scr", artifacts["boot.scr"]),)
