@@ -159,6 +159,10 @@ class BenchBox:
         p = shlex.quote(str(self.pidfile))
         return f"if [ -f {p} ]; then kill $(cat {p}) 2>/dev/null; rm -f {p}; fi; true"
 
+    def qemu_power(self, argv: list[str]) -> dict[str, str]:
+        """The bench file's power commands that start QEMU ``argv`` and stop it."""
+        return {"on": self.on_command(argv), "off": self.off_command()}
+
     def bench_file(self, name: str, *, power: object, console: bool = True,
                    mode: str = "interface", interface: str = "bench0",
                    model: str | None = None) -> Path:

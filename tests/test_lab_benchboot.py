@@ -61,8 +61,7 @@ def _stages(report: dict[str, object]) -> dict[str, dict[str, object]]:
 def test_uboot_arm64_board_on_the_bench_boots_to_ssh_login(box: BenchBox, arm64_rootfs: Path,
                                                            tmp_path: Path) -> None:
     argv = box.qemu_argv("arm64", "52:54:00:b5:00:01", sd_card("qemu-arm64", tmp_path / "sd.img"))
-    bench = box.bench_file("desk-arm64", power={"on": box.on_command(argv),
-                                                "off": box.off_command()})
+    bench = box.bench_file("desk-arm64", power=box.qemu_power(argv))
     out = tmp_path / "out"
     done = box.waltport("lab", "boot", str(BOARDS / "qemu-arm64.yaml"), "--bench", str(bench),
                         "--image-root", str(arm64_rootfs), "--out", str(out), "--timeout",
@@ -88,8 +87,7 @@ def test_ipxe_x86_64_board_on_the_bench_boots_to_ssh_login(box: BenchBox,
                                                            tmp_path: Path) -> None:
     profile = BOARDS / "qemu-x86-64.yaml"
     argv = box.qemu_argv("x86_64", "52:54:00:b5:00:02")
-    bench = box.bench_file("desk-pc", power={"on": box.on_command(argv),
-                                             "off": box.off_command()}, model="pc-x86-64")
+    bench = box.bench_file("desk-pc", power=box.qemu_power(argv), model="pc-x86-64")
     out = tmp_path / "out"
     done = box.waltport("lab", "boot", str(profile), "--bench", str(bench), "--default-image",
                         "--out", str(out), "--timeout", TIMEOUT,
@@ -195,8 +193,7 @@ def test_passive_bench_judges_a_boot_from_the_capture_alone(box: BenchBox, tmp_p
     subprocess.run(["ip", "-n", box.bench, "link", "set", "bench0", "up"], check=True)
     sent_before = _tx_packets(box)
     argv = box.qemu_argv("arm64", "52:54:00:b5:00:03", sd_card("qemu-arm64", tmp_path / "sd.img"))
-    bench = box.bench_file("walt-net", power={"on": box.on_command(argv),
-                                              "off": box.off_command()},
+    bench = box.bench_file("walt-net", power=box.qemu_power(argv),
                            console=False, mode="passive")
     out = tmp_path / "out"
     with box.walt_server_port() as walt_ns, \

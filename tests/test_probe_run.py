@@ -38,7 +38,7 @@ def box(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BenchBox]:
 
 def _probe(box: BenchBox, name: str, argv: list[str], out: Path, *extra: str
            ) -> tuple[subprocess.CompletedProcess[str], dict[str, object]]:
-    bench = box.bench_file(name, power={"on": box.on_command(argv), "off": box.off_command()})
+    bench = box.bench_file(name, power=box.qemu_power(argv))
     done = box.waltport("probe", "--bench", str(bench), "--out", str(out),
                         "--i-know-this-network-is-isolated", *extra, timeout=300)
     report = json.loads((out / "probe.json").read_text()) if (out / "probe.json").exists() \
@@ -148,8 +148,7 @@ def test_autoboot_that_cannot_be_stopped_and_ctrl_c_leave_nothing(box: BenchBox,
                                                                   tmp_path: Path) -> None:
     # A countdown text this U-Boot never prints: it boots on (distro boot, DHCP...).
     argv = box.qemu_argv("arm64", "52:54:00:b5:01:02")
-    bench = box.bench_file("no-stop", power={"on": box.on_command(argv),
-                                             "off": box.off_command()})
+    bench = box.bench_file("no-stop", power=box.qemu_power(argv))
     out = tmp_path / "out"
     done = box.waltport("probe", "--bench", str(bench), "--out", str(out), "--countdown",
                         "Press X to stop", "--timeout", "8",
@@ -194,8 +193,7 @@ print(why or "ok")
 def test_probe_notebook_shows_verdicts_facts_transcript_and_draft(box: BenchBox,
                                                                  tmp_path: Path) -> None:
     argv = box.qemu_argv("arm64", "52:54:00:b5:01:03")
-    bench = box.bench_file("desk-nb", power={"on": box.on_command(argv),
-                                             "off": box.off_command()})
+    bench = box.bench_file("desk-nb", power=box.qemu_power(argv))
     root = Path(__file__).resolve().parent.parent
     dest, out = tmp_path / "06-probe.ipynb", tmp_path / "run"
     done = subprocess.run(["ip", "netns", "exec", box.bench, str(root / ".venv/bin/python"),
